@@ -1,0 +1,92 @@
+//! Shuffled mini-batches of images as dfdx tensors whose feature width is a compile-time constant.
+
+use dfdx::prelude::*;
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+
+use crate::data::{Dataset, PIXELS};
+
+/// A batch of images: `(batch, 784)`, the batch size known at run time, the width at compile time.
+pub type Images<D, T = NoneTape> = Tensor<(usize, Const<PIXELS>), f32, D, T>;
+
+/// One mini-batch: the images as a tensor, with their labels.
+#[derive(Clone, Debug)]
+pub struct Batch<D: Device<f32>> {
+    /// `(len, 784)` pixels.
+    pub x: Images<D>,
+    /// One label per image.
+    pub labels: Vec<u8>,
+}
+
+impl<D: Device<f32>> Batch<D> {
+    /// Number of images in the batch.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True for an empty batch (never produced by [`batches`]).
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// The visiting order for one epoch: a permutation of `0..n` that depends only on
+/// `(seed, epoch)`, so a resumed run sees the same order as an uninterrupted one.
+///
+/// ```
+/// use ae_toolkit::batch::epoch_order;
+/// let a = epoch_order(10, 7, 1);
+/// let mut sorted = a.clone();
+/// sorted.sort();
+/// assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+/// assert_eq!(a, epoch_order(10, 7, 1));
+/// assert_ne!(a, epoch_order(10, 7, 2));
+/// ```
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mix = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    order.shuffle(&mut StdRng::seed_from_u64(mix));
+    order
+}
+
+/// Mini-batches of `data` in the given order (`None`: in file order), `batch_size` images each.
+/// The last batch holds the remainder (`len % batch_size` images) — it is kept, not dropped,
+/// so every image is seen once per epoch.
+///
+/// ```
+/// use ae_toolkit::{batch::batches, data::{embedded, DatasetKind}};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::default();
+/// let test = embedded(DatasetKind::Mnist).test; // 500 images
+/// let sizes: Vec<usize> = batches(&dev, &test, 128, None).map(|b| b.len()).collect();
+/// assert_eq!(sizes, vec![128, 128, 128, 116]);
+/// ```
+pub fn batches<'a, D: Device<f32>>(
+    dev: &'a D,
+    data: &'a Dataset,
+    batch_size: usize,
+    order: Option<Vec<usize>>,
+) -> impl Iterator<Item = Batch<D>> + 'a {
+    assert!(batch_size > 0, "batch size must be positive");
+    let order = order.unwrap_or_else(|| (0..data.len()).collect());
+    let chunks: Vec<Vec<usize>> = order.chunks(batch_size).map(<[usize]>::to_vec).collect();
+    chunks.into_iter().map(move |idx| {
+        let mut pixels = Vec::with_capacity(idx.len() * PIXELS);
+        for &i in &idx {
+            pixels.extend_from_slice(data.image(i));
+        }
+        let labels = idx.iter().map(|&i| data.labels[i]).collect();
+        Batch {
+            x: dev.tensor_from_vec(pixels, (idx.len(), Const::<PIXELS>)),
+            labels,
+        }
+    })
+}
+
+/// Number of batches [`batches`] yields for `n` images.
+///
+/// ```
+/// assert_eq!(ae_toolkit::batch::batch_count(500, 128), 4);
+/// ```
+pub fn batch_count(n: usize, batch_size: usize) -> usize {
+    n.div_ceil(batch_size)
+}

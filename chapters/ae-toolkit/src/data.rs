@@ -1,0 +1,486 @@
+//! Real data: MNIST and Fashion-MNIST, full sets from a data directory or the subset shipped in
+//! this crate.
+//!
+//! Where the data directory comes from, in order: the `--data-dir` flag, the `AE_DATA_DIR`
+//! environment variable, then `data/` at the top of the workspace. Each data set lives in its own
+//! subdirectory (`mnist/`, `fashion-mnist/`) as the four original IDX files, raw or `.gz`.
+//! When a data set's directory holds none of its files, the embedded subset is used and that is
+//! announced on stderr; a directory holding some but not all files, or a bad file, is an error.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::DataError;
+use crate::idx::{Idx, IdxKind};
+
+/// Side of a square image in pixels.
+pub const IMAGE_SIDE: usize = 28;
+/// Pixels per image: the input and output width of every model in the book.
+pub const PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+/// Environment variable naming the data directory.
+pub const DATA_DIR_ENV: &str = "AE_DATA_DIR";
+/// Images per split in the shipped subset.
+pub const SUBSET_TRAIN: usize = 2_000;
+/// Test images in the shipped subset.
+pub const SUBSET_TEST: usize = 500;
+
+/// The two data sets of the book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum DatasetKind {
+    /// Handwritten digits (LeCun, Cortes & Burges), CC BY-SA 3.0.
+    Mnist,
+    /// Zalando's article images, MIT licence.
+    FashionMnist,
+}
+
+impl DatasetKind {
+    /// Both data sets.
+    pub const ALL: [DatasetKind; 2] = [DatasetKind::Mnist, DatasetKind::FashionMnist];
+
+    /// Subdirectory of the data directory holding this set.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    /// Human-readable class names, indexed by label.
+    pub fn class_names(self) -> [&'static str; 10] {
+        match self {
+            DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            DatasetKind::FashionMnist => [
+                "T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                "Bag", "Boot",
+            ],
+        }
+    }
+
+    /// The four files of this set with the SHA-256 of their uncompressed bytes.
+    pub fn files(self) -> [DataFile; 4] {
+        use IdxKind::{Images, Labels};
+        use Split::{Test, Train};
+        let sums = match self {
+            DatasetKind::Mnist => [
+                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            ],
+            DatasetKind::FashionMnist => [
+                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            ],
+        };
+        [
+            DataFile::new("train-images-idx3-ubyte", Train, Images, sums[0]),
+            DataFile::new("train-labels-idx1-ubyte", Train, Labels, sums[1]),
+            DataFile::new("t10k-images-idx3-ubyte", Test, Images, sums[2]),
+            DataFile::new("t10k-labels-idx1-ubyte", Test, Labels, sums[3]),
+        ]
+    }
+
+    fn embedded(self) -> [&'static [u8]; 4] {
+        macro_rules! shipped {
+            ($dir:literal) => {
+                [
+                    include_bytes!(concat!("../data/", $dir, "/train-images-idx3-ubyte.gz")),
+                    include_bytes!(concat!("../data/", $dir, "/train-labels-idx1-ubyte.gz")),
+                    include_bytes!(concat!("../data/", $dir, "/t10k-images-idx3-ubyte.gz")),
+                    include_bytes!(concat!("../data/", $dir, "/t10k-labels-idx1-ubyte.gz")),
+                ]
+            };
+        }
+        match self {
+            DatasetKind::Mnist => shipped!("mnist"),
+            DatasetKind::FashionMnist => shipped!("fashion-mnist"),
+        }
+    }
+}
+
+impl fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DatasetKind::Mnist => "MNIST",
+            DatasetKind::FashionMnist => "Fashion-MNIST",
+        })
+    }
+}
+
+/// Training or test split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// The 60,000 training images.
+    Train,
+    /// The 10,000 test images.
+    Test,
+}
+
+/// One of the four files of a data set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataFile {
+    /// File name without `.gz`.
+    pub name: &'static str,
+    /// Which split it belongs to.
+    pub split: Split,
+    /// Images or labels.
+    pub kind: IdxKind,
+    /// SHA-256 of the uncompressed file, hex.
+    pub sha256: &'static str,
+}
+
+impl DataFile {
+    const fn new(name: &'static str, split: Split, kind: IdxKind, sha256: &'static str) -> Self {
+        DataFile {
+            name,
+            split,
+            kind,
+            sha256,
+        }
+    }
+
+    /// The file inside `dir`, raw or `.gz`, if either exists (raw wins).
+    pub fn find_in(&self, dir: &Path) -> Option<PathBuf> {
+        [self.name.to_string(), format!("{}.gz", self.name)]
+            .into_iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file())
+    }
+}
+
+/// Where the data directory came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataDirOrigin {
+    /// The `--data-dir` flag.
+    Flag,
+    /// The `AE_DATA_DIR` environment variable.
+    Env,
+    /// `data/` at the top of the workspace.
+    Default,
+}
+
+/// A data directory and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataDir {
+    /// The directory.
+    pub path: PathBuf,
+    /// Flag, environment or default.
+    pub origin: DataDirOrigin,
+}
+
+impl DataDir {
+    /// Resolves the data directory: the flag, then `AE_DATA_DIR`, then the workspace default.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{DataDir, DataDirOrigin};
+    /// let d = DataDir::resolve(Some("/tmp/my-data".into()));
+    /// assert_eq!(d.origin, DataDirOrigin::Flag);
+    /// ```
+    pub fn resolve(flag: Option<PathBuf>) -> DataDir {
+        let env = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty());
+        match (flag, env) {
+            (Some(path), _) => DataDir {
+                path,
+                origin: DataDirOrigin::Flag,
+            },
+            (None, Some(path)) => DataDir {
+                path: path.into(),
+                origin: DataDirOrigin::Env,
+            },
+            (None, None) => DataDir {
+                path: crate::cli::workspace_root().join("data"),
+                origin: DataDirOrigin::Default,
+            },
+        }
+    }
+
+    /// The subdirectory holding one data set.
+    pub fn dataset_dir(&self, kind: DatasetKind) -> PathBuf {
+        self.path.join(kind.dir_name())
+    }
+}
+
+impl DataDir {
+    /// Where the directory came from, in words.
+    pub fn origin_text(&self) -> &'static str {
+        match self.origin {
+            DataDirOrigin::Flag => "from --data-dir",
+            DataDirOrigin::Env => "from AE_DATA_DIR",
+            DataDirOrigin::Default => "the workspace default",
+        }
+    }
+}
+
+impl fmt::Display for DataDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.path.display(), self.origin_text())
+    }
+}
+
+/// Images as `f32` in `[0, 1]`, row-major, `PIXELS` per image, with their labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// `len() · PIXELS` pixel values in `[0, 1]`.
+    pub images: Vec<f32>,
+    /// One label in `0..10` per image.
+    pub labels: Vec<u8>,
+}
+
+impl Dataset {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The pixels of image `i`.
+    pub fn image(&self, i: usize) -> &[f32] {
+        &self.images[i * PIXELS..(i + 1) * PIXELS]
+    }
+
+    /// The first `n` images (all if fewer).
+    pub fn head(&self, n: usize) -> Dataset {
+        let n = n.min(self.len());
+        Dataset {
+            images: self.images[..n * PIXELS].to_vec(),
+            labels: self.labels[..n].to_vec(),
+        }
+    }
+
+    /// Rescales pixels from `[0, 1]` to `[-1, 1]` (`2x − 1`), the normalisation some tutorials use.
+    pub fn to_symmetric_range(mut self) -> Dataset {
+        self.images.iter_mut().for_each(|p| *p = 2.0 * *p - 1.0);
+        self
+    }
+
+    fn from_idx(
+        images: Idx,
+        labels: Idx,
+        images_name: &str,
+        labels_name: &str,
+    ) -> Result<Self, DataError> {
+        if (images.rows, images.cols) != (IMAGE_SIDE, IMAGE_SIDE) {
+            return Err(DataError::WrongShape {
+                file: images_name.to_string(),
+                rows: images.rows,
+                cols: images.cols,
+            });
+        }
+        if images.count != labels.count {
+            return Err(DataError::CountMismatch {
+                images: images_name.to_string(),
+                n_images: images.count,
+                labels: labels_name.to_string(),
+                n_labels: labels.count,
+            });
+        }
+        if let Some(bad) = labels.data.iter().find(|&&l| l > 9) {
+            return Err(DataError::Corrupt {
+                file: labels_name.to_string(),
+                problem: format!("label {bad} is outside 0..=9"),
+            });
+        }
+        Ok(Dataset {
+            images: images.data.iter().map(|&p| p as f32 / 255.0).collect(),
+            labels: labels.data,
+        })
+    }
+}
+
+/// Where a loaded data set came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataSource {
+    /// Full files from this directory.
+    Full(PathBuf),
+    /// The subset compiled into this crate.
+    Embedded,
+}
+
+/// A data set's training and test splits.
+#[derive(Clone, Debug)]
+pub struct DataSplits {
+    /// Which data set.
+    pub kind: DatasetKind,
+    /// Training images.
+    pub train: Dataset,
+    /// Test images.
+    pub test: Dataset,
+    /// Full files or the embedded subset.
+    pub source: DataSource,
+}
+
+impl DataSplits {
+    /// One line saying what was loaded, for logs and result tables.
+    pub fn describe(&self) -> String {
+        let what = match &self.source {
+            DataSource::Full(dir) => format!("full set from {}", dir.display()),
+            DataSource::Embedded => "embedded subset".to_string(),
+        };
+        format!(
+            "{} {what}: {} train / {} test images",
+            self.kind,
+            self.train.len(),
+            self.test.len()
+        )
+    }
+}
+
+/// The subset shipped in this crate: the first 2,000 training and 500 test images.
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DatasetKind, PIXELS};
+/// let mnist = embedded(DatasetKind::Mnist);
+/// assert_eq!((mnist.train.len(), mnist.test.len()), (2_000, 500));
+/// assert_eq!(mnist.train.labels[0], 5); // the famous first MNIST digit
+/// assert_eq!(mnist.train.image(0).len(), PIXELS);
+/// ```
+pub fn embedded(kind: DatasetKind) -> DataSplits {
+    let files = kind.files();
+    let parsed: Vec<Idx> = kind
+        .embedded()
+        .iter()
+        .zip(&files)
+        .map(|(bytes, f)| Idx::parse(bytes, f.kind, &format!("embedded {}", f.name)))
+        .collect::<Result<_, _>>()
+        .expect("the embedded subset is checked by this crate's tests");
+    let mut parsed = parsed.into_iter();
+    let mut next = || parsed.next().unwrap();
+    let (tri, trl, tei, tel) = (next(), next(), next(), next());
+    DataSplits {
+        kind,
+        train: Dataset::from_idx(tri, trl, files[0].name, files[1].name).expect("embedded train"),
+        test: Dataset::from_idx(tei, tel, files[2].name, files[3].name).expect("embedded test"),
+        source: DataSource::Embedded,
+    }
+}
+
+/// Loads a data set from `dir`, falling back to the embedded subset (with a notice on stderr)
+/// when the directory holds none of its files. Any bad or missing-but-expected file is an error.
+pub fn load(kind: DatasetKind, dir: &DataDir) -> Result<DataSplits, DataError> {
+    if dir.origin != DataDirOrigin::Default && !dir.path.is_dir() {
+        return Err(DataError::NoSuchDir {
+            dir: dir.path.display().to_string(),
+            origin: match dir.origin {
+                DataDirOrigin::Flag => "--data-dir",
+                _ => DATA_DIR_ENV,
+            }
+            .to_string(),
+        });
+    }
+    let set_dir = dir.dataset_dir(kind);
+    let files = kind.files();
+    let found: Vec<Option<PathBuf>> = files.iter().map(|f| f.find_in(&set_dir)).collect();
+    if found.iter().all(Option::is_none) {
+        eprintln!(
+            "note: no {kind} files in {} (data directory: {}); using the embedded subset of {} \
+             train / {} test images. Run `cargo xtask fetch-data` for the full set.",
+            set_dir.display(),
+            dir.origin_text(),
+            SUBSET_TRAIN,
+            SUBSET_TEST
+        );
+        return Ok(embedded(kind));
+    }
+    if found.iter().any(Option::is_none) {
+        let missing: Vec<&str> = files
+            .iter()
+            .zip(&found)
+            .filter(|(_, p)| p.is_none())
+            .map(|(f, _)| f.name)
+            .collect();
+        return Err(DataError::Incomplete {
+            dir: set_dir.display().to_string(),
+            dataset: kind.to_string(),
+            missing: missing.join(", "),
+        });
+    }
+    let paths: Vec<PathBuf> = found.into_iter().flatten().collect();
+    let read = |i: usize| Idx::read(&paths[i], files[i].kind);
+    let name = |i: usize| paths[i].display().to_string();
+    let train = Dataset::from_idx(read(0)?, read(1)?, &name(0), &name(1))?;
+    let test = Dataset::from_idx(read(2)?, read(3)?, &name(2), &name(3))?;
+    eprintln!(
+        "data: {kind} full set from {} ({})",
+        set_dir.display(),
+        dir.origin_text()
+    );
+    Ok(DataSplits {
+        kind,
+        train,
+        test,
+        source: DataSource::Full(set_dir),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_subsets_are_real_and_complete() {
+        for kind in DatasetKind::ALL {
+            let s = embedded(kind);
+            assert_eq!(s.train.len(), SUBSET_TRAIN);
+            assert_eq!(s.test.len(), SUBSET_TEST);
+            assert_eq!(s.train.images.len(), SUBSET_TRAIN * PIXELS);
+            // Every class appears, and pixel values span the full range like the originals.
+            for c in 0..10 {
+                assert!(s.train.labels.contains(&c), "{kind}: class {c} missing");
+            }
+            let max = s.train.images.iter().cloned().fold(0.0f32, f32::max);
+            assert_eq!(max, 1.0);
+        }
+        // The first training labels of the originals.
+        assert_eq!(
+            &embedded(DatasetKind::Mnist).train.labels[..5],
+            &[5, 0, 4, 1, 9]
+        );
+        assert_eq!(
+            &embedded(DatasetKind::FashionMnist).train.labels[..5],
+            &[9, 0, 0, 3, 0]
+        );
+    }
+
+    #[test]
+    fn symmetric_range_maps_0_1_to_minus1_1() {
+        let d = Dataset {
+            images: vec![0.0, 0.5, 1.0],
+            labels: vec![],
+        };
+        assert_eq!(d.to_symmetric_range().images, vec![-1.0, 0.0, 1.0]);
+    }
+}
+
+#[cfg(test)]
+mod shipped_files {
+    use crate::fetch::sha256_hex;
+    use std::io::Read;
+
+    /// The checksums published in `data/README.md` are those of the files actually shipped.
+    #[test]
+    fn readme_checksums_match_the_shipped_subset() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        let mut checked = 0;
+        for line in readme
+            .lines()
+            .filter(|l| l.starts_with("| `") && l.contains(".gz`"))
+        {
+            let cells: Vec<&str> = line.split('`').collect();
+            let (file, sum) = (cells[1], cells[3]);
+            let mut raw = Vec::new();
+            flate2::read::GzDecoder::new(std::fs::File::open(dir.join(file)).unwrap())
+                .read_to_end(&mut raw)
+                .unwrap();
+            assert_eq!(sha256_hex(&raw), sum, "{file}");
+            checked += 1;
+        }
+        assert_eq!(checked, 8);
+    }
+}

@@ -1,0 +1,52 @@
+//! Choosing the compute device at run time while the code stays generic over `D: Device<f32>`.
+
+use dfdx::prelude::*;
+
+/// The device a run uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceKind {
+    /// The CPU (always available).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU through dfdx's CUDA backend; needs the `cuda` cargo feature.
+    Cuda,
+}
+
+/// Work to run on whichever device was chosen: implement it once, generically.
+pub trait OnDevice {
+    /// What the work returns.
+    type Output;
+    /// Runs the work on `dev`.
+    fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<Self::Output>;
+}
+
+/// Builds the chosen device, seeded, and runs `work` on it.
+///
+/// ```
+/// use ae_toolkit::device::{on_device, DeviceKind, OnDevice};
+/// use dfdx::prelude::*;
+/// struct SumOnes;
+/// impl OnDevice for SumOnes {
+///     type Output = f32;
+///     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<f32> {
+///         Ok(dev.ones::<Rank1<3>>().sum().array())
+///     }
+/// }
+/// assert_eq!(on_device(DeviceKind::Cpu, 0, SumOnes).unwrap(), 3.0);
+/// ```
+pub fn on_device<W: OnDevice>(kind: DeviceKind, seed: u64, work: W) -> anyhow::Result<W::Output> {
+    match kind {
+        DeviceKind::Cpu => work.run(Cpu::seed_from_u64(seed)),
+        #[cfg(feature = "cuda")]
+        DeviceKind::Cuda => {
+            let dev = Cuda::try_seed_from_u64(seed)
+                .map_err(|e| anyhow::anyhow!("cannot open the CUDA device: {e:?}"))?;
+            work.run(dev)
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceKind::Cuda => anyhow::bail!(
+            "this binary was built without CUDA; rebuild with `--features cuda` (needs the CUDA \
+             toolkit and a GPU), or use --device cpu"
+        ),
+    }
+}

@@ -1,0 +1,82 @@
+//! Errors about data, each saying what is wrong, with which file, and how to fix it.
+
+/// How to get good data again; appended to every data error.
+pub const FETCH_HINT: &str = "Fetch the full data sets with `cargo xtask fetch-data` (it verifies \
+SHA-256 checksums), or run without --data-dir/AE_DATA_DIR to use the embedded subset.";
+
+/// A problem with a data file or directory.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file exists but cannot be read.
+    #[error("cannot read {file}: {reason}. {FETCH_HINT}")]
+    Unreadable {
+        /// The file.
+        file: String,
+        /// What the OS said.
+        reason: String,
+    },
+    /// The file is not a valid IDX file.
+    #[error("{file} is corrupt: {problem}. Delete it and fetch it again. {FETCH_HINT}")]
+    Corrupt {
+        /// The file.
+        file: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Some but not all of a data set's files are present.
+    #[error("{dir} holds only part of {dataset}: missing {missing}. {FETCH_HINT}")]
+    Incomplete {
+        /// The data set's directory.
+        dir: String,
+        /// The data set.
+        dataset: String,
+        /// The missing file names.
+        missing: String,
+    },
+    /// A directory named explicitly does not exist.
+    #[error(
+        "data directory {dir} (from {origin}) does not exist. Create it with `cargo xtask \
+             fetch-data --data-dir {dir}`, or point {origin} elsewhere."
+    )]
+    NoSuchDir {
+        /// The directory.
+        dir: String,
+        /// Where the directory came from (flag or environment variable).
+        origin: String,
+    },
+    /// Images and labels disagree.
+    #[error("{images} holds {n_images} images but {labels} holds {n_labels} labels. {FETCH_HINT}")]
+    CountMismatch {
+        /// The images file.
+        images: String,
+        /// Number of images.
+        n_images: usize,
+        /// The labels file.
+        labels: String,
+        /// Number of labels.
+        n_labels: usize,
+    },
+    /// Images are not 28×28.
+    #[error("{file} holds {rows}×{cols} images; this book's models take 28×28. {FETCH_HINT}")]
+    WrongShape {
+        /// The file.
+        file: String,
+        /// Rows per image.
+        rows: usize,
+        /// Columns per image.
+        cols: usize,
+    },
+    /// A downloaded file does not match its published checksum.
+    #[error(
+        "{file}: SHA-256 {actual} does not match the expected {expected}; the file was \
+             discarded. The source may be damaged or tampered with; try again or another source."
+    )]
+    Checksum {
+        /// The file.
+        file: String,
+        /// The published checksum.
+        expected: String,
+        /// The checksum of what arrived.
+        actual: String,
+    },
+}

@@ -1,0 +1,22 @@
+//! What every chapter of *Autoencoders in Rust* shares: real data (MNIST, Fashion-MNIST, with a
+//! subset compiled in), mini-batches as dfdx tensors, reconstruction losses, the training loop
+//! with metrics and checkpoints, PCA, plots, and the flags of the chapters' `reproduce` examples.
+//!
+//! A chapter crate holds only what its chapter teaches and takes the rest from here.
+#![warn(missing_docs)]
+
+pub mod atomic;
+pub mod batch;
+pub mod cli;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod fetch;
+pub mod idx;
+pub mod losses;
+pub mod model;
+pub mod pca;
+pub mod plot;
+pub mod train;
+
+pub use dfdx;

@@ -1,0 +1,445 @@
+//! The training loop every chapter uses: Adam, shuffled mini-batches, a test evaluation after
+//! every epoch, a progress bar, metrics as CSV and JSON, a NaN guard, and atomic checkpoints that
+//! `--resume` continues from.
+//!
+//! The loop is generic over the model `M`, the device `D` and the objective: a chapter passes one
+//! closure computing the training loss on a batch (recording the gradient tape) and one
+//! evaluating a batch without a tape.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use dfdx::optim::{Adam, AdamConfig, Optimizer};
+use dfdx::prelude::*;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{batch_count, batches, epoch_order, Batch};
+use crate::data::Dataset;
+
+/// Hyper-parameters of a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Images per mini-batch.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Adam's (β₁, β₂).
+    pub betas: [f64; 2],
+    /// Seed for the shuffling order (model initialisation is seeded by the device).
+    pub seed: u64,
+    /// Images per evaluation batch (no gradients are kept, so this can be large).
+    pub eval_batch_size: usize,
+}
+
+impl TrainConfig {
+    /// Adam with lr 1e-3, betas (0.9, 0.999), evaluation in batches of 1,000.
+    ///
+    /// ```
+    /// let cfg = ae_toolkit::train::TrainConfig::adam(10, 128);
+    /// assert_eq!((cfg.learning_rate, cfg.betas), (1e-3, [0.9, 0.999]));
+    /// ```
+    pub fn adam(epochs: usize, batch_size: usize) -> Self {
+        TrainConfig {
+            epochs,
+            batch_size,
+            learning_rate: 1e-3,
+            betas: [0.9, 0.999],
+            seed: 0,
+            eval_batch_size: 1000,
+        }
+    }
+
+    fn adam_config(&self) -> AdamConfig {
+        AdamConfig {
+            lr: self.learning_rate,
+            betas: self.betas,
+            eps: 1e-8,
+            weight_decay: None,
+        }
+    }
+}
+
+/// Where a run writes its metrics and checkpoints, and whether it resumes.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Directory for `metrics.csv`, `metrics.json`, `checkpoint.safetensors`, `checkpoint.json`;
+    /// `None` writes nothing (tests).
+    pub run_dir: Option<PathBuf>,
+    /// Continue from the checkpoint in `run_dir` if there is one.
+    pub resume: bool,
+    /// Show a progress bar and a line per epoch on stderr.
+    pub verbose: bool,
+    /// Names the run in the checkpoint so a different run's checkpoint is never resumed.
+    pub run_name: String,
+}
+
+/// Test-set metrics: the loss and any named parts of it (e.g. a VAE's reconstruction and KL).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Eval {
+    /// The objective, averaged over the test images.
+    pub loss: f64,
+    /// Named parts, each averaged over the test images.
+    pub parts: Vec<(String, f64)>,
+}
+
+impl Eval {
+    /// An evaluation with no parts.
+    pub fn loss(loss: f64) -> Self {
+        Eval {
+            loss,
+            parts: Vec::new(),
+        }
+    }
+}
+
+/// What one epoch measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch; 0 is the untrained model.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (weighted by batch size); `None` at epoch 0.
+    pub train_loss: Option<f64>,
+    /// Test metrics after the epoch.
+    pub test: Eval,
+    /// Seconds spent training in this epoch (evaluation excluded).
+    pub seconds: f64,
+    /// Training images per second.
+    pub samples_per_sec: f64,
+}
+
+/// The whole run so far, epoch 0 (untrained) first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// One record per epoch.
+    pub epochs: Vec<EpochRecord>,
+}
+
+impl History {
+    /// The test loss of the untrained model.
+    pub fn untrained_test_loss(&self) -> f64 {
+        self.epochs[0].test.loss
+    }
+    /// The last epoch's record.
+    pub fn last(&self) -> &EpochRecord {
+        self.epochs.last().expect("history has epoch 0")
+    }
+    /// Total training seconds.
+    pub fn training_seconds(&self) -> f64 {
+        self.epochs.iter().map(|e| e.seconds).sum()
+    }
+
+    /// The metrics as CSV: one row per epoch, one column per part.
+    pub fn to_csv(&self) -> String {
+        let parts: Vec<&str> = self.epochs[0]
+            .test
+            .parts
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let mut s = String::from("epoch,train_loss,test_loss");
+        for p in &parts {
+            s.push_str(&format!(",test_{p}"));
+        }
+        s.push_str(",seconds,samples_per_sec\n");
+        for e in &self.epochs {
+            let train = e.train_loss.map(|v| v.to_string()).unwrap_or_default();
+            s.push_str(&format!("{},{train},{}", e.epoch, e.test.loss));
+            for (_, v) in &e.test.parts {
+                s.push_str(&format!(",{v}"));
+            }
+            s.push_str(&format!(",{:.3},{:.1}\n", e.seconds, e.samples_per_sec));
+        }
+        s
+    }
+}
+
+/// Stopped because the loss became NaN or infinite.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "training diverged: the loss became {value} at epoch {epoch}, step {step} (last finite loss: \
+     {last_good}). Lower the learning rate, check the input range matches the output activation, \
+     or resume from the last checkpoint."
+)]
+pub struct Diverged {
+    /// The epoch (1-based).
+    pub epoch: usize,
+    /// The step within the epoch (1-based).
+    pub step: usize,
+    /// The non-finite value.
+    pub value: f32,
+    /// The last finite training loss, if any.
+    pub last_good: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CheckpointMeta {
+    run_name: String,
+    config: TrainConfig,
+    history: History,
+}
+
+const WEIGHTS: &str = "checkpoint.safetensors";
+const META: &str = "checkpoint.json";
+
+/// Trains `model` on `train`, evaluating on `test` before training and after every epoch.
+///
+/// `train_loss(model, batch, grads)` must run the model on a traced input (`x.traced(grads)`) and
+/// return the loss carrying the tape; `eval(model, batch)` runs it without a tape and returns the
+/// batch's mean metrics. Weighted by batch size, these give exact test-set means.
+pub fn fit<M, D>(
+    model: &mut M,
+    dev: &D,
+    train: &Dataset,
+    test: &Dataset,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+    mut train_loss: impl FnMut(
+        &mut M,
+        Batch<D>,
+        Gradients<f32, D>,
+    ) -> Tensor<Rank0, f32, D, OwnedTape<f32, D>>,
+    mut eval: impl FnMut(&M, &Batch<D>) -> Eval,
+) -> anyhow::Result<History>
+where
+    D: Device<f32>,
+    M: TensorCollection<f32, D>,
+{
+    if cfg.batch_size == 0 || cfg.eval_batch_size == 0 {
+        bail!(
+            "batch sizes must be positive (got {} and {})",
+            cfg.batch_size,
+            cfg.eval_batch_size
+        );
+    }
+    if train.is_empty() {
+        bail!("the training set is empty");
+    }
+    let mut history = History::default();
+    if let Some(meta) = resume_from(model, cfg, run)? {
+        history = meta.history;
+    } else {
+        history.epochs.push(EpochRecord {
+            epoch: 0,
+            train_loss: None,
+            test: evaluate(model, dev, test, cfg.eval_batch_size, &mut eval),
+            seconds: 0.0,
+            samples_per_sec: 0.0,
+        });
+        save_metrics(&history, run)?;
+    }
+    let start_epoch = history.last().epoch + 1;
+    if run.verbose && start_epoch > 1 {
+        eprintln!("resuming after epoch {} of {}", start_epoch - 1, cfg.epochs);
+    }
+
+    let mut opt = Adam::new(model, cfg.adam_config());
+    let mut grads = model.alloc_grads();
+    let steps = batch_count(train.len(), cfg.batch_size);
+    for epoch in start_epoch..=cfg.epochs {
+        let bar = progress_bar(run.verbose, steps, epoch, cfg.epochs);
+        let started = Instant::now();
+        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+        let order = epoch_order(train.len(), cfg.seed, epoch);
+        for (step, batch) in batches(dev, train, cfg.batch_size, Some(order)).enumerate() {
+            let n = batch.len();
+            // ANCHOR: train_step
+            let loss = train_loss(model, batch, grads);
+            let value = crate::losses::scalar(&loss);
+            if !value.is_finite() {
+                bar.abandon();
+                return Err(Diverged {
+                    epoch,
+                    step: step + 1,
+                    value,
+                    last_good: if seen > 0 {
+                        format!("{}", loss_sum / seen as f64)
+                    } else {
+                        "none".into()
+                    },
+                }
+                .into());
+            }
+            grads = loss.backward(); // gradients of the loss w.r.t. every parameter
+            opt.update(model, &grads)
+                .map_err(|e| anyhow::anyhow!("optimizer update failed: {e:?}"))?;
+            model.zero_grads(&mut grads); // otherwise they accumulate across steps
+                                          // ANCHOR_END: train_step
+            loss_sum += value as f64 * n as f64;
+            seen += n;
+            bar.inc(1);
+            if step % 10 == 0 {
+                let rate = seen as f64 / started.elapsed().as_secs_f64();
+                bar.set_message(format!(
+                    "loss {:.4} | {rate:.0} img/s",
+                    loss_sum / seen as f64
+                ));
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let record = EpochRecord {
+            epoch,
+            train_loss: Some(loss_sum / seen as f64),
+            test: evaluate(model, dev, test, cfg.eval_batch_size, &mut eval),
+            seconds,
+            samples_per_sec: seen as f64 / seconds,
+        };
+        if run.verbose {
+            eprintln!(
+                "epoch {epoch:>3}/{}: train {:.5}  test {:.5}{}  ({:.1} s, {:.0} img/s)",
+                cfg.epochs,
+                record.train_loss.unwrap(),
+                record.test.loss,
+                record
+                    .test
+                    .parts
+                    .iter()
+                    .map(|(n, v)| format!("  {n} {v:.4}"))
+                    .collect::<String>(),
+                record.seconds,
+                record.samples_per_sec
+            );
+        }
+        history.epochs.push(record);
+        save_metrics(&history, run)?;
+        save_checkpoint(model, cfg, run, &history)?;
+    }
+    Ok(history)
+}
+
+/// Mean test metrics over `data`, weighting each batch by its size.
+pub fn evaluate<M, D: Device<f32>>(
+    model: &M,
+    dev: &D,
+    data: &Dataset,
+    batch_size: usize,
+    eval: &mut impl FnMut(&M, &Batch<D>) -> Eval,
+) -> Eval {
+    let mut total = Eval::default();
+    for batch in batches(dev, data, batch_size, None) {
+        let w = batch.len() as f64 / data.len() as f64;
+        let e = eval(model, &batch);
+        total.loss += w * e.loss;
+        if total.parts.is_empty() {
+            total.parts = e.parts.iter().map(|(n, _)| (n.clone(), 0.0)).collect();
+        }
+        for ((_, acc), (_, v)) in total.parts.iter_mut().zip(&e.parts) {
+            *acc += w * v;
+        }
+    }
+    total
+}
+
+fn progress_bar(verbose: bool, steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    if !verbose {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
+
+fn save_metrics(history: &History, run: &RunOptions) -> anyhow::Result<()> {
+    let Some(dir) = &run.run_dir else {
+        return Ok(());
+    };
+    crate::atomic::write(&dir.join("metrics.csv"), history.to_csv().as_bytes())?;
+    crate::atomic::write(
+        &dir.join("metrics.json"),
+        serde_json::to_string_pretty(history)?.as_bytes(),
+    )
+}
+
+fn save_checkpoint<M: TensorCollection<f32, D>, D: Device<f32>>(
+    model: &M,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+    history: &History,
+) -> anyhow::Result<()> {
+    let Some(dir) = &run.run_dir else {
+        return Ok(());
+    };
+    // Weights first, then the metadata that points at them: a crash between the two leaves the
+    // previous metadata, whose epoch is older than the weights — resume then repeats an epoch at
+    // worst, and never pairs metadata with weights it doesn't describe (checked on load).
+    crate::atomic::write_via_path(&dir.join(WEIGHTS), |tmp| {
+        model
+            .save_safetensors(tmp)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+    })?;
+    let meta = CheckpointMeta {
+        run_name: run.run_name.clone(),
+        config: cfg.clone(),
+        history: history.clone(),
+    };
+    crate::atomic::write(
+        &dir.join(META),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )
+}
+
+fn resume_from<M: TensorCollection<f32, D>, D: Device<f32>>(
+    model: &mut M,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+) -> anyhow::Result<Option<CheckpointMeta>> {
+    let (Some(dir), true) = (&run.run_dir, run.resume) else {
+        return Ok(None);
+    };
+    let meta_path = dir.join(META);
+    if !meta_path.exists() {
+        eprintln!(
+            "note: --resume given but {} has no checkpoint; starting fresh",
+            dir.display()
+        );
+        return Ok(None);
+    }
+    let meta: CheckpointMeta =
+        serde_json::from_slice(&std::fs::read(&meta_path)?).with_context(|| {
+            format!(
+                "{} is not a valid checkpoint description",
+                meta_path.display()
+            )
+        })?;
+    // The number of epochs may grow (train 10, then resume to 20); nothing else may change.
+    let comparable = |c: &TrainConfig| TrainConfig {
+        epochs: 0,
+        ..c.clone()
+    };
+    if meta.run_name != run.run_name || comparable(&meta.config) != comparable(cfg) {
+        bail!(
+            "the checkpoint in {} belongs to a different run ({} with {:?}); this run is {} with \
+             {:?}. Use another --runs-dir or drop --resume.",
+            dir.display(),
+            meta.run_name,
+            meta.config,
+            run.run_name,
+            cfg
+        );
+    }
+    load_weights(model, &dir.join(WEIGHTS))?;
+    Ok(Some(meta))
+}
+
+/// Loads weights saved by a run (or by [`dfdx`]'s `save_safetensors`) into `model`, with an error
+/// naming the file when it doesn't fit the model.
+pub fn load_weights<M: TensorCollection<f32, D>, D: Device<f32>>(
+    model: &mut M,
+    path: &Path,
+) -> anyhow::Result<()> {
+    model.load_safetensors(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot load weights from {}: {e:?} (was it saved by a model of another shape?)",
+            path.display()
+        )
+    })
+}

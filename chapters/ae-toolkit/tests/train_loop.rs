@@ -1,0 +1,172 @@
+//! The training loop's guarantees: divergence stops with a clear message, checkpoints resume,
+//! metrics are written whole, and evaluation means are exact test-set means.
+
+use ae_toolkit::data::{embedded, Dataset, DatasetKind};
+use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::model::train_reconstruction;
+use ae_toolkit::train::{evaluate, fit, Diverged, Eval, RunOptions, TrainConfig};
+
+type Tiny = ((Linear<784, 8>, ReLU), Linear<8, 784>);
+
+fn small() -> (Dataset, Dataset) {
+    let d = embedded(DatasetKind::Mnist);
+    (d.train.head(300), d.test.head(100))
+}
+
+#[test]
+fn a_nan_loss_stops_training_with_epoch_step_and_last_good_loss() {
+    let dev = Cpu::seed_from_u64(0);
+    let mut model = dev.build_module::<Tiny, f32>();
+    let (train, test) = small();
+    let cfg = TrainConfig::adam(2, 100);
+    let mut step = 0;
+    let err = fit(
+        &mut model,
+        &dev,
+        &train,
+        &test,
+        &cfg,
+        &RunOptions::default(),
+        |m, batch, grads| {
+            step += 1;
+            let loss = Reconstruction::BcePerImage
+                .loss(m.forward_mut(batch.x.clone().traced(grads)), batch.x);
+            // Poison the second step.
+            if step == 2 {
+                loss * f32::NAN
+            } else {
+                loss
+            }
+        },
+        |_, _| Eval::loss(0.0),
+    )
+    .unwrap_err();
+    let d = err.downcast_ref::<Diverged>().expect("a Diverged error");
+    assert_eq!((d.epoch, d.step), (1, 2));
+    assert!(d.value.is_nan());
+    let msg = err.to_string();
+    assert!(
+        msg.contains("epoch 1, step 2")
+            && msg.contains("last finite loss")
+            && !d.last_good.contains("none"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn evaluation_weights_the_partial_last_batch() {
+    // Mean pixel value per image, averaged with batches of 64 over 100 images (64 + 36), must equal
+    // the plain mean over all 100 images.
+    let dev = Cpu::default();
+    let (_, test) = small();
+    let mut mean_pixel = |_: &(), b: &ae_toolkit::batch::Batch<Cpu>| {
+        Eval::loss(b.x.clone().mean::<Rank0, _>().array() as f64)
+    };
+    let got = evaluate(&(), &dev, &test, 64, &mut mean_pixel).loss;
+    let want = test.images.iter().map(|&p| p as f64).sum::<f64>() / test.images.len() as f64;
+    // f32 sums over 50,000 pixels carry ~1e-5 relative error; an unweighted mean of the two batch
+    // means would be off by ~1e-3 on this data.
+    assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+}
+
+#[test]
+fn resume_continues_where_the_checkpoint_left_off() {
+    let (train, test) = small();
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunOptions {
+        run_dir: Some(dir.path().into()),
+        resume: true,
+        verbose: false,
+        run_name: "tiny".into(),
+    };
+    let dev = Cpu::seed_from_u64(1);
+
+    let mut model = dev.build_module::<Tiny, f32>();
+    let two = train_reconstruction(
+        &mut model,
+        &dev,
+        &train,
+        &test,
+        Reconstruction::BcePerImage,
+        &TrainConfig::adam(2, 100),
+        &run,
+    )
+    .unwrap();
+    assert_eq!(two.epochs.len(), 3);
+    for f in [
+        "metrics.csv",
+        "metrics.json",
+        "checkpoint.safetensors",
+        "checkpoint.json",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    // A fresh model resumed from the checkpoint starts from the saved weights: its first
+    // evaluation is not redone, and epochs 3 and 4 follow.
+    let mut fresh = dev.build_module::<Tiny, f32>();
+    let four = train_reconstruction(
+        &mut fresh,
+        &dev,
+        &train,
+        &test,
+        Reconstruction::BcePerImage,
+        &TrainConfig::adam(4, 100),
+        &run,
+    )
+    .unwrap();
+    assert_eq!(
+        four.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4]
+    );
+    assert_eq!(&four.epochs[..3], &two.epochs[..]);
+    // Training continued from the trained weights, not from scratch: epoch 3 beats epoch 2.
+    assert!(four.epochs[3].test.loss < two.epochs[2].test.loss);
+    let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 5);
+
+    // A checkpoint of a different configuration is refused, not silently mixed in.
+    let other = TrainConfig {
+        batch_size: 50,
+        ..TrainConfig::adam(6, 100)
+    };
+    let err = train_reconstruction(
+        &mut fresh,
+        &dev,
+        &train,
+        &test,
+        Reconstruction::BcePerImage,
+        &other,
+        &run,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("belongs to a different run"),
+        "{err}"
+    );
+}
+
+#[test]
+fn weights_of_another_shape_are_refused_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.safetensors");
+    let dev = Cpu::default();
+    dev.build_module::<Tiny, f32>()
+        .save_safetensors(&path)
+        .unwrap();
+    let mut other = dev.build_module::<((Linear<784, 9>, ReLU), Linear<9, 784>), f32>();
+    let err = ae_toolkit::train::load_weights(&mut other, &path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("w.safetensors") && err.contains("another shape"),
+        "{err}"
+    );
+}

@@ -1,0 +1,402 @@
+//! Reproduces Chapter 1: trains the chosen presets on MNIST and writes every number and figure
+//! the chapter shows into `book/generated/ch01/`.
+//!
+//! Data: the full MNIST set from the data directory if it is there (`cargo xtask fetch-data`),
+//! otherwise the 2,000/500-image subset compiled into `ae-toolkit` (announced on stderr).
+//!
+//! ```text
+//! cargo run --release -p ch01-autoencoder --example reproduce -- --preset basic
+//! cargo run --release -p ch01-autoencoder --example reproduce -- --preset all
+//! cargo run --release -p ch01-autoencoder --example reproduce -- --help
+//! ```
+
+use std::path::Path;
+
+use ae_toolkit::cli::{markdown_table, reproduce_command, RunArgs};
+use ae_toolkit::data::{load, DataSource, DataSplits, DatasetKind, PIXELS};
+use ae_toolkit::device::{on_device, OnDevice};
+use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::model::{encode_all, reconstruct, Autoencoder};
+use ae_toolkit::pca::Pca;
+use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
+use ae_toolkit::train::{History, RunOptions};
+use ch01_autoencoder::{config, train, Basic, Deep, Init, Preset, PresetName, Shallow};
+use clap::Parser;
+
+/// The preset whose training is repeated with both initialisations: the Keras blog's model,
+/// whose reported loss depends on Keras' Glorot default.
+const INIT_COMPARISON: PresetName = PresetName::Shallow;
+type InitComparisonModel = Shallow;
+const CHAPTER: &str = "ch01";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Choice {
+    /// 784-400-20 autoencoder, BCE per image (10 epochs)
+    Basic,
+    /// 784-128-64-32 autoencoder, MSE (10 epochs)
+    Deep,
+    /// 784-32 autoencoder of the Keras blog, BCE per pixel (50 epochs)
+    Shallow,
+    /// The `shallow` preset trained with dfdx's default and with Glorot initialisation
+    InitComparison,
+    /// Everything above
+    All,
+}
+
+/// Reproduce Chapter 1's results and figures.
+#[derive(Parser, Debug, Clone)]
+#[command(about, long_about = None)]
+struct Args {
+    /// What to train
+    #[arg(long, value_enum, default_value_t = Choice::Basic)]
+    preset: Choice,
+    /// Initialisation [default: the preset's: `default` for basic and deep, `glorot` for shallow];
+    /// the init comparison always runs both
+    #[arg(long, value_enum)]
+    init: Option<Init>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+fn main() {
+    if let Err(e) = run(&Args::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    let data = load(DatasetKind::Mnist, &args.run.data_dir())?;
+    eprintln!("{}", data.describe());
+    let presets: Vec<PresetName> = match args.preset {
+        Choice::Basic => vec![PresetName::Basic],
+        Choice::Deep => vec![PresetName::Deep],
+        Choice::Shallow => vec![PresetName::Shallow],
+        Choice::InitComparison => vec![],
+        Choice::All => PresetName::ALL.to_vec(),
+    };
+    for name in presets {
+        let preset = name.preset();
+        let init = args.init.unwrap_or(preset.init);
+        // Every run gets a freshly seeded device, so its result does not depend on what ran
+        // before it in the same process.
+        let history = on_device(
+            args.run.device,
+            args.run.seed,
+            Preset1 {
+                args,
+                data: &data,
+                preset,
+                init,
+            },
+        )?;
+        println!(
+            "{}: test {} {:.4} after {} epochs (untrained {:.4})",
+            preset.id,
+            preset.loss.unit(),
+            history.last().test.loss,
+            history.last().epoch,
+            history.untrained_test_loss()
+        );
+    }
+    if matches!(args.preset, Choice::InitComparison | Choice::All) {
+        init_comparison(args, &data)?;
+    }
+    Ok(())
+}
+
+/// One preset trained on one device.
+struct Preset1<'a> {
+    args: &'a Args,
+    data: &'a DataSplits,
+    preset: Preset,
+    init: Init,
+}
+
+impl OnDevice for Preset1<'_> {
+    type Output = History;
+    fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<History> {
+        let Preset1 {
+            args,
+            data,
+            preset,
+            init,
+        } = self;
+        match preset.name {
+            PresetName::Basic => reproduce::<Basic, D>(&dev, args, data, &preset, init),
+            PresetName::Deep => reproduce::<Deep, D>(&dev, args, data, &preset, init),
+            PresetName::Shallow => reproduce::<Shallow, D>(&dev, args, data, &preset, init),
+        }
+    }
+}
+
+/// The comparison preset trained once with a given initialisation.
+struct InitRun<'a> {
+    args: &'a Args,
+    data: &'a DataSplits,
+    init: Init,
+}
+
+impl OnDevice for InitRun<'_> {
+    type Output = History;
+    fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<History> {
+        let preset = INIT_COMPARISON.preset();
+        Ok(
+            run_one::<InitComparisonModel, D>(&dev, self.args, self.data, &preset, self.init)?
+                .0
+                .history,
+        )
+    }
+}
+
+/// Trains one preset and writes its loss curve, reconstructions, latent scatter and summary.
+fn reproduce<M, D>(
+    dev: &D,
+    args: &Args,
+    data: &DataSplits,
+    preset: &Preset,
+    init: Init,
+) -> anyhow::Result<History>
+where
+    D: Device<f32>,
+    M: BuildOnDevice<D, f32>,
+    M::Built: Autoencoder<D>,
+{
+    let (trained, cfg) = run_one::<M, D>(dev, args, data, preset, init)?;
+    let out = args.run.out_dir(CHAPTER);
+    let h = &trained.history;
+    let unit = preset.loss.unit();
+    let train_curve = h
+        .epochs
+        .iter()
+        .filter_map(|e| e.train_loss.map(|l| (e.epoch as f64, l)))
+        .collect();
+    let test_curve = h
+        .epochs
+        .iter()
+        .map(|e| (e.epoch as f64, e.test.loss))
+        .collect();
+    line_chart(
+        &out.join(format!("{}-loss.svg", preset.id)),
+        &format!("{} ({}) on {}", preset.id, preset.widths, data_label(data)),
+        "epoch",
+        unit,
+        &[
+            Series {
+                name: "train".into(),
+                points: train_curve,
+            },
+            Series {
+                name: "test".into(),
+                points: test_curve,
+            },
+        ],
+    )?;
+
+    let n = 12;
+    let recon = reconstruct(&trained.model, dev, &data.test, n, preset.loss);
+    let originals: Vec<&[f32]> = (0..n).map(|i| data.test.image(i)).collect();
+    let rebuilt: Vec<&[f32]> = recon.chunks(PIXELS).collect();
+    image_rows(
+        &out.join(format!("{}-reconstructions.png", preset.id)),
+        &[originals, rebuilt],
+        (0.0, 1.0),
+    )?;
+
+    if preset.name == PresetName::Basic {
+        latent_scatter(&trained.model, dev, data, &out.join("basic-latent.svg"))?;
+    }
+
+    let last = h.last();
+    let mut rows = vec![
+        row("data · 数据", data_label(data)),
+        row(
+            "model · 模型",
+            format!("{}, init {:?}", preset.widths, init).to_lowercase(),
+        ),
+        row(
+            "recipe · 训练设置",
+            format!(
+                "Adam lr {}, batch {}, {} epochs, seed {}",
+                cfg.learning_rate, cfg.batch_size, cfg.epochs, cfg.seed
+            ),
+        ),
+        row(
+            &format!("test loss · 测试损失 ({unit}), untrained → trained"),
+            format!("{:.4} → **{:.4}**", h.untrained_test_loss(), last.test.loss),
+        ),
+        row(
+            &format!("train loss · 训练损失 ({unit}), last epoch"),
+            format!("{:.4}", last.train_loss.unwrap_or(f64::NAN)),
+        ),
+    ];
+    if let Some((value, source)) = preset.reported {
+        rows.push(row("reported · 教程报告值", format!("{value} ({source})")));
+    }
+    rows.push(row("training time · 训练时间", timing(h, args)));
+    rows.push(row(
+        "command · 命令",
+        format!("`{}`", command(args, preset.id, args.init)),
+    ));
+    ae_toolkit::atomic::write(
+        &out.join(format!("{}-summary.md", preset.id)),
+        markdown_table(&["", ""], &rows).as_bytes(),
+    )?;
+    Ok(trained.history)
+}
+
+fn run_one<M, D>(
+    dev: &D,
+    args: &Args,
+    data: &DataSplits,
+    preset: &Preset,
+    init: Init,
+) -> anyhow::Result<(
+    ch01_autoencoder::Trained<M::Built>,
+    ae_toolkit::train::TrainConfig,
+)>
+where
+    D: Device<f32>,
+    M: BuildOnDevice<D, f32>,
+    M::Built: Autoencoder<D>,
+{
+    let cfg = config(preset, args.run.seed, args.run.epochs.map(|e| e as usize));
+    let name = format!("{}-{:?}", preset.id, init).to_lowercase();
+    let run = RunOptions {
+        run_dir: Some(args.run.run_dir(CHAPTER, &name)),
+        resume: args.run.resume,
+        verbose: !args.run.quiet,
+        run_name: format!("{CHAPTER}/{name} on {}", data_label(data)),
+    };
+    eprintln!(
+        "training {name}: metrics and checkpoints in {}",
+        run.run_dir.as_ref().unwrap().display()
+    );
+    Ok((train::<M, D>(dev, preset, init, data, &cfg, &run)?, cfg))
+}
+
+/// The test set's codes projected on their first two principal components, coloured by digit.
+fn latent_scatter<M: Autoencoder<D>, D: Device<f32>>(
+    model: &M,
+    dev: &D,
+    data: &DataSplits,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let codes = encode_all(model, dev, &data.test);
+    let pca = Pca::fit(&codes, M::LATENT, 2);
+    let points: Vec<(f64, f64)> = pca.project(&codes).iter().map(|p| (p[0], p[1])).collect();
+    scatter_by_class(
+        path,
+        &format!("{}-D test codes, first two principal components", M::LATENT),
+        ("PC 1", "PC 2"),
+        &points,
+        &data.test.labels,
+        &data.kind.class_names(),
+    )
+}
+
+fn init_comparison(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
+    let preset = INIT_COMPARISON.preset();
+    let mut series = Vec::new();
+    let mut rows = Vec::new();
+    for init in [Init::Default, Init::Glorot] {
+        let h = on_device(args.run.device, args.run.seed, InitRun { args, data, init })?;
+        series.push(Series {
+            name: format!("{init:?} init").to_lowercase(),
+            points: h
+                .epochs
+                .iter()
+                .map(|e| (e.epoch as f64, e.test.loss))
+                .collect(),
+        });
+        let after_one = h.epochs.get(1).map_or(f64::NAN, |e| e.test.loss);
+        rows.push(vec![
+            format!("{init:?}").to_lowercase(),
+            format!("{:.5}", h.untrained_test_loss()),
+            format!("{after_one:.5}"),
+            format!("**{:.5}**", h.last().test.loss),
+        ]);
+        println!(
+            "init {init:?}: test {} {:.5} after {} epochs",
+            preset.loss.unit(),
+            h.last().test.loss,
+            h.last().epoch
+        );
+    }
+    let out = args.run.out_dir(CHAPTER);
+    line_chart(
+        &out.join("init-comparison.svg"),
+        &format!(
+            "{} ({}) on {}: test loss by initialisation",
+            preset.id,
+            preset.widths,
+            data_label(data)
+        ),
+        "epoch",
+        preset.loss.unit(),
+        &series,
+    )?;
+    let mut table = markdown_table(
+        &[
+            "init · 初始化",
+            "untrained · 训练前",
+            "after epoch 1 · 第 1 轮后",
+            "final · 最终",
+        ],
+        &rows,
+    );
+    table.push_str(&format!(
+        "\n{} ({}), {}; `{}`\n",
+        preset.loss.unit(),
+        data_label(data),
+        preset.widths,
+        command(args, "init-comparison", None)
+    ));
+    ae_toolkit::atomic::write(&out.join("init-summary.md"), table.as_bytes())
+}
+
+fn row(key: &str, value: String) -> Vec<String> {
+    vec![key.to_string(), value]
+}
+
+fn data_label(data: &DataSplits) -> String {
+    let kind = match data.source {
+        DataSource::Full(_) => "full set",
+        DataSource::Embedded => "embedded subset",
+    };
+    format!(
+        "{} {kind} ({} train / {} test)",
+        data.kind,
+        data.train.len(),
+        data.test.len()
+    )
+}
+
+fn timing(h: &History, args: &Args) -> String {
+    let epochs = h.epochs.iter().filter(|e| e.epoch > 0);
+    let rates: Vec<f64> = epochs.map(|e| e.samples_per_sec).collect();
+    let mean_rate = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+    format!(
+        "{:.1} s ({:.0} images/s, {:?}, {} threads)",
+        h.training_seconds(),
+        mean_rate,
+        args.run.device,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    )
+    .to_lowercase()
+}
+
+fn command(args: &Args, preset: &str, init: Option<Init>) -> String {
+    let mut a = vec!["--preset".to_string(), preset.to_string()];
+    if let Some(init) = init {
+        a.extend(["--init".into(), format!("{init:?}").to_lowercase()]);
+    }
+    if let Some(e) = args.run.epochs {
+        a.extend(["--epochs".into(), e.to_string()]);
+    }
+    if args.run.seed != 0 {
+        a.extend(["--seed".into(), args.run.seed.to_string()]);
+    }
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    reproduce_command("ch01-autoencoder", "reproduce", &refs)
+}

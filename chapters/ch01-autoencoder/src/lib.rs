@@ -1,0 +1,301 @@
+//! Chapter 1: the basic autoencoder.
+//!
+//! Three presets from popular tutorials, each a dfdx type alias whose shapes read as the
+//! architecture, and Glorot-uniform initialisation next to dfdx's default. Everything else —
+//! data, batches, losses, the training loop — comes from [`ae_toolkit`].
+//!
+//! Every decoder ends in a `Linear` layer producing logits; the sigmoid that turns them into
+//! pixels lives inside the loss ([`Reconstruction`]), where binary cross-entropy can be computed
+//! stably.
+
+use ae_toolkit::data::DataSplits;
+use ae_toolkit::dfdx::nn::tensor_collection::{
+    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
+};
+use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::model::{train_reconstruction, Autoencoder};
+use ae_toolkit::train::{History, RunOptions, TrainConfig};
+
+// ANCHOR: basic_model
+/// `basic`: 784 → 400 → 20 → 400 → 784, ReLU hidden layers, a linear 20-dimensional code.
+pub type BasicEncoder = (Linear<784, 400>, ReLU, Linear<400, 20>);
+/// Decoder of `basic`; its output is logits (the sigmoid is taken in the loss).
+pub type BasicDecoder = (Linear<20, 400>, ReLU, Linear<400, 784>);
+/// The `basic` autoencoder: `(encoder, decoder)`.
+pub type Basic = (BasicEncoder, BasicDecoder);
+// ANCHOR_END: basic_model
+
+// ANCHOR: deep_model
+/// `deep`: 784 → 128 → 64 → 32, and back, ReLU between layers, a linear 32-dimensional code.
+pub type DeepEncoder = (
+    Linear<784, 128>,
+    ReLU,
+    Linear<128, 64>,
+    ReLU,
+    Linear<64, 32>,
+);
+/// Decoder of `deep` (logits out).
+pub type DeepDecoder = (
+    Linear<32, 64>,
+    ReLU,
+    Linear<64, 128>,
+    ReLU,
+    Linear<128, 784>,
+);
+/// The `deep` autoencoder.
+pub type Deep = (DeepEncoder, DeepDecoder);
+// ANCHOR_END: deep_model
+
+// ANCHOR: shallow_model
+/// `shallow` (the Keras blog's first model): 784 → 32 with ReLU, then 32 → 784.
+pub type ShallowEncoder = (Linear<784, 32>, ReLU);
+/// Decoder of `shallow` (logits out).
+pub type ShallowDecoder = Linear<32, 784>;
+/// The `shallow` autoencoder.
+pub type Shallow = (ShallowEncoder, ShallowDecoder);
+// ANCHOR_END: shallow_model
+
+/// The chapter's presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PresetName {
+    /// 784-400-20, BCE summed per image, batch 128, 10 epochs.
+    Basic,
+    /// 784-128-64-32, MSE, batch 128, 10 epochs.
+    Deep,
+    /// 784-32 (Keras blog), BCE per pixel, batch 256, 50 epochs, Glorot initialisation.
+    Shallow,
+}
+
+/// A preset's training recipe and the value a tutorial reports for it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Preset {
+    /// Which preset.
+    pub name: PresetName,
+    /// Short name used in file names and flags.
+    pub id: &'static str,
+    /// Layer widths, for tables.
+    pub widths: &'static str,
+    /// Reconstruction loss (also the test metric).
+    pub loss: Reconstruction,
+    /// Epochs of the tutorial.
+    pub epochs: usize,
+    /// Mini-batch size of the tutorial.
+    pub batch_size: usize,
+    /// The initialisation of the tutorial's framework (PyTorch's default for `Linear` is dfdx's;
+    /// Keras' is Glorot-uniform).
+    pub init: Init,
+    /// Test loss a tutorial reports after `epochs`, with where it comes from.
+    pub reported: Option<(&'static str, &'static str)>,
+}
+
+impl PresetName {
+    /// All presets.
+    pub const ALL: [PresetName; 3] = [PresetName::Basic, PresetName::Deep, PresetName::Shallow];
+
+    /// The recipe of this preset.
+    ///
+    /// ```
+    /// use ch01_autoencoder::PresetName;
+    /// let p = PresetName::Basic.preset();
+    /// assert_eq!((p.epochs, p.batch_size, p.id), (10, 128, "basic"));
+    /// ```
+    pub fn preset(self) -> Preset {
+        match self {
+            PresetName::Basic => Preset {
+                name: self,
+                id: "basic",
+                widths: "784-400-20-400-784",
+                loss: Reconstruction::BcePerImage,
+                epochs: 10,
+                batch_size: 128,
+                init: Init::Default,
+                reported: Some(("68.45", "a widely used PyTorch tutorial, MNIST test set")),
+            },
+            PresetName::Deep => Preset {
+                name: self,
+                id: "deep",
+                widths: "784-128-64-32-64-128-784",
+                loss: Reconstruction::SigmoidMse,
+                epochs: 10,
+                batch_size: 128,
+                init: Init::Default,
+                reported: None,
+            },
+            PresetName::Shallow => Preset {
+                name: self,
+                id: "shallow",
+                widths: "784-32-784",
+                loss: Reconstruction::BcePerPixel,
+                epochs: 50,
+                batch_size: 256,
+                init: Init::Glorot,
+                reported: Some(("0.09–0.10", "the Keras blog, MNIST validation set")),
+            },
+        }
+    }
+}
+
+/// How the weights start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Init {
+    /// dfdx's default for `Linear`: weights and biases uniform in ±1/√fan_in.
+    #[default]
+    Default,
+    /// Glorot (Xavier) uniform weights in ±√(6/(fan_in + fan_out)), zero biases (Keras' default).
+    Glorot,
+}
+
+// ANCHOR: glorot_uniform
+/// Re-initialises every weight matrix of `model` Glorot-uniformly, `W ~ U(−a, a)` with
+/// `a = √(6 / (fan_in + fan_out))`, and sets every bias to zero.
+pub fn glorot_uniform<M: TensorCollection<f32, D>, D: Device<f32>>(model: &mut M) {
+    struct Glorot;
+    impl<D: Device<f32>> TensorVisitor<f32, D> for Glorot {
+        type Viewer = ViewTensorMut;
+        type Err = D::Err;
+        type E2 = f32;
+        type D2 = D;
+        fn visit<S: Shape>(
+            &mut self,
+            _: TensorOptions<S, f32, D>,
+            t: &mut Tensor<S, f32, D>,
+        ) -> Result<Option<Tensor<S, f32, D>>, D::Err> {
+            let dims = t.shape().concrete();
+            match S::NUM_DIMS {
+                // A Linear<I, O> weight has shape (O, I): fan_out rows, fan_in columns.
+                2 => {
+                    let a = (6.0 / (dims[0] + dims[1]) as f32).sqrt();
+                    t.try_fill_with_distr(rand_distr::Uniform::new_inclusive(-a, a))?;
+                }
+                1 => t.try_fill_with_zeros()?,
+                _ => {}
+            }
+            Ok(None)
+        }
+    }
+    M::iter_tensors(&mut RecursiveWalker {
+        m: model,
+        f: &mut Glorot,
+    })
+    .unwrap_or_else(|_| panic!("filling tensors cannot fail on an allocated model"));
+}
+// ANCHOR_END: glorot_uniform
+
+/// A trained model with its history.
+pub struct Trained<M> {
+    /// The model after the last epoch.
+    pub model: M,
+    /// Losses per epoch (epoch 0: untrained).
+    pub history: History,
+}
+
+/// Builds model `M` on `dev`, initialises it, and trains it on `data` with the preset's recipe.
+pub fn train<M, D>(
+    dev: &D,
+    preset: &Preset,
+    init: Init,
+    data: &DataSplits,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+) -> anyhow::Result<Trained<M::Built>>
+where
+    D: Device<f32>,
+    M: BuildOnDevice<D, f32>,
+    M::Built: Autoencoder<D>,
+{
+    let mut model = M::build_on_device(dev);
+    if init == Init::Glorot {
+        glorot_uniform(&mut model);
+    }
+    let history = train_reconstruction(
+        &mut model,
+        dev,
+        &data.train,
+        &data.test,
+        preset.loss,
+        cfg,
+        run,
+    )?;
+    Ok(Trained { model, history })
+}
+
+/// The preset's training configuration with `seed` and, if given, another number of epochs.
+///
+/// ```
+/// use ch01_autoencoder::{config, PresetName};
+/// let cfg = config(&PresetName::Shallow.preset(), 7, None);
+/// assert_eq!((cfg.epochs, cfg.batch_size, cfg.seed), (50, 256, 7));
+/// ```
+pub fn config(preset: &Preset, seed: u64, epochs: Option<usize>) -> TrainConfig {
+    TrainConfig {
+        seed,
+        ..TrainConfig::adam(epochs.unwrap_or(preset.epochs), preset.batch_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glorot_bound_and_moments() {
+        // For U(−a, a): every |w| ≤ a, mean 0, variance a²/3 = 2/(fan_in + fan_out).
+        let dev = Cpu::seed_from_u64(3);
+        let mut m = dev.build_module::<Basic, f32>();
+        glorot_uniform(&mut m);
+        let w = m.0 .0.weight.as_vec(); // 400 × 784
+        let a = (6.0f64 / (784.0 + 400.0)).sqrt();
+        assert!(w.iter().all(|&v| (v as f64).abs() <= a + 1e-7));
+        let n = w.len() as f64;
+        let mean = w.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = w.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        // Standard errors: sd(mean) = a/√(3n); var of the sample variance ≈ (4/45)a⁴/n.
+        assert!(mean.abs() < 4.0 * a / (3.0 * n).sqrt(), "mean {mean}");
+        let want = a * a / 3.0;
+        assert!(
+            (var - want).abs() < 4.0 * (4.0 / 45.0f64).sqrt() * a * a / n.sqrt(),
+            "var {var} vs {want}"
+        );
+        assert!(m.0 .0.bias.as_vec().iter().all(|&b| b == 0.0));
+        // The decoder's last layer has its own bound: √(6/(400 + 784)) as well, by symmetry.
+        let a_out = (6.0f64 / (400.0 + 784.0)).sqrt();
+        assert!(m
+            .1
+             .2
+            .weight
+            .as_vec()
+            .iter()
+            .all(|&v| (v as f64).abs() <= a_out + 1e-7));
+    }
+
+    #[test]
+    fn default_init_is_uniform_in_one_over_sqrt_fan_in() {
+        let dev = Cpu::seed_from_u64(3);
+        let m = dev.build_module::<Basic, f32>();
+        let b = 1.0 / (784f32).sqrt();
+        let w = m.0 .0.weight.as_vec();
+        assert!(w.iter().all(|&v| v.abs() <= b));
+        // The samples fill the interval (some come within 1 % of the bound)…
+        assert!(w.iter().any(|&v| v.abs() > 0.99 * b));
+        // …which is half as wide as Glorot's √(6/(784 + 400)) ≈ 0.071 for the same layer.
+        assert!(b < 0.51 * (6.0f32 / 1184.0).sqrt());
+    }
+
+    #[test]
+    fn shapes_read_as_the_architecture() {
+        let dev = Cpu::default();
+        let m = dev.build_module::<Basic, f32>();
+        let x = dev.zeros_like(&(3, Const::<784>));
+        assert_eq!(m.encode(x.clone()).len(), 3 * 20);
+        assert_eq!(m.logits(x).shape().concrete(), [3, 784]);
+        assert_eq!(
+            <<Deep as BuildOnDevice<Cpu, f32>>::Built as Autoencoder<Cpu>>::LATENT,
+            32
+        );
+        assert_eq!(
+            <<Shallow as BuildOnDevice<Cpu, f32>>::Built as Autoencoder<Cpu>>::LATENT,
+            32
+        );
+    }
+}

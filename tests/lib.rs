@@ -1,0 +1,75 @@
+//! Helpers shared by the book tests.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use xtask::book::Problem;
+use xtask::tools::Tools;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+/// `tests/fixtures/<name>`.
+pub fn fixture(name: &str) -> PathBuf {
+    repo_root().join("tests").join("fixtures").join(name)
+}
+
+/// The pinned mdBook tools, installed into the shared cache on first use (slow once, then
+/// instant). Installs are serialised by a lock file, so parallel tests wait for one install.
+pub fn tools() -> &'static Tools {
+    static TOOLS: OnceLock<Tools> = OnceLock::new();
+    TOOLS.get_or_init(|| xtask::tools::ensure(&repo_root()).expect("installing the book tools"))
+}
+
+/// A copy of fixture `name` in a fresh temporary directory, to break on purpose.
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("book-fixture-")
+        .tempdir()
+        .expect("temporary directory");
+    copy_dir(&fixture(name), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dst = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &dst);
+        } else {
+            fs::copy(entry.path(), &dst).unwrap();
+        }
+    }
+}
+
+/// Replaces `old` (which must occur exactly once) by `new` in `dir/rel`.
+pub fn edit(dir: &Path, rel: &str, old: &str, new: &str) {
+    let path = dir.join(rel);
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        text.matches(old).count(),
+        1,
+        "{rel} should contain {old:?} exactly once"
+    );
+    fs::write(&path, text.replacen(old, new, 1)).unwrap();
+}
+
+/// All problems, one per line, for assertion messages.
+pub fn show(problems: &[Problem]) -> String {
+    if problems.is_empty() {
+        return "(no problems)".to_string();
+    }
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,2 @@
+pub mod book;
+pub mod tools;

@@ -1,0 +1,188 @@
+//! `cargo xtask <command>`: the project's tasks, so that a fresh machine needs nothing but cargo.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ae_toolkit::data::{DataDir, DatasetKind, SUBSET_TEST, SUBSET_TRAIN};
+use ae_toolkit::fetch::{fetch_files, Outcome, Source};
+use ae_toolkit::idx::Idx;
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Tasks of the Autoencoders in Rust project"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Fetch the full MNIST and Fashion-MNIST sets into the data directory, verifying SHA-256
+    FetchData {
+        /// Data directory [default: $AE_DATA_DIR, else `data/` at the top of the workspace]
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Only this data set [default: both]
+        #[arg(long, value_enum)]
+        dataset: Option<DatasetKind>,
+    },
+    /// Run every test the project has: fmt, clippy (warnings denied), all tests and doctests
+    /// (including the book's build and checks) and the CUDA compile check
+    Test,
+    /// Check that the CUDA build compiles (dfdx's `ci-check` feature: no GPU or toolkit needed)
+    CudaCheck,
+    /// Build, serve or check the book (both languages)
+    Book {
+        #[command(subcommand)]
+        action: BookAction,
+    },
+    /// Re-cut the embedded subset (first 2,000 train / 500 test images) from full data
+    MakeSubset {
+        /// Data directory holding the full sets (fetch them first)
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BookAction {
+    /// Build both languages into target/book/{en,zh}
+    Build,
+    /// Serve one language locally, rebuilding on change
+    Serve {
+        /// en or zh
+        #[arg(long, default_value = "en", value_parser = ["en", "zh"])]
+        lang: String,
+        /// Port to listen on
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
+    /// Build both languages and run every check on sources and HTML
+    Check,
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn root() -> PathBuf {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Task::FetchData { data_dir, dataset } => fetch_data(DataDir::resolve(data_dir), dataset),
+        Task::Test => test_everything(),
+        Task::CudaCheck => cuda_check(),
+        Task::Book { action } => match action {
+            BookAction::Build => xtask::book::build(&root()),
+            BookAction::Serve { lang, port } => xtask::book::serve(&root(), &lang, port),
+            BookAction::Check => xtask::book::check(&root()),
+        },
+        Task::MakeSubset { data_dir } => make_subset(&DataDir::resolve(data_dir)),
+    }
+}
+
+fn fetch_data(dir: DataDir, only: Option<DatasetKind>) -> anyhow::Result<()> {
+    eprintln!("data directory: {dir}");
+    for kind in DatasetKind::ALL
+        .into_iter()
+        .filter(|k| only.is_none_or(|o| o == *k))
+    {
+        let dest = dir.dataset_dir(kind);
+        let sources = Source::defaults_for(kind);
+        let tried: Vec<String> = sources.iter().map(ToString::to_string).collect();
+        eprintln!("{kind}: sources in order: {}", tried.join(", "));
+        for outcome in fetch_files(&kind.files(), &dest, &sources)? {
+            match outcome {
+                Outcome::AlreadyPresent(p) => eprintln!("  ok (already there) {}", p.display()),
+                Outcome::Fetched(p, from) => eprintln!("  ok {} <- {from}", p.display()),
+            }
+        }
+    }
+    eprintln!("all files verified against their SHA-256 checksums");
+    Ok(())
+}
+
+fn make_subset(dir: &DataDir) -> anyhow::Result<()> {
+    let shipped = root().join("chapters/ae-toolkit/data");
+    for kind in DatasetKind::ALL {
+        let from = dir.dataset_dir(kind);
+        for file in kind.files() {
+            let path = file.find_in(&from).with_context(|| {
+                format!(
+                    "{} not in {}; run `cargo xtask fetch-data` first",
+                    file.name,
+                    from.display()
+                )
+            })?;
+            let full = Idx::read(&path, file.kind)?;
+            let n = match file.split {
+                ae_toolkit::data::Split::Train => SUBSET_TRAIN,
+                ae_toolkit::data::Split::Test => SUBSET_TEST,
+            };
+            let mut gz = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::best());
+            std::io::Write::write_all(&mut gz, &full.head(n).to_bytes())?;
+            let out = shipped
+                .join(kind.dir_name())
+                .join(format!("{}.gz", file.name));
+            ae_toolkit::atomic::write(&out, &gz.finish()?)?;
+            eprintln!("wrote {} ({n} items)", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// Runs a cargo command from the workspace root, failing with the command line if it fails.
+fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("\n==> cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("cannot run {cargo}"))?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn cuda_check() -> anyhow::Result<()> {
+    cargo(&[
+        "check",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--exclude",
+        "book-tests",
+        "--all-targets",
+        "--features",
+        "cuda,ae-toolkit/ci-check",
+    ])?;
+    eprintln!("CUDA build compiles (checked only: no GPU on this machine)");
+    Ok(())
+}
+
+fn test_everything() -> anyhow::Result<()> {
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "--workspace", "--no-fail-fast"])?;
+    cuda_check()?;
+    Ok(())
+}
