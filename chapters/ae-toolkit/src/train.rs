@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{batch_count, batches, epoch_order, Batch};
-use crate::data::Dataset;
+use crate::data::{DataSplits, Dataset};
 
 /// Hyper-parameters of a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -185,7 +185,8 @@ struct CheckpointMeta {
 const WEIGHTS: &str = "checkpoint.safetensors";
 const META: &str = "checkpoint.json";
 
-/// Trains `model` on `train`, evaluating on `test` before training and after every epoch.
+/// Trains `model` on `data.train`, evaluating on `data.test` before training and after every
+/// epoch.
 ///
 /// `train_loss(model, batch, grads)` must run the model on a traced input (`x.traced(grads)`) and
 /// return the loss carrying the tape; `eval(model, batch)` runs it without a tape and returns the
@@ -193,8 +194,7 @@ const META: &str = "checkpoint.json";
 pub fn fit<M, D>(
     model: &mut M,
     dev: &D,
-    train: &Dataset,
-    test: &Dataset,
+    data: &DataSplits,
     cfg: &TrainConfig,
     run: &RunOptions,
     mut train_loss: impl FnMut(
@@ -215,6 +215,7 @@ where
             cfg.eval_batch_size
         );
     }
+    let (train, test) = (&data.train, &data.test);
     if train.is_empty() {
         bail!("the training set is empty");
     }

@@ -1,7 +1,7 @@
 //! The training loop's guarantees: divergence stops with a clear message, checkpoints resume,
 //! metrics are written whole, and evaluation means are exact test-set means.
 
-use ae_toolkit::data::{embedded, Dataset, DatasetKind};
+use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::train_reconstruction;
@@ -9,23 +9,26 @@ use ae_toolkit::train::{evaluate, fit, Diverged, Eval, RunOptions, TrainConfig};
 
 type Tiny = ((Linear<784, 8>, ReLU), Linear<8, 784>);
 
-fn small() -> (Dataset, Dataset) {
+fn small() -> DataSplits {
     let d = embedded(DatasetKind::Mnist);
-    (d.train.head(300), d.test.head(100))
+    DataSplits {
+        train: d.train.head(300),
+        test: d.test.head(100),
+        ..d
+    }
 }
 
 #[test]
 fn a_nan_loss_stops_training_with_epoch_step_and_last_good_loss() {
     let dev = Cpu::seed_from_u64(0);
     let mut model = dev.build_module::<Tiny, f32>();
-    let (train, test) = small();
+    let data = small();
     let cfg = TrainConfig::adam(2, 100);
     let mut step = 0;
     let err = fit(
         &mut model,
         &dev,
-        &train,
-        &test,
+        &data,
         &cfg,
         &RunOptions::default(),
         |m, batch, grads| {
@@ -59,7 +62,7 @@ fn evaluation_weights_the_partial_last_batch() {
     // Mean pixel value per image, averaged with batches of 64 over 100 images (64 + 36), must equal
     // the plain mean over all 100 images.
     let dev = Cpu::default();
-    let (_, test) = small();
+    let test = small().test;
     let mut mean_pixel = |_: &(), b: &ae_toolkit::batch::Batch<Cpu>| {
         Eval::loss(b.x.clone().mean::<Rank0, _>().array() as f64)
     };
@@ -72,7 +75,7 @@ fn evaluation_weights_the_partial_last_batch() {
 
 #[test]
 fn resume_continues_where_the_checkpoint_left_off() {
-    let (train, test) = small();
+    let data = small();
     let dir = tempfile::tempdir().unwrap();
     let run = RunOptions {
         run_dir: Some(dir.path().into()),
@@ -86,8 +89,7 @@ fn resume_continues_where_the_checkpoint_left_off() {
     let two = train_reconstruction(
         &mut model,
         &dev,
-        &train,
-        &test,
+        &data,
         Reconstruction::BcePerImage,
         &TrainConfig::adam(2, 100),
         &run,
@@ -115,8 +117,7 @@ fn resume_continues_where_the_checkpoint_left_off() {
     let four = train_reconstruction(
         &mut fresh,
         &dev,
-        &train,
-        &test,
+        &data,
         Reconstruction::BcePerImage,
         &TrainConfig::adam(4, 100),
         &run,
@@ -140,8 +141,7 @@ fn resume_continues_where_the_checkpoint_left_off() {
     let err = train_reconstruction(
         &mut fresh,
         &dev,
-        &train,
-        &test,
+        &data,
         Reconstruction::BcePerImage,
         &other,
         &run,

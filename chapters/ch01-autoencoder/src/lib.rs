@@ -208,15 +208,7 @@ where
     if init == Init::Glorot {
         glorot_uniform(&mut model);
     }
-    let history = train_reconstruction(
-        &mut model,
-        dev,
-        &data.train,
-        &data.test,
-        preset.loss,
-        cfg,
-        run,
-    )?;
+    let history = train_reconstruction(&mut model, dev, data, preset.loss, cfg, run)?;
     Ok(Trained { model, history })
 }
 
