@@ -29,7 +29,7 @@ pub trait OnDevice {
 /// impl OnDevice for SumOnes {
 ///     type Output = f32;
 ///     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<f32> {
-///         Ok(dev.ones::<Rank1<3>>().sum().array())
+///         Ok(ae_toolkit::losses::scalar(&dev.ones::<Rank1<3>>().sum()))
 ///     }
 /// }
 /// assert_eq!(on_device(DeviceKind::Cpu, 0, SumOnes).unwrap(), 3.0);
