@@ -274,6 +274,59 @@ mod tests {
         assert!(b < 0.51 * (6.0f32 / 1184.0).sqrt());
     }
 
+    /// `W x + b` for a dfdx `Linear` whose weight is stored `(out, in)`, row-major.
+    fn affine(w: &[f32], b: &[f32], x: &[f64]) -> Vec<f64> {
+        b.iter()
+            .enumerate()
+            .map(|(o, &bo)| {
+                let row = &w[o * x.len()..(o + 1) * x.len()];
+                bo as f64
+                    + row
+                        .iter()
+                        .zip(x)
+                        .map(|(&wi, xi)| wi as f64 * xi)
+                        .sum::<f64>()
+            })
+            .collect()
+    }
+
+    fn relu(v: Vec<f64>) -> Vec<f64> {
+        v.into_iter().map(|a| a.max(0.0)).collect()
+    }
+
+    /// The chapter's forward pass, z = W₂ ReLU(W₁x + b₁) + b₂ and
+    /// x̂ = σ(W₄ ReLU(W₃z + b₃) + b₄), computed by hand in f64 from the model's own weights.
+    #[test]
+    fn basic_forward_pass_is_the_formula() {
+        let dev = Cpu::seed_from_u64(5);
+        let m = dev.build_module::<Basic, f32>();
+        let data = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist).test;
+        let image = data.image(0);
+        let x: Vec<f64> = image.iter().map(|&p| p as f64).collect();
+        let ((l1, _, l2), (l3, _, l4)) = (&m.0, &m.1);
+        let z = affine(
+            &l2.weight.as_vec(),
+            &l2.bias.as_vec(),
+            &relu(affine(&l1.weight.as_vec(), &l1.bias.as_vec(), &x)),
+        );
+        let logits = affine(
+            &l4.weight.as_vec(),
+            &l4.bias.as_vec(),
+            &relu(affine(&l3.weight.as_vec(), &l3.bias.as_vec(), &z)),
+        );
+        let x_hat: Vec<f64> = logits.iter().map(|&a| 1.0 / (1.0 + (-a).exp())).collect();
+
+        let input = dev.tensor_from_vec(image.to_vec(), (1, Const::<784>));
+        let code = m.encode(input.clone());
+        for (got, want) in code.iter().zip(&z) {
+            assert!((*got as f64 - want).abs() < 1e-4, "code {got} vs {want}");
+        }
+        let out = Reconstruction::BcePerImage.output(m.logits(input)).as_vec();
+        for (got, want) in out.iter().zip(&x_hat) {
+            assert!((*got as f64 - want).abs() < 1e-5, "pixel {got} vs {want}");
+        }
+    }
+
     #[test]
     fn shapes_read_as_the_architecture() {
         let dev = Cpu::default();
