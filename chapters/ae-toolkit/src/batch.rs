@@ -6,9 +6,26 @@ use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use crate::data::{Dataset, PIXELS};
 
 /// A batch of images: `(batch, 784)`, the batch size known at run time, the width at compile time.
+///
+/// ```
+/// use ae_toolkit::{batch::Images, data::PIXELS};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::default();
+/// let x: Images<Cpu> = dev.zeros_like(&(3, Const::<PIXELS>));
+/// assert_eq!(x.shape().concrete(), [3, 784]);
+/// ```
 pub type Images<D, T = NoneTape> = Tensor<(usize, Const<PIXELS>), f32, D, T>;
 
 /// One mini-batch: the images as a tensor, with their labels.
+///
+/// ```
+/// use ae_toolkit::{batch::Batch, data::PIXELS};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::default();
+/// let b = Batch { x: dev.ones_like(&(2, Const::<PIXELS>)), labels: vec![3, 7] };
+/// assert_eq!(b.x.shape().0, b.labels.len());
+/// assert_eq!(b.x.as_vec().iter().sum::<f32>(), 2.0 * 784.0);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Batch<D: Device<f32>> {
     /// `(len, 784)` pixels.
@@ -19,11 +36,33 @@ pub struct Batch<D: Device<f32>> {
 
 impl<D: Device<f32>> Batch<D> {
     /// Number of images in the batch.
+    ///
+    /// ```
+    /// use ae_toolkit::{batch::batches, data::{embedded, DatasetKind}};
+    /// use dfdx::prelude::*;
+    /// let dev = Cpu::default();
+    /// let test = embedded(DatasetKind::Mnist).test.head(250);
+    /// let first = batches(&dev, &test, 100, None).next().unwrap();
+    /// assert_eq!(first.len(), 100);
+    /// assert_eq!(first.labels, test.labels[..100]);
+    /// ```
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
     /// True for an empty batch (never produced by [`batches`]).
+    ///
+    /// ```
+    /// use ae_toolkit::{batch::{batches, Batch}, data::{embedded, DatasetKind, PIXELS}};
+    /// use dfdx::prelude::*;
+    /// let dev = Cpu::default();
+    /// let empty = Batch { x: dev.zeros_like(&(0, Const::<PIXELS>)), labels: vec![] };
+    /// assert!(empty.is_empty());
+    /// let test = embedded(DatasetKind::Mnist).test;
+    /// assert!(batches(&dev, &test, 128, None).all(|b| !b.is_empty()));
+    /// // An empty data set yields no batches at all, rather than one empty batch.
+    /// assert_eq!(batches(&dev, &test.head(0), 128, None).count(), 0);
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

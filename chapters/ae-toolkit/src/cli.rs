@@ -6,6 +6,12 @@ use crate::data::DataDir;
 use crate::device::DeviceKind;
 
 /// The top of the workspace (two levels above this crate).
+///
+/// ```
+/// let root = ae_toolkit::cli::workspace_root();
+/// assert!(root.join("Cargo.toml").is_file());
+/// assert!(root.join("chapters/ae-toolkit").is_dir());
+/// ```
 pub fn workspace_root() -> PathBuf {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     crate_dir
@@ -16,6 +22,27 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Flags shared by every chapter's `reproduce` example.
+///
+/// A chapter flattens them into its own parser:
+///
+/// ```
+/// use ae_toolkit::{cli::RunArgs, device::DeviceKind};
+/// use clap::Parser;
+/// #[derive(Parser)]
+/// struct Reproduce {
+///     #[command(flatten)]
+///     run: RunArgs,
+/// }
+/// let defaults = Reproduce::try_parse_from(["reproduce"]).unwrap().run;
+/// assert_eq!((defaults.device, defaults.seed, defaults.epochs), (DeviceKind::Cpu, 0, None));
+/// assert!(!defaults.resume && !defaults.quiet);
+/// let args = Reproduce::try_parse_from(["reproduce", "--seed", "3", "--epochs", "2", "--resume", "-q"])
+///     .unwrap()
+///     .run;
+/// assert_eq!((args.seed, args.epochs, args.resume, args.quiet), (3, Some(2), true, true));
+/// // Zero epochs is rejected when parsing, not discovered after loading the data.
+/// assert!(Reproduce::try_parse_from(["reproduce", "--epochs", "0"]).is_err());
+/// ```
 #[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct RunArgs {
     /// Directory holding `mnist/` and `fashion-mnist/` [default: $AE_DATA_DIR, else `data/` at the
@@ -47,11 +74,38 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// The resolved data directory.
+    ///
+    /// ```
+    /// use ae_toolkit::{cli::RunArgs, data::DataDirOrigin};
+    /// use clap::Parser;
+    /// #[derive(Parser)]
+    /// struct A {
+    ///     #[command(flatten)]
+    ///     run: RunArgs,
+    /// }
+    /// let a = A::try_parse_from(["a", "--data-dir", "/srv/datasets"]).unwrap();
+    /// let dir = a.run.data_dir();
+    /// assert_eq!((dir.path.to_str(), dir.origin), (Some("/srv/datasets"), DataDirOrigin::Flag));
+    /// ```
     pub fn data_dir(&self) -> DataDir {
         DataDir::resolve(self.data_dir.clone())
     }
 
     /// Where figures and result tables for `chapter` go.
+    ///
+    /// ```
+    /// use ae_toolkit::cli::RunArgs;
+    /// use clap::Parser;
+    /// #[derive(Parser)]
+    /// struct A {
+    ///     #[command(flatten)]
+    ///     run: RunArgs,
+    /// }
+    /// let default = A::try_parse_from(["a"]).unwrap().run;
+    /// assert!(default.out_dir("ch01").ends_with("book/generated/ch01"));
+    /// let flag = A::try_parse_from(["a", "--out", "figures"]).unwrap().run;
+    /// assert_eq!(flag.out_dir("ch01"), std::path::Path::new("figures"));
+    /// ```
     pub fn out_dir(&self, chapter: &str) -> PathBuf {
         self.out
             .clone()
@@ -59,6 +113,20 @@ impl RunArgs {
     }
 
     /// Where metrics and checkpoints of run `name` of `chapter` go.
+    ///
+    /// ```
+    /// use ae_toolkit::cli::RunArgs;
+    /// use clap::Parser;
+    /// #[derive(Parser)]
+    /// struct A {
+    ///     #[command(flatten)]
+    ///     run: RunArgs,
+    /// }
+    /// let default = A::try_parse_from(["a"]).unwrap().run;
+    /// assert!(default.run_dir("ch01", "basic").ends_with("target/runs/ch01/basic"));
+    /// let flag = A::try_parse_from(["a", "--runs-dir", "runs"]).unwrap().run;
+    /// assert_eq!(flag.run_dir("ch01", "basic"), std::path::Path::new("runs/basic"));
+    /// ```
     pub fn run_dir(&self, chapter: &str, name: &str) -> PathBuf {
         self.runs_dir
             .clone()
@@ -67,6 +135,18 @@ impl RunArgs {
     }
 
     /// The epochs to train: the flag if given, else the preset's.
+    ///
+    /// ```
+    /// use ae_toolkit::cli::RunArgs;
+    /// use clap::Parser;
+    /// #[derive(Parser)]
+    /// struct A {
+    ///     #[command(flatten)]
+    ///     run: RunArgs,
+    /// }
+    /// assert_eq!(A::try_parse_from(["a"]).unwrap().run.epochs_or(10), 10);
+    /// assert_eq!(A::try_parse_from(["a", "--epochs", "3"]).unwrap().run.epochs_or(10), 3);
+    /// ```
     pub fn epochs_or(&self, preset: usize) -> usize {
         self.epochs.map_or(preset, |e| e as usize)
     }

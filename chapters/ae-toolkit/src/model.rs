@@ -9,6 +9,16 @@ use crate::losses::{scalar, Reconstruction};
 use crate::train::{fit, Eval, History, RunOptions, TrainConfig};
 
 /// Codes of a batch: `(batch, K)`.
+///
+/// ```
+/// use ae_toolkit::{batch::Images, data::PIXELS, model::Codes};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::default();
+/// let encoder = dev.build_module::<(Linear<784, 32>, ReLU, Linear<32, 2>), f32>();
+/// let x: Images<Cpu> = dev.zeros_like(&(5, Const::<PIXELS>));
+/// let codes: Codes<2, Cpu> = encoder.forward(x);
+/// assert_eq!(codes.shape().concrete(), [5, 2]);
+/// ```
 pub type Codes<const K: usize, D, T = NoneTape> = Tensor<(usize, Const<K>), f32, D, T>;
 
 /// A built `(encoder, decoder)` pair mapping images to `K`-dimensional codes and back to logits.
@@ -16,6 +26,27 @@ pub type Codes<const K: usize, D, T = NoneTape> = Tensor<(usize, Const<K>), f32,
 /// Implemented for every tuple of dfdx modules with those shapes, so a chapter only writes the
 /// type alias: `type Basic = ((Linear<784, 400>, ReLU, Linear<400, 20>), (Linear<20, 400>, ReLU,
 /// Linear<400, 784>));`.
+///
+/// ```
+/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, losses::Reconstruction, model::Autoencoder};
+/// use dfdx::prelude::*;
+/// type Tiny = ((Linear<784, 64>, ReLU, Linear<64, 8>), (Linear<8, 64>, ReLU, Linear<64, 784>));
+/// fn latent<M: Autoencoder<Cpu>>(_: &M) -> usize {
+///     M::LATENT
+/// }
+/// let dev = Cpu::seed_from_u64(0);
+/// let mut model = dev.build_module::<Tiny, f32>();
+/// assert_eq!(latent(&model), 8);
+/// let test = embedded(DatasetKind::Mnist).test.head(4);
+/// let x = dev.tensor_from_vec(test.images, (4, Const::<PIXELS>));
+/// assert_eq!(model.encode(x.clone()).len(), 4 * 8);
+/// assert_eq!(model.logits(x.clone()).shape().concrete(), [4, 784]);
+/// // The traced forward pass records what `backward` needs to reach the encoder's weights.
+/// let grads = model.alloc_grads();
+/// let loss = Reconstruction::BcePerImage.loss(model.logits_traced(x.clone().traced(grads)), x);
+/// let grads = loss.backward();
+/// assert!(grads.get(&model.0 .0.weight).as_vec().iter().any(|&g| g != 0.0));
+/// ```
 pub trait Autoencoder<D: Device<f32>>: TensorCollection<f32, D> {
     /// Width of the code (the bottleneck).
     const LATENT: usize;
@@ -52,6 +83,24 @@ where
 /// Trains an autoencoder to reconstruct its (clean) input with the given loss; the test metric
 /// is the same loss. This is Chapter 1's objective; later chapters pass their own closures to
 /// [`fit`].
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
+/// use ae_toolkit::losses::Reconstruction;
+/// use ae_toolkit::model::train_reconstruction;
+/// use ae_toolkit::train::{RunOptions, TrainConfig};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::seed_from_u64(0);
+/// let full = embedded(DatasetKind::Mnist);
+/// let data = DataSplits { train: full.train.head(200), test: full.test.head(100), ..full };
+/// let mut model = dev.build_module::<((Linear<784, 32>, ReLU), Linear<32, 784>), f32>();
+/// let cfg = TrainConfig::adam(1, 20);
+/// let loss = Reconstruction::BcePerImage;
+/// let history = train_reconstruction(&mut model, &dev, &data, loss, &cfg, &RunOptions::default())
+///     .unwrap();
+/// let (before, after) = (history.untrained_test_loss(), history.last().test.loss);
+/// assert!(after < before, "{before} -> {after}");
+/// ```
 pub fn train_reconstruction<M: Autoencoder<D>, D: Device<f32>>(
     model: &mut M,
     dev: &D,
@@ -77,6 +126,20 @@ pub fn train_reconstruction<M: Autoencoder<D>, D: Device<f32>>(
 }
 
 /// Reconstructions (in the data's range) of the first `n` images of `data`, row-major.
+///
+/// ```
+/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, losses::Reconstruction, model::reconstruct};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::seed_from_u64(0);
+/// let model = dev.build_module::<((Linear<784, 32>, ReLU), Linear<32, 784>), f32>();
+/// let test = embedded(DatasetKind::Mnist).test;
+/// let pixels = reconstruct(&model, &dev, &test, 3, Reconstruction::BcePerImage);
+/// assert_eq!(pixels.len(), 3 * PIXELS);
+/// // A sigmoid output is σ of what a linear output returns as it is.
+/// let logits = reconstruct(&model, &dev, &test, 3, Reconstruction::LinearMse);
+/// let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
+/// assert!(pixels.iter().zip(&logits).all(|(p, &z)| (p - sigmoid(z)).abs() < 1e-6));
+/// ```
 pub fn reconstruct<M: Autoencoder<D>, D: Device<f32>>(
     model: &M,
     dev: &D,
@@ -93,6 +156,19 @@ pub fn reconstruct<M: Autoencoder<D>, D: Device<f32>>(
 }
 
 /// Codes of every image of `data`, row-major `(len, LATENT)`, computed in batches.
+///
+/// ```
+/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, model::{encode_all, Autoencoder}};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::seed_from_u64(0);
+/// let model = dev.build_module::<((Linear<784, 16>, ReLU, Linear<16, 2>), Linear<2, 784>), f32>();
+/// let train = embedded(DatasetKind::Mnist).train.head(1_200); // two batches
+/// let codes = encode_all(&model, &dev, &train);
+/// assert_eq!(codes.len(), 1_200 * 2);
+/// let last = dev.tensor_from_vec(train.image(1_199).to_vec(), (1, Const::<PIXELS>));
+/// let alone = model.encode(last);
+/// assert!((codes[2 * 1_199] - alone[0]).abs() < 1e-5 && (codes[2 * 1_199 + 1] - alone[1]).abs() < 1e-5);
+/// ```
 pub fn encode_all<M: Autoencoder<D>, D: Device<f32>>(
     model: &M,
     dev: &D,

@@ -4,6 +4,21 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 
 /// The mean and the top principal directions of a set of points.
+///
+/// ```
+/// use ae_toolkit::pca::Pca;
+/// // Spread 10 along x, 2 along y, nothing along z.
+/// let pts: Vec<f32> = (0..50).flat_map(|i| [(i % 10) as f32, (i % 2) as f32 * 2.0, 1.0]).collect();
+/// let pca = Pca::fit(&pts, 3, 3);
+/// assert!(pca.variances[0] > pca.variances[1] && pca.variances[1] > pca.variances[2]);
+/// assert!(pca.variances[2].abs() < 1e-9);
+/// for c in &pca.components {
+///     assert!((c.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-9); // unit length
+/// }
+/// // The fields mean what they say: a hand-made projection onto the x axis around (1, 1).
+/// let by_hand = Pca { mean: vec![1.0, 1.0], components: vec![vec![1.0, 0.0]], variances: vec![4.0] };
+/// assert_eq!(by_hand.project(&[3.0, 5.0, 0.0, 1.0]), vec![vec![2.0], vec![-1.0]]);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Pca {
     /// Mean of the points, one value per dimension.

@@ -21,6 +21,16 @@ fn register_font() {
 }
 
 /// Tableau's ten colours, one per class.
+///
+/// ```
+/// use ae_toolkit::{data::DatasetKind, plot::CLASS_COLOURS};
+/// assert_eq!(CLASS_COLOURS.len(), DatasetKind::Mnist.class_names().len());
+/// let blue = CLASS_COLOURS[0];
+/// assert_eq!((blue.0, blue.1, blue.2), (0x1f, 0x77, 0xb4)); // tab:blue
+/// for (i, c) in CLASS_COLOURS.iter().enumerate() {
+///     assert!(!CLASS_COLOURS[..i].contains(c), "class {i} shares a colour");
+/// }
+/// ```
 pub const CLASS_COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -35,6 +45,16 @@ pub const CLASS_COLOURS: [RGBColor; 10] = [
 ];
 
 /// A named line of `(x, y)` points.
+///
+/// ```
+/// use ae_toolkit::plot::Series;
+/// let test_loss = [543.0, 180.2, 120.7];
+/// let s = Series {
+///     name: "test".into(),
+///     points: test_loss.iter().enumerate().map(|(epoch, &l)| (epoch as f64, l)).collect(),
+/// };
+/// assert_eq!(s.points[2], (2.0, 120.7));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     /// Legend label.

@@ -19,6 +19,14 @@ use crate::batch::{batch_count, batches, epoch_order, Batch};
 use crate::data::{DataSplits, Dataset};
 
 /// Hyper-parameters of a training run.
+///
+/// ```
+/// use ae_toolkit::train::TrainConfig;
+/// let cfg = TrainConfig { learning_rate: 3e-4, seed: 7, ..TrainConfig::adam(20, 64) };
+/// // Stored in every checkpoint, so that `--resume` can check it continues the same run.
+/// let json = serde_json::to_string(&cfg).unwrap();
+/// assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), cfg);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// Passes over the training set.
@@ -64,6 +72,32 @@ impl TrainConfig {
 }
 
 /// Where a run writes its metrics and checkpoints, and whether it resumes.
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
+/// use ae_toolkit::losses::Reconstruction;
+/// use ae_toolkit::model::train_reconstruction;
+/// use ae_toolkit::train::{RunOptions, TrainConfig};
+/// use dfdx::prelude::*;
+/// type Tiny = ((Linear<784, 8>, ReLU), Linear<8, 784>);
+/// let full = embedded(DatasetKind::Mnist);
+/// let data = DataSplits { train: full.train.head(40), test: full.test.head(20), ..full };
+/// let (dev, loss) = (Cpu::seed_from_u64(0), Reconstruction::BcePerImage);
+/// let dir = tempfile::tempdir().unwrap();
+/// let run = RunOptions { run_dir: Some(dir.path().into()), run_name: "demo".into(), ..Default::default() };
+/// let mut model = dev.build_module::<Tiny, f32>();
+/// let first = train_reconstruction(&mut model, &dev, &data, loss, &TrainConfig::adam(1, 20), &run).unwrap();
+/// for file in ["metrics.csv", "metrics.json", "checkpoint.safetensors", "checkpoint.json"] {
+///     assert!(dir.path().join(file).is_file(), "{file}");
+/// }
+/// // Asked for two epochs with `resume`, a new process continues after epoch 1.
+/// let resume = RunOptions { resume: true, ..run };
+/// let mut restarted = dev.build_module::<Tiny, f32>();
+/// let cfg = TrainConfig::adam(2, 20);
+/// let second = train_reconstruction(&mut restarted, &dev, &data, loss, &cfg, &resume).unwrap();
+/// assert_eq!(second.epochs.len(), 3);
+/// assert_eq!(second.epochs[..2], first.epochs[..]);
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// Directory for `metrics.csv`, `metrics.json`, `checkpoint.safetensors`, `checkpoint.json`;
@@ -78,6 +112,12 @@ pub struct RunOptions {
 }
 
 /// Test-set metrics: the loss and any named parts of it (e.g. a VAE's reconstruction and KL).
+///
+/// ```
+/// use ae_toolkit::train::Eval;
+/// let e = Eval { loss: 30.5, parts: vec![("reconstruction".into(), 25.0), ("kl".into(), 5.5)] };
+/// assert_eq!(e.parts.iter().map(|(_, v)| v).sum::<f64>(), e.loss);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Eval {
     /// The objective, averaged over the test images.
@@ -88,6 +128,11 @@ pub struct Eval {
 
 impl Eval {
     /// An evaluation with no parts.
+    ///
+    /// ```
+    /// use ae_toolkit::train::Eval;
+    /// assert_eq!(Eval::loss(0.25), Eval { loss: 0.25, parts: vec![] });
+    /// ```
     pub fn loss(loss: f64) -> Self {
         Eval {
             loss,
@@ -97,6 +142,12 @@ impl Eval {
 }
 
 /// What one epoch measured.
+///
+/// ```
+/// use ae_toolkit::train::{EpochRecord, Eval};
+/// let r = EpochRecord { epoch: 1, train_loss: Some(0.5), test: Eval::loss(0.4), seconds: 2.0, samples_per_sec: 1000.0 };
+/// assert_eq!(r.samples_per_sec * r.seconds, 2000.0); // images seen in the epoch
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch; 0 is the untrained model.
@@ -112,6 +163,14 @@ pub struct EpochRecord {
 }
 
 /// The whole run so far, epoch 0 (untrained) first.
+///
+/// ```
+/// use ae_toolkit::train::{EpochRecord, Eval, History};
+/// let untrained = EpochRecord { epoch: 0, train_loss: None, test: Eval::loss(543.0), seconds: 0.0, samples_per_sec: 0.0 };
+/// let h = History { epochs: vec![untrained] };
+/// assert_eq!(h.last().epoch, 0);
+/// assert_eq!(h.last().train_loss, None); // nothing trained yet
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     /// One record per epoch.
@@ -120,19 +179,65 @@ pub struct History {
 
 impl History {
     /// The test loss of the untrained model.
+    ///
+    /// ```
+    /// use ae_toolkit::train::{EpochRecord, Eval, History};
+    /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
+    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0 }
+    /// }
+    /// let h = History { epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0)] };
+    /// assert_eq!(h.untrained_test_loss(), 543.0);
+    /// ```
     pub fn untrained_test_loss(&self) -> f64 {
         self.epochs[0].test.loss
     }
     /// The last epoch's record.
+    ///
+    /// ```
+    /// use ae_toolkit::train::{EpochRecord, Eval, History};
+    /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
+    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0 }
+    /// }
+    /// let h = History { epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0)] };
+    /// assert_eq!((h.last().epoch, h.last().test.loss), (1, 120.0));
+    /// ```
     pub fn last(&self) -> &EpochRecord {
         self.epochs.last().expect("history has epoch 0")
     }
     /// Total training seconds.
+    ///
+    /// ```
+    /// use ae_toolkit::train::{EpochRecord, Eval, History};
+    /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
+    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0 }
+    /// }
+    /// let h = History {
+    ///     epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0), record(2, Some(110.0), 105.0, 2.5)],
+    /// };
+    /// assert_eq!(h.training_seconds(), 5.5);
+    /// ```
     pub fn training_seconds(&self) -> f64 {
         self.epochs.iter().map(|e| e.seconds).sum()
     }
 
     /// The metrics as CSV: one row per epoch, one column per part.
+    ///
+    /// ```
+    /// use ae_toolkit::train::{EpochRecord, Eval, History};
+    /// let eval = |loss: f64, kl: f64| Eval { loss, parts: vec![("kl".into(), kl)] };
+    /// let h = History {
+    ///     epochs: vec![
+    ///         EpochRecord { epoch: 0, train_loss: None, test: eval(3.0, 0.0), seconds: 0.0, samples_per_sec: 0.0 },
+    ///         EpochRecord { epoch: 1, train_loss: Some(2.5), test: eval(2.0, 0.5), seconds: 1.25, samples_per_sec: 1600.0 },
+    ///     ],
+    /// };
+    /// assert_eq!(
+    ///     h.to_csv(),
+    ///     "epoch,train_loss,test_loss,test_kl,seconds,samples_per_sec\n\
+    ///      0,,3,0,0.000,0.0\n\
+    ///      1,2.5,2,0.5,1.250,1600.0\n"
+    /// );
+    /// ```
     pub fn to_csv(&self) -> String {
         let parts: Vec<&str> = self.epochs[0]
             .test
@@ -158,6 +263,36 @@ impl History {
 }
 
 /// Stopped because the loss became NaN or infinite.
+///
+/// [`fit`] returns it inside its `anyhow::Error`:
+///
+/// ```
+/// use ae_toolkit::batch::Batch;
+/// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
+/// use ae_toolkit::losses::mse_per_pixel;
+/// use ae_toolkit::train::{fit, Diverged, Eval, RunOptions, TrainConfig};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::seed_from_u64(0);
+/// let full = embedded(DatasetKind::Mnist);
+/// let data = DataSplits { train: full.train.head(40), test: full.test.head(20), ..full };
+/// let mut model = dev.build_module::<(Linear<784, 4>, Linear<4, 784>), f32>();
+/// let err = fit(
+///     &mut model,
+///     &dev,
+///     &data,
+///     &TrainConfig::adam(1, 20),
+///     &RunOptions::default(),
+///     // A broken loss: NaN from the first step.
+///     |m, b: Batch<Cpu>, grads| mse_per_pixel(m.forward_mut(b.x.clone().traced(grads)), b.x) * f32::NAN,
+///     |_, _| Eval::loss(0.0),
+/// )
+/// .unwrap_err();
+/// let d = err.downcast_ref::<Diverged>().unwrap();
+/// assert_eq!((d.epoch, d.step, d.last_good.as_str()), (1, 1, "none"));
+/// let msg = err.to_string();
+/// assert!(msg.starts_with("training diverged: the loss became NaN at epoch 1, step 1"), "{msg}");
+/// assert!(msg.contains("Lower the learning rate"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error(
     "training diverged: the loss became {value} at epoch {epoch}, step {step} (last finite loss: \
@@ -191,6 +326,32 @@ const META: &str = "checkpoint.json";
 /// `train_loss(model, batch, grads)` must run the model on a traced input (`x.traced(grads)`) and
 /// return the loss carrying the tape; `eval(model, batch)` runs it without a tape and returns the
 /// batch's mean metrics. Weighted by batch size, these give exact test-set means.
+///
+/// ```
+/// use ae_toolkit::batch::Batch;
+/// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
+/// use ae_toolkit::losses::{mse_per_pixel, scalar};
+/// use ae_toolkit::train::{fit, Eval, RunOptions, TrainConfig};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::seed_from_u64(0);
+/// let full = embedded(DatasetKind::Mnist);
+/// let data = DataSplits { train: full.train.head(200), test: full.test.head(100), ..full };
+/// // A linear autoencoder with a sigmoid output, trained on mean squared error.
+/// let mut model = dev.build_module::<(Linear<784, 16>, Linear<16, 784>, Sigmoid), f32>();
+/// let cfg = TrainConfig::adam(1, 20);
+/// let history = fit(
+///     &mut model,
+///     &dev,
+///     &data,
+///     &cfg,
+///     &RunOptions::default(), // writes nothing
+///     |m, batch: Batch<Cpu>, grads| mse_per_pixel(m.forward_mut(batch.x.clone().traced(grads)), batch.x),
+///     |m, batch| Eval::loss(scalar(&mse_per_pixel(m.forward(batch.x.clone()), batch.x.clone())) as f64),
+/// )
+/// .unwrap();
+/// assert_eq!(history.epochs.len(), 2); // epoch 0 (untrained) and epoch 1
+/// assert!(history.last().test.loss < history.untrained_test_loss());
+/// ```
 pub fn fit<M, D>(
     model: &mut M,
     dev: &D,
@@ -313,6 +474,24 @@ where
 }
 
 /// Mean test metrics over `data`, weighting each batch by its size.
+///
+/// ```
+/// use ae_toolkit::{batch::Batch, data::{embedded, DatasetKind}, train::{evaluate, Eval}};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::default();
+/// let test = embedded(DatasetKind::Mnist).test; // 500 images: batches of 128, 128, 128, 116
+/// let mean = |labels: &[u8]| labels.iter().map(|&l| l as f64).sum::<f64>() / labels.len() as f64;
+/// // Each batch reports its mean label (no model needed here); the weighting recovers the exact
+/// // mean over all 500 images although the last batch is smaller.
+/// let e = evaluate(&(), &dev, &test, 128, &mut |_, b: &Batch<Cpu>| Eval {
+///     loss: mean(&b.labels),
+///     parts: vec![("ones".into(), b.labels.iter().filter(|&&l| l == 1).count() as f64 / b.len() as f64)],
+/// });
+/// assert!((e.loss - mean(&test.labels)).abs() < 1e-12);
+/// let ones = test.labels.iter().filter(|&&l| l == 1).count() as f64 / 500.0;
+/// assert_eq!(e.parts[0].0, "ones");
+/// assert!((e.parts[0].1 - ones).abs() < 1e-12);
+/// ```
 pub fn evaluate<M, D: Device<f32>>(
     model: &M,
     dev: &D,
@@ -433,6 +612,25 @@ fn resume_from<M: TensorCollection<f32, D>, D: Device<f32>>(
 
 /// Loads weights saved by a run (or by [`dfdx`]'s `save_safetensors`) into `model`, with an error
 /// naming the file when it doesn't fit the model.
+///
+/// ```
+/// use ae_toolkit::train::load_weights;
+/// use dfdx::prelude::*;
+/// type Net = (Linear<784, 8>, Linear<8, 784>);
+/// let dev = Cpu::seed_from_u64(0);
+/// let trained = dev.build_module::<Net, f32>();
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("weights.safetensors");
+/// trained.save_safetensors(&path).unwrap();
+/// let mut restored = dev.build_module::<Net, f32>(); // other random weights
+/// assert_ne!(restored.0.weight.as_vec(), trained.0.weight.as_vec());
+/// load_weights(&mut restored, &path).unwrap();
+/// assert_eq!(restored.0.weight.as_vec(), trained.0.weight.as_vec());
+///
+/// let mut wider = dev.build_module::<(Linear<784, 16>, Linear<16, 784>), f32>();
+/// let err = load_weights(&mut wider, &path).unwrap_err().to_string();
+/// assert!(err.contains("weights.safetensors") && err.contains("another shape"), "{err}");
+/// ```
 pub fn load_weights<M: TensorCollection<f32, D>, D: Device<f32>>(
     model: &mut M,
     path: &Path,

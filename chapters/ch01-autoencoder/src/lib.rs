@@ -7,6 +7,36 @@
 //! Every decoder ends in a `Linear` layer producing logits; the sigmoid that turns them into
 //! pixels lives inside the loss ([`Reconstruction`]), where binary cross-entropy can be computed
 //! stably.
+//!
+//! The presets are types; building one allocates and initialises its weights:
+//!
+//! ```
+//! use ae_toolkit::data::{embedded, DatasetKind, PIXELS};
+//! use ae_toolkit::dfdx::prelude::*;
+//! use ae_toolkit::model::Autoencoder;
+//! use ch01_autoencoder::{glorot_uniform, Basic, BasicDecoder, BasicEncoder, Deep, Shallow};
+//! fn latent<M: Autoencoder<Cpu>>(_: &M) -> usize {
+//!     M::LATENT
+//! }
+//! let dev = Cpu::seed_from_u64(0);
+//! let mut basic = dev.build_module::<Basic, f32>();
+//! assert_eq!(latent(&basic), 20);
+//! assert_eq!(latent(&dev.build_module::<Deep, f32>()), 32);
+//! assert_eq!(latent(&dev.build_module::<Shallow, f32>()), 32);
+//!
+//! // The halves work alone: the encoder maps images to codes, the decoder codes to logits.
+//! let (encoder, decoder) = (dev.build_module::<BasicEncoder, f32>(), dev.build_module::<BasicDecoder, f32>());
+//! let images = embedded(DatasetKind::Mnist).test.head(3).images;
+//! let codes = encoder.forward(dev.tensor_from_vec(images, (3, Const::<PIXELS>)));
+//! assert_eq!(codes.shape().concrete(), [3, 20]);
+//! assert_eq!(decoder.forward(codes).shape().concrete(), [3, 784]);
+//!
+//! // Glorot-uniform initialisation: weights within ±√(6/(fan_in + fan_out)), biases zero.
+//! glorot_uniform(&mut basic);
+//! let a = (6.0f32 / (784.0 + 400.0)).sqrt();
+//! assert!(basic.0 .0.weight.as_vec().iter().all(|w| w.abs() <= a));
+//! assert!(basic.0 .0.bias.as_vec().iter().all(|&b| b == 0.0));
+//! ```
 
 use ae_toolkit::data::DataSplits;
 use ae_toolkit::dfdx::nn::tensor_collection::{
@@ -57,6 +87,14 @@ pub type Shallow = (ShallowEncoder, ShallowDecoder);
 // ANCHOR_END: shallow_model
 
 /// The chapter's presets.
+///
+/// ```
+/// use ch01_autoencoder::PresetName;
+/// use clap::ValueEnum;
+/// // How `--preset shallow` is read:
+/// assert_eq!(PresetName::from_str("shallow", false), Ok(PresetName::Shallow));
+/// assert_eq!(PresetName::Shallow.preset().epochs, 50);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PresetName {
     /// 784-400-20, BCE summed per image, batch 128, 10 epochs.
@@ -68,6 +106,16 @@ pub enum PresetName {
 }
 
 /// A preset's training recipe and the value a tutorial reports for it.
+///
+/// ```
+/// use ae_toolkit::losses::Reconstruction;
+/// use ch01_autoencoder::{Init, PresetName};
+/// let keras = PresetName::Shallow.preset();
+/// assert_eq!((keras.widths, keras.loss, keras.init), ("784-32-784", Reconstruction::BcePerPixel, Init::Glorot));
+/// let (value, source) = keras.reported.unwrap();
+/// assert!(value.starts_with("0.09") && source.contains("Keras"));
+/// assert_eq!(PresetName::Deep.preset().reported, None);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Preset {
     /// Which preset.
@@ -91,6 +139,13 @@ pub struct Preset {
 
 impl PresetName {
     /// All presets.
+    ///
+    /// ```
+    /// use ch01_autoencoder::PresetName;
+    /// let ids: Vec<&str> = PresetName::ALL.iter().map(|p| p.preset().id).collect();
+    /// assert_eq!(ids, ["basic", "deep", "shallow"]);
+    /// assert!(PresetName::ALL.iter().all(|&p| p.preset().name == p));
+    /// ```
     pub const ALL: [PresetName; 3] = [PresetName::Basic, PresetName::Deep, PresetName::Shallow];
 
     /// The recipe of this preset.
@@ -137,6 +192,14 @@ impl PresetName {
 }
 
 /// How the weights start.
+///
+/// ```
+/// use ch01_autoencoder::{Init, PresetName};
+/// assert_eq!(Init::default(), Init::Default);
+/// // Only the Keras preset starts from Glorot, as Keras does.
+/// let glorot: Vec<PresetName> = PresetName::ALL.into_iter().filter(|p| p.preset().init == Init::Glorot).collect();
+/// assert_eq!(glorot, [PresetName::Shallow]);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Init {
     /// dfdx's default for `Linear`: weights and biases uniform in ±1/√fan_in.
@@ -183,6 +246,23 @@ pub fn glorot_uniform<M: TensorCollection<f32, D>, D: Device<f32>>(model: &mut M
 // ANCHOR_END: glorot_uniform
 
 /// A trained model with its history.
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DataSplits, DatasetKind, PIXELS};
+/// use ae_toolkit::dfdx::prelude::*;
+/// use ae_toolkit::model::Autoencoder;
+/// use ae_toolkit::train::RunOptions;
+/// use ch01_autoencoder::{config, train, PresetName, Shallow};
+/// let dev = Cpu::seed_from_u64(0);
+/// let full = embedded(DatasetKind::Mnist);
+/// let data = DataSplits { train: full.train.head(40), test: full.test.head(20), ..full };
+/// let p = PresetName::Shallow.preset();
+/// let trained = train::<Shallow, Cpu>(&dev, &p, p.init, &data, &config(&p, 0, Some(1)), &RunOptions::default())
+///     .unwrap();
+/// assert_eq!(trained.history.epochs.len(), 2);
+/// let x = dev.tensor_from_vec(data.test.image(0).to_vec(), (1, Const::<PIXELS>));
+/// assert_eq!(trained.model.encode(x).len(), 32);
+/// ```
 pub struct Trained<M> {
     /// The model after the last epoch.
     pub model: M,
@@ -190,7 +270,25 @@ pub struct Trained<M> {
     pub history: History,
 }
 
-/// Builds model `M` on `dev`, initialises it, and trains it on `data` with the preset's recipe.
+/// Builds model `M` on `dev`, initialises it with `init`, and trains it on `data` with the
+/// preset's loss and the configuration `cfg` (see [`config`]).
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
+/// use ae_toolkit::dfdx::prelude::*;
+/// use ae_toolkit::train::{RunOptions, TrainConfig};
+/// use ch01_autoencoder::{config, train, Basic, PresetName};
+/// let dev = Cpu::seed_from_u64(0);
+/// let full = embedded(DatasetKind::Mnist);
+/// let data = DataSplits { train: full.train.head(200), test: full.test.head(100), ..full };
+/// let p = PresetName::Basic.preset();
+/// // One epoch, in batches of 20 rather than 128 so that 200 images make 10 steps.
+/// let cfg = TrainConfig { batch_size: 20, ..config(&p, 0, Some(1)) };
+/// let h = train::<Basic, Cpu>(&dev, &p, p.init, &data, &cfg, &RunOptions::default()).unwrap().history;
+/// // Untrained, σ(z) ≈ 0.5 everywhere: about 784·ln 2 ≈ 543 BCE per image.
+/// assert!((h.untrained_test_loss() - 784.0 * 2f64.ln()).abs() < 20.0);
+/// assert!(h.last().test.loss < h.untrained_test_loss());
+/// ```
 pub fn train<M, D>(
     dev: &D,
     preset: &Preset,
