@@ -152,6 +152,73 @@ impl RunArgs {
     }
 }
 
+impl RunArgs {
+    /// The command line that reproduces a result: `reproduce_command(package, "reproduce", …)`
+    /// with the chapter's own `flags`, then `--epochs` and `--seed` when they differ from the
+    /// defaults.
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// #[derive(Parser)]
+    /// struct A {
+    ///     #[command(flatten)]
+    ///     run: ae_toolkit::cli::RunArgs,
+    /// }
+    /// let a = A::try_parse_from(["x", "--seed", "3", "--quiet"]).unwrap();
+    /// assert_eq!(
+    ///     a.run.reproduce_command("ch02-sparse", &["--beta", "3"]),
+    ///     "cargo run --release -p ch02-sparse --example reproduce -- --beta 3 --seed 3"
+    /// );
+    /// ```
+    pub fn reproduce_command(&self, package: &str, flags: &[&str]) -> String {
+        let mut args: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        if let Some(e) = self.epochs {
+            args.extend(["--epochs".into(), e.to_string()]);
+        }
+        if self.seed != 0 {
+            args.extend(["--seed".into(), self.seed.to_string()]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        reproduce_command(package, "reproduce", &refs)
+    }
+
+    /// How long training took, for result tables: seconds, mean images per second, device and
+    /// threads.
+    ///
+    /// ```
+    /// use ae_toolkit::train::{EpochRecord, Eval, History};
+    /// use clap::Parser;
+    /// #[derive(Parser)]
+    /// struct A {
+    ///     #[command(flatten)]
+    ///     run: ae_toolkit::cli::RunArgs,
+    /// }
+    /// let a = A::try_parse_from(["x"]).unwrap();
+    /// let rec = |epoch, seconds, rate| EpochRecord {
+    ///     epoch, train_loss: None, test: Eval::loss(0.0), seconds, samples_per_sec: rate,
+    /// };
+    /// let h = History { epochs: vec![rec(0, 0.0, 0.0), rec(1, 2.0, 100.0), rec(2, 3.0, 200.0)] };
+    /// assert!(a.run.timing(&h).starts_with("5.0 s (150 images/s, cpu, "));
+    /// ```
+    pub fn timing(&self, history: &crate::train::History) -> String {
+        let rates: Vec<f64> = history
+            .epochs
+            .iter()
+            .filter(|e| e.epoch > 0)
+            .map(|e| e.samples_per_sec)
+            .collect();
+        let mean_rate = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+        format!(
+            "{:.1} s ({:.0} images/s, {:?}, {} threads)",
+            history.training_seconds(),
+            mean_rate,
+            self.device,
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        )
+        .to_lowercase()
+    }
+}
+
 /// The command that reproduces a result, for result tables:
 /// `cargo run --release -p <package> --example <example> -- <args>`.
 ///

@@ -512,6 +512,28 @@ pub struct DataSplits {
 }
 
 impl DataSplits {
+    /// What the data is, for result tables and plot titles.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind};
+    /// assert_eq!(
+    ///     embedded(DatasetKind::Mnist).label(),
+    ///     "MNIST embedded subset (2000 train / 500 test)"
+    /// );
+    /// ```
+    pub fn label(&self) -> String {
+        let kind = match self.source {
+            DataSource::Full(_) => "full set",
+            DataSource::Embedded => "embedded subset",
+        };
+        format!(
+            "{} {kind} ({} train / {} test)",
+            self.kind,
+            self.train.len(),
+            self.test.len()
+        )
+    }
+
     /// One line saying what was loaded, for logs and result tables.
     ///
     /// ```

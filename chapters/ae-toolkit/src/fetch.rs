@@ -337,6 +337,11 @@ pub fn fetch_files(
                     outcomes.push(Outcome::AlreadyPresent(existing));
                     continue;
                 }
+                Ok(Err(DataError::Checksum { actual, .. })) => eprintln!(
+                    "{}: SHA-256 {actual} is not the published {}; removing it and fetching again",
+                    existing.display(),
+                    file.sha256
+                ),
                 Ok(Err(e)) => eprintln!("{e}; removing it and fetching again"),
                 Err(e) => eprintln!("{e:#}; removing it and fetching again"),
             }

@@ -84,6 +84,61 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
 ) -> anyhow::Result<()> {
+    draw_lines(path, title, x_label, y_label, series, true)
+}
+
+/// Histograms of several samples over the same `bins` equal bins of `range`, drawn as step
+/// outlines so they can overlap (SVG). Values outside `range` go to the first or last bin.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("h.svg");
+/// let a = vec![0.05, 0.06, 0.04, 0.5];
+/// ae_toolkit::plot::histograms(&path, "Mean activation", "ρ̂", &[("kl".into(), a)], (0.0, 1.0), 20).unwrap();
+/// assert!(std::fs::read_to_string(&path).unwrap().contains("<svg"));
+/// ```
+pub fn histograms(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    samples: &[(String, Vec<f64>)],
+    range: (f64, f64),
+    bins: usize,
+) -> anyhow::Result<()> {
+    let width = (range.1 - range.0) / bins as f64;
+    let series: Vec<Series> = samples
+        .iter()
+        .map(|(name, values)| {
+            let mut counts = vec![0usize; bins];
+            for v in values {
+                let b = ((v - range.0) / width)
+                    .floor()
+                    .clamp(0.0, (bins - 1) as f64);
+                counts[b as usize] += 1;
+            }
+            let mut points = vec![(range.0, 0.0)];
+            for (i, &c) in counts.iter().enumerate() {
+                let left = range.0 + i as f64 * width;
+                points.extend([(left, c as f64), (left + width, c as f64)]);
+            }
+            points.push((range.1, 0.0));
+            Series {
+                name: name.clone(),
+                points,
+            }
+        })
+        .collect();
+    draw_lines(path, title, x_label, "count", &series, false)
+}
+
+fn draw_lines(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    markers: bool,
+) -> anyhow::Result<()> {
     register_font();
     let all = series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
@@ -105,10 +160,29 @@ pub fn line_chart(
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1.max(x0 + 1e-9), (y0 - pad)..(y1 + pad))
             .map_err(plot_err)?;
+        // Epochs and other counts get whole-number ticks, one per step when there are few.
+        let whole = series
+            .iter()
+            .flat_map(|s| &s.points)
+            .all(|p| p.0.fract() == 0.0);
+        let ticks = if whole {
+            ((x1 - x0) as usize + 1).min(11)
+        } else {
+            10
+        };
+        let x_format = |x: &f64| {
+            if whole {
+                format!("{x:.0}")
+            } else {
+                format!("{x}")
+            }
+        };
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
+            .x_labels(ticks)
+            .x_label_formatter(&x_format)
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
@@ -124,9 +198,11 @@ pub fn line_chart(
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
                 });
-            chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-                .map_err(plot_err)?;
+            if markers {
+                chart
+                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                    .map_err(plot_err)?;
+            }
         }
         chart
             .configure_series_labels()

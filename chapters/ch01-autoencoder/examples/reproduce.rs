@@ -12,8 +12,8 @@
 
 use std::path::Path;
 
-use ae_toolkit::cli::{markdown_table, reproduce_command, RunArgs};
-use ae_toolkit::data::{load, DataSource, DataSplits, DatasetKind, PIXELS};
+use ae_toolkit::cli::{markdown_table, RunArgs};
+use ae_toolkit::data::{load, DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::{on_device, OnDevice};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::model::{encode_all, reconstruct, Autoencoder};
@@ -171,14 +171,16 @@ where
         .iter()
         .filter_map(|e| e.train_loss.map(|l| (e.epoch as f64, l)))
         .collect();
+    // From epoch 1 on: the untrained loss (in the summary table) would flatten the curves.
     let test_curve = h
         .epochs
         .iter()
+        .skip(1)
         .map(|e| (e.epoch as f64, e.test.loss))
         .collect();
     line_chart(
         &out.join(format!("{}-loss.svg", preset.id)),
-        &format!("{} ({}) on {}", preset.id, preset.widths, data_label(data)),
+        &format!("{} ({}) on {}", preset.id, preset.widths, data.label()),
         "epoch",
         unit,
         &[
@@ -209,7 +211,7 @@ where
 
     let last = h.last();
     let mut rows = vec![
-        row("data · 数据", data_label(data)),
+        row("data · 数据", data.label()),
         row(
             "model · 模型",
             format!("{}, init {:?}", preset.widths, init).to_lowercase(),
@@ -233,7 +235,7 @@ where
     if let Some((value, source)) = preset.reported {
         rows.push(row("reported · 教程报告值", format!("{value} ({source})")));
     }
-    rows.push(row("training time · 训练时间", timing(h, args)));
+    rows.push(row("training time · 训练时间", args.run.timing(h)));
     rows.push(row(
         "command · 命令",
         format!("`{}`", command(args, preset.id, args.init)),
@@ -266,7 +268,7 @@ where
         run_dir: Some(args.run.run_dir(CHAPTER, &name)),
         resume: args.run.resume,
         verbose: !args.run.quiet,
-        run_name: format!("{CHAPTER}/{name} on {}", data_label(data)),
+        run_name: format!("{CHAPTER}/{name} on {}", data.label()),
     };
     eprintln!(
         "training {name}: metrics and checkpoints in {}",
@@ -306,6 +308,7 @@ fn init_comparison(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
             points: h
                 .epochs
                 .iter()
+                .skip(1)
                 .map(|e| (e.epoch as f64, e.test.loss))
                 .collect(),
         });
@@ -330,7 +333,7 @@ fn init_comparison(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
             "{} ({}) on {}: test loss by initialisation",
             preset.id,
             preset.widths,
-            data_label(data)
+            data.label()
         ),
         "epoch",
         preset.loss.unit(),
@@ -348,7 +351,7 @@ fn init_comparison(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     table.push_str(&format!(
         "\n{} ({}), {}; `{}`\n",
         preset.loss.unit(),
-        data_label(data),
+        data.label(),
         preset.widths,
         command(args, "init-comparison", None)
     ));
@@ -359,44 +362,11 @@ fn row(key: &str, value: String) -> Vec<String> {
     vec![key.to_string(), value]
 }
 
-fn data_label(data: &DataSplits) -> String {
-    let kind = match data.source {
-        DataSource::Full(_) => "full set",
-        DataSource::Embedded => "embedded subset",
-    };
-    format!(
-        "{} {kind} ({} train / {} test)",
-        data.kind,
-        data.train.len(),
-        data.test.len()
-    )
-}
-
-fn timing(h: &History, args: &Args) -> String {
-    let epochs = h.epochs.iter().filter(|e| e.epoch > 0);
-    let rates: Vec<f64> = epochs.map(|e| e.samples_per_sec).collect();
-    let mean_rate = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
-    format!(
-        "{:.1} s ({:.0} images/s, {:?}, {} threads)",
-        h.training_seconds(),
-        mean_rate,
-        args.run.device,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    )
-    .to_lowercase()
-}
-
 fn command(args: &Args, preset: &str, init: Option<Init>) -> String {
-    let mut a = vec!["--preset".to_string(), preset.to_string()];
-    if let Some(init) = init {
-        a.extend(["--init".into(), format!("{init:?}").to_lowercase()]);
+    let init = init.map(|i| format!("{i:?}").to_lowercase());
+    let mut flags = vec!["--preset", preset];
+    if let Some(i) = &init {
+        flags.extend(["--init", i.as_str()]);
     }
-    if let Some(e) = args.run.epochs {
-        a.extend(["--epochs".into(), e.to_string()]);
-    }
-    if args.run.seed != 0 {
-        a.extend(["--seed".into(), args.run.seed.to_string()]);
-    }
-    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-    reproduce_command("ch01-autoencoder", "reproduce", &refs)
+    args.run.reproduce_command("ch01-autoencoder", &flags)
 }

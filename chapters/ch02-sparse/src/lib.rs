@@ -1,0 +1,312 @@
+//! Chapter 2: the sparse autoencoder.
+//!
+//! A 784-400-784 autoencoder whose 400 sigmoid hidden units are pushed to be *rarely* active: the
+//! loss adds `β Σⱼ KL(ρ ‖ ρ̂ⱼ)`, where `ρ̂ⱼ` is unit `j`'s mean activation over the batch and `ρ`
+//! the target (0.05). The L1 activity penalty `λ Σⱼ hⱼ` is the alternative. Data, batches,
+//! the reconstruction loss and the training loop come from [`ae_toolkit`].
+
+use ae_toolkit::batch::{Batch, Images};
+use ae_toolkit::data::DataSplits;
+use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::losses::{bce_with_logits_per_image, scalar};
+use ae_toolkit::train::{fit, Eval, History, RunOptions, TrainConfig};
+
+/// Number of hidden units.
+pub const HIDDEN: usize = 400;
+
+// ANCHOR: model
+/// Encoder: 784 → 400 with a sigmoid, so every activation lies in (0, 1).
+pub type SparseEncoder = (Linear<784, HIDDEN>, Sigmoid);
+/// Decoder: 400 → 784 logits (the output sigmoid is taken inside the BCE).
+pub type SparseDecoder = Linear<HIDDEN, 784>;
+/// The sparse autoencoder: `(encoder, decoder)`.
+pub type SparseAutoencoder = (SparseEncoder, SparseDecoder);
+// ANCHOR_END: model
+
+/// Hidden activations of a batch: `(batch, 400)`.
+pub type Hidden<D, T = NoneTape> = Tensor<(usize, Const<HIDDEN>), f32, D, T>;
+
+/// Mean activations are kept in `[ε, 1 − ε]` before taking logarithms (see [`kl_sparsity`]).
+pub const RHO_HAT_EPSILON: f32 = 1e-6;
+
+/// The sparsity penalty added to the reconstruction loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Penalty {
+    /// No penalty: a plain autoencoder with a sigmoid code.
+    None,
+    /// `β Σⱼ KL(ρ ‖ ρ̂ⱼ)`.
+    Kl {
+        /// Target mean activation ρ.
+        rho: f32,
+        /// Weight β.
+        beta: f32,
+    },
+    /// `λ · (1/B) Σ_b Σⱼ h_bj`: the mean over the batch of each image's total activation
+    /// (activations are positive, so this is their L1 norm).
+    L1 {
+        /// Weight λ.
+        lambda: f32,
+    },
+}
+
+// ANCHOR: kl_sparsity
+/// `Σⱼ KL(ρ ‖ ρ̂ⱼ) = Σⱼ [ρ ln(ρ/ρ̂ⱼ) + (1 − ρ) ln((1 − ρ)/(1 − ρ̂ⱼ))]`, where `ρ̂ⱼ` is the mean of
+/// hidden unit `j` over the batch.
+///
+/// A saturated unit (ρ̂ⱼ = 0 or 1 in f32) would make a logarithm infinite, so ρ̂ⱼ is clamped to
+/// `[ε, 1 − ε]` first (ε = 10⁻⁶): the penalty stays finite (at most about 13.8 per unit for
+/// ρ = 0.05) and the gradient still pushes the unit back.
+pub fn kl_sparsity<D: Device<f32>, T: Tape<f32, D> + Default>(
+    hidden: Hidden<D, T>,
+    rho: f32,
+) -> Tensor<Rank0, f32, D, T> {
+    let rho_hat = hidden
+        .mean::<Rank1<HIDDEN>, _>()
+        .clamp(RHO_HAT_EPSILON, 1.0 - RHO_HAT_EPSILON);
+    // ρ ln ρ + (1 − ρ) ln(1 − ρ) is a constant; the rest is the cross-entropy of ρ̂ⱼ against ρ.
+    let constant = rho * rho.ln() + (1.0 - rho) * (1.0 - rho).ln();
+    let log_active = rho_hat.with_empty_tape().ln() * (-rho);
+    let log_inactive = (rho_hat.negate() + 1.0).ln() * (rho - 1.0);
+    (log_active + log_inactive + constant).sum::<Rank0, _>()
+}
+// ANCHOR_END: kl_sparsity
+
+/// `(1/B) Σ_b Σⱼ h_bj`: each image's total activation, averaged over the batch.
+pub fn l1_activity<D: Device<f32>, T: Tape<f32, D>>(
+    hidden: Hidden<D, T>,
+) -> Tensor<Rank0, f32, D, T> {
+    hidden.sum::<(usize,), _>().mean()
+}
+
+/// The built model on device `D`.
+pub type Model<D> = <SparseAutoencoder as BuildOnDevice<D, f32>>::Built;
+
+// ANCHOR: objective
+/// The training objective: BCE summed per image (averaged over the batch) plus the penalty.
+pub fn sparse_loss<D: Device<f32>>(
+    model: &mut Model<D>,
+    x: Images<D>,
+    grads: Gradients<f32, D>,
+    penalty: Penalty,
+) -> Tensor<Rank0, f32, D, OwnedTape<f32, D>> {
+    let hidden = model.0.forward_mut(x.clone().traced(grads));
+    // The hidden activations feed both the decoder and the penalty. A traced tensor cannot be
+    // cloned; `with_empty_tape` gives a second handle whose operations join the same tape.
+    let for_penalty = hidden.with_empty_tape();
+    let reconstruction = bce_with_logits_per_image(model.1.forward_mut(hidden), x);
+    match penalty {
+        Penalty::None => reconstruction,
+        Penalty::Kl { rho, beta } => reconstruction + kl_sparsity(for_penalty, rho) * beta,
+        Penalty::L1 { lambda } => reconstruction + l1_activity(for_penalty) * lambda,
+    }
+}
+// ANCHOR_END: objective
+
+/// Test metrics of a batch, without a tape: BCE per image, the KL penalty for `rho`, the mean
+/// activation over units and images.
+pub fn evaluate_batch<D: Device<f32>>(model: &Model<D>, batch: &Batch<D>, rho: f32) -> Eval {
+    let hidden = model.0.forward(batch.x.clone());
+    let bce = scalar(&bce_with_logits_per_image(
+        model.1.forward(hidden.clone()),
+        batch.x.clone(),
+    )) as f64;
+    let kl = scalar(&kl_sparsity(hidden.clone(), rho)) as f64;
+    let mean = scalar(&hidden.mean::<Rank0, _>()) as f64;
+    Eval {
+        loss: bce,
+        parts: vec![("kl".into(), kl), ("mean_activation".into(), mean)],
+    }
+}
+
+/// Trains the sparse autoencoder with `penalty`; the test metric is the reconstruction BCE per
+/// image, with the KL (for `rho_report`) and the mean activation as parts.
+pub fn train<D: Device<f32>>(
+    dev: &D,
+    data: &DataSplits,
+    penalty: Penalty,
+    rho_report: f32,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+) -> anyhow::Result<(Model<D>, History)> {
+    let mut model = SparseAutoencoder::build_on_device(dev);
+    let history = fit(
+        &mut model,
+        dev,
+        data,
+        cfg,
+        run,
+        |m, batch, grads| sparse_loss(m, batch.x, grads, penalty),
+        |m, batch| evaluate_batch(m, batch, rho_report),
+    )?;
+    Ok((model, history))
+}
+
+/// Each hidden unit's mean activation over all of `data`'s images.
+pub fn unit_means<D: Device<f32>>(
+    model: &Model<D>,
+    dev: &D,
+    data: &ae_toolkit::data::Dataset,
+) -> Vec<f64> {
+    let mut sums = vec![0.0f64; HIDDEN];
+    for batch in ae_toolkit::batch::batches(dev, data, 1000, None) {
+        let h = model.0.forward(batch.x).as_vec();
+        for row in h.chunks(HIDDEN) {
+            for (s, &v) in sums.iter_mut().zip(row) {
+                *s += v as f64;
+            }
+        }
+    }
+    sums.iter().map(|s| s / data.len() as f64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The formula, per unit, in f64.
+    fn kl(rho: f64, rho_hat: f64) -> f64 {
+        rho * (rho / rho_hat).ln() + (1.0 - rho) * ((1.0 - rho) / (1.0 - rho_hat)).ln()
+    }
+
+    /// A batch of `rows` × 400 activations where unit j's column is `column(j)`.
+    fn hidden(dev: &Cpu, rows: usize, value: impl Fn(usize, usize) -> f32) -> Hidden<Cpu> {
+        let v = (0..rows * HIDDEN)
+            .map(|i| value(i / HIDDEN, i % HIDDEN))
+            .collect();
+        dev.tensor_from_vec(v, (rows, Const::<HIDDEN>))
+    }
+
+    #[test]
+    fn kl_is_zero_exactly_when_the_mean_activation_is_rho() {
+        let dev = Cpu::default();
+        // Rows 0.0 and 0.1 average to ρ̂ = 0.05 = ρ in every unit.
+        let h = hidden(&dev, 2, |b, _| if b == 0 { 0.0 } else { 0.1 });
+        assert!(kl_sparsity(h, 0.05).array().abs() < 1e-5);
+        let h = hidden(&dev, 2, |_, _| 0.06);
+        assert!(kl_sparsity(h, 0.05).array() > 0.0);
+    }
+
+    #[test]
+    fn kl_matches_hand_values() {
+        let dev = Cpu::default();
+        // KL(0.05 ‖ 0.1) = 0.05 ln 0.5 + 0.95 ln(0.95/0.9) = 0.0167071… per unit; half the units
+        // at ρ̂ = 0.1, the other half at ρ̂ = 0.5: KL(0.05 ‖ 0.5) = 0.05 ln 0.1 + 0.95 ln 1.9.
+        let h = hidden(&dev, 2, |b, j| match (j % 2, b) {
+            (0, 0) => 0.0,
+            (0, _) => 0.2,
+            (_, 0) => 0.3,
+            _ => 0.7,
+        });
+        let per_unit_a = 0.05 * 0.5f64.ln() + 0.95 * (0.95f64 / 0.9).ln();
+        let per_unit_b = 0.05 * 0.1f64.ln() + 0.95 * 1.9f64.ln();
+        assert!((per_unit_a - 0.016_707_1).abs() < 1e-6);
+        let want = 200.0 * (per_unit_a + per_unit_b);
+        let got = kl_sparsity(h, 0.05).array() as f64;
+        assert!((got - want).abs() < 1e-4 * want, "{got} vs {want}");
+        assert!((want - 200.0 * (kl(0.05, 0.1) + kl(0.05, 0.5))).abs() < 1e-9);
+    }
+
+    #[test]
+    fn kl_gradient_matches_finite_differences() {
+        // ∂/∂h_bj of Σⱼ KL(ρ ‖ ρ̂ⱼ), with ρ̂ⱼ = (1/B) Σ_b h_bj, against central differences of
+        // the f64 formula.
+        let dev = Cpu::default();
+        let (rows, rho) = (3usize, 0.05f64);
+        let value = |b: usize, j: usize| 0.02 + 0.9 * (((b * 7 + j * 13) % 17) as f32 / 17.0);
+        let h = hidden(&dev, rows, value);
+        let g = kl_sparsity(h.leaky_trace(), rho as f32).backward();
+        let grad = g.get(&h).as_vec();
+        let total = |hv: &[f64]| -> f64 {
+            (0..HIDDEN)
+                .map(|j| {
+                    kl(
+                        rho,
+                        (0..rows).map(|b| hv[b * HIDDEN + j]).sum::<f64>() / rows as f64,
+                    )
+                })
+                .sum()
+        };
+        let base: Vec<f64> = h.as_vec().iter().map(|&v| v as f64).collect();
+        for idx in [0, 5, HIDDEN + 17, 2 * HIDDEN + 399] {
+            let step = 1e-6;
+            let (mut up, mut down) = (base.clone(), base.clone());
+            up[idx] += step;
+            down[idx] -= step;
+            let fd = (total(&up) - total(&down)) / (2.0 * step);
+            assert!(
+                (grad[idx] as f64 - fd).abs() < 1e-3 * fd.abs().max(1.0),
+                "{idx}: {} vs {fd}",
+                grad[idx]
+            );
+        }
+    }
+
+    #[test]
+    fn kl_stays_finite_for_saturated_units() {
+        let dev = Cpu::default();
+        for v in [0.0f32, 1.0] {
+            let h = hidden(&dev, 4, |_, _| v);
+            let g = kl_sparsity(h.leaky_trace(), 0.05).backward();
+            let value = kl_sparsity(h.clone(), 0.05).array();
+            assert!(value.is_finite() && value > 0.0, "ρ̂ = {v}: {value}");
+            assert!(
+                g.get(&h).as_vec().iter().all(|x| x.is_finite()),
+                "ρ̂ = {v}: gradient"
+            );
+            // Clamped at ε: the value is the formula at ρ̂ = ε or 1 − ε.
+            let eps = RHO_HAT_EPSILON as f64;
+            let want = HIDDEN as f64 * kl(0.05, if v == 0.0 { eps } else { 1.0 - eps });
+            assert!(
+                ((value as f64) - want).abs() < 1e-2 * want,
+                "{value} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn l1_activity_is_the_mean_total_activation() {
+        let dev = Cpu::default();
+        let h = hidden(&dev, 2, |b, _| if b == 0 { 0.25 } else { 0.75 });
+        assert!((l1_activity(h).array() - 200.0).abs() < 1e-3); // (100 + 300) / 2
+    }
+
+    #[test]
+    fn the_penalty_and_the_reconstruction_share_one_tape() {
+        // The gradient of BCE + β·KL equals the sum of the two gradients taken separately:
+        // `with_empty_tape` neither drops nor double-counts a branch.
+        let dev = Cpu::seed_from_u64(1);
+        let model = dev.build_module::<SparseAutoencoder, f32>();
+        let x = dev.tensor_from_vec(
+            ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+                .train
+                .head(8)
+                .images,
+            (8, Const::<784>),
+        );
+        let beta = 3.0;
+        let weight_grad = |penalty: Penalty, part: &str| {
+            let mut m = model.clone();
+            let grads = m.alloc_grads();
+            let loss = match part {
+                "total" => sparse_loss(&mut m, x.clone(), grads, penalty),
+                "bce" => sparse_loss(&mut m, x.clone(), grads, Penalty::None),
+                _ => kl_sparsity(m.0.forward_mut(x.clone().traced(grads)), 0.05) * beta,
+            };
+            let g = loss.backward();
+            g.get(&m.0 .0.weight).as_vec()
+        };
+        let total = weight_grad(Penalty::Kl { rho: 0.05, beta }, "total");
+        let bce = weight_grad(Penalty::None, "bce");
+        let kl = weight_grad(Penalty::None, "kl");
+        assert!(
+            kl.iter().any(|v| v.abs() > 1e-4),
+            "the KL term has a gradient"
+        );
+        for ((t, b), k) in total.iter().zip(&bce).zip(&kl) {
+            assert!(
+                (t - (b + k)).abs() <= 1e-4 * (1.0 + t.abs()),
+                "{t} vs {b} + {k}"
+            );
+        }
+    }
+}
