@@ -16,13 +16,14 @@ use crate::data::{Dataset, PIXELS};
 /// ```
 pub type Images<D, T = NoneTape> = Tensor<(usize, Const<PIXELS>), f32, D, T>;
 
-/// One mini-batch: the images as a tensor, with their labels.
+/// One mini-batch: the images as a tensor, with their labels and their positions in the data set
+/// (so an objective can look up per-image data such as a fixed corruption).
 ///
 /// ```
 /// use ae_toolkit::{batch::Batch, data::PIXELS};
 /// use dfdx::prelude::*;
 /// let dev = Cpu::default();
-/// let b = Batch { x: dev.ones_like(&(2, Const::<PIXELS>)), labels: vec![3, 7] };
+/// let b = Batch { x: dev.ones_like(&(2, Const::<PIXELS>)), labels: vec![3, 7], indices: vec![0, 1] };
 /// assert_eq!(b.x.shape().0, b.labels.len());
 /// assert_eq!(b.x.as_vec().iter().sum::<f32>(), 2.0 * 784.0);
 /// ```
@@ -32,6 +33,8 @@ pub struct Batch<D: Device<f32>> {
     pub x: Images<D>,
     /// One label per image.
     pub labels: Vec<u8>,
+    /// Where each image sits in the data set the batch was drawn from.
+    pub indices: Vec<usize>,
 }
 
 impl<D: Device<f32>> Batch<D> {
@@ -56,7 +59,7 @@ impl<D: Device<f32>> Batch<D> {
     /// use ae_toolkit::{batch::{batches, Batch}, data::{embedded, DatasetKind, PIXELS}};
     /// use dfdx::prelude::*;
     /// let dev = Cpu::default();
-    /// let empty = Batch { x: dev.zeros_like(&(0, Const::<PIXELS>)), labels: vec![] };
+    /// let empty = Batch { x: dev.zeros_like(&(0, Const::<PIXELS>)), labels: vec![], indices: vec![] };
     /// assert!(empty.is_empty());
     /// let test = embedded(DatasetKind::Mnist).test;
     /// assert!(batches(&dev, &test, 128, None).all(|b| !b.is_empty()));
@@ -108,16 +111,10 @@ pub fn batches<'a, D: Device<f32>>(
     assert!(batch_size > 0, "batch size must be positive");
     let order = order.unwrap_or_else(|| (0..data.len()).collect());
     let chunks: Vec<Vec<usize>> = order.chunks(batch_size).map(<[usize]>::to_vec).collect();
-    chunks.into_iter().map(move |idx| {
-        let mut pixels = Vec::with_capacity(idx.len() * PIXELS);
-        for &i in &idx {
-            pixels.extend_from_slice(data.image(i));
-        }
-        let labels = idx.iter().map(|&i| data.labels[i]).collect();
-        Batch {
-            x: dev.tensor_from_vec(pixels, (idx.len(), Const::<PIXELS>)),
-            labels,
-        }
+    chunks.into_iter().map(move |indices| Batch {
+        x: dev.tensor_from_vec(data.gather(&indices), (indices.len(), Const::<PIXELS>)),
+        labels: indices.iter().map(|&i| data.labels[i]).collect(),
+        indices,
     })
 }
 

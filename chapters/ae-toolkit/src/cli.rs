@@ -134,6 +134,37 @@ impl RunArgs {
             .join(name)
     }
 
+    /// Where and how run `name` of `chapter` keeps its metrics and checkpoints; `description`
+    /// (what is trained, on which data) is stored in the checkpoint so that `--resume` never
+    /// continues a different run.
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// #[derive(Parser)]
+    /// struct A {
+    ///     #[command(flatten)]
+    ///     run: ae_toolkit::cli::RunArgs,
+    /// }
+    /// let a = A::try_parse_from(["x", "--runs-dir", "/tmp/runs", "--resume"]).unwrap();
+    /// let opts = a.run.run_options("ch01", "basic-default", "basic on MNIST");
+    /// assert_eq!(opts.run_dir.unwrap(), std::path::Path::new("/tmp/runs/basic-default"));
+    /// assert!(opts.resume && opts.verbose);
+    /// assert_eq!(opts.run_name, "ch01/basic-default: basic on MNIST");
+    /// ```
+    pub fn run_options(
+        &self,
+        chapter: &str,
+        name: &str,
+        description: &str,
+    ) -> crate::train::RunOptions {
+        crate::train::RunOptions {
+            run_dir: Some(self.run_dir(chapter, name)),
+            resume: self.resume,
+            verbose: !self.quiet,
+            run_name: format!("{chapter}/{name}: {description}"),
+        }
+    }
+
     /// The epochs to train: the flag if given, else the preset's.
     ///
     /// ```

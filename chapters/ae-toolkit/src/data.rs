@@ -406,6 +406,23 @@ impl Dataset {
         &self.images[i * PIXELS..(i + 1) * PIXELS]
     }
 
+    /// The pixels of the images at `indices`, one after another.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind, PIXELS};
+    /// let test = embedded(DatasetKind::Mnist).test;
+    /// let two = test.gather(&[3, 0]);
+    /// assert_eq!(two.len(), 2 * PIXELS);
+    /// assert_eq!(&two[PIXELS..], test.image(0));
+    /// ```
+    pub fn gather(&self, indices: &[usize]) -> Vec<f32> {
+        let mut pixels = Vec::with_capacity(indices.len() * PIXELS);
+        for &i in indices {
+            pixels.extend_from_slice(self.image(i));
+        }
+        pixels
+    }
+
     /// The first `n` images (all if fewer).
     ///
     /// ```

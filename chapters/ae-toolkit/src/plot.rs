@@ -63,6 +63,18 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// A tick label with at most three decimals and no trailing zeros (`0.6`, not
+/// `0.6000000000000001`).
+fn tick(x: f64) -> String {
+    let s = format!("{x:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
 fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing failed: {e:?}")
 }
@@ -170,13 +182,7 @@ fn draw_lines(
         } else {
             10
         };
-        let x_format = |x: &f64| {
-            if whole {
-                format!("{x:.0}")
-            } else {
-                format!("{x}")
-            }
-        };
+        let x_format = |x: &f64| if whole { format!("{x:.0}") } else { tick(*x) };
         chart
             .configure_mesh()
             .x_desc(x_label)

@@ -19,7 +19,7 @@ use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::model::{encode_all, reconstruct, Autoencoder};
 use ae_toolkit::pca::Pca;
 use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
-use ae_toolkit::train::{History, RunOptions};
+use ae_toolkit::train::History;
 use ch01_autoencoder::{config, train, Basic, Deep, Init, Preset, PresetName, Shallow};
 use clap::Parser;
 
@@ -264,12 +264,7 @@ where
 {
     let cfg = config(preset, args.run.seed, args.run.epochs.map(|e| e as usize));
     let name = format!("{}-{:?}", preset.id, init).to_lowercase();
-    let run = RunOptions {
-        run_dir: Some(args.run.run_dir(CHAPTER, &name)),
-        resume: args.run.resume,
-        verbose: !args.run.quiet,
-        run_name: format!("{CHAPTER}/{name} on {}", data.label()),
-    };
+    let run = args.run.run_options(CHAPTER, &name, &data.label());
     eprintln!(
         "training {name}: metrics and checkpoints in {}",
         run.run_dir.as_ref().unwrap().display()

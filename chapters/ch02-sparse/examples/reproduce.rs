@@ -15,7 +15,7 @@ use ae_toolkit::data::{load, DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::{on_device, OnDevice};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::plot::{histograms, image_rows, line_chart, Series};
-use ae_toolkit::train::{History, RunOptions, TrainConfig};
+use ae_toolkit::train::{History, TrainConfig};
 use ch02_sparse::{train, unit_means, Penalty, HIDDEN};
 use clap::Parser;
 
@@ -100,17 +100,8 @@ impl OnDevice for Run<'_> {
             seed: self.args.run.seed,
             ..TrainConfig::adam(self.args.run.epochs_or(10), 128)
         };
-        let run = RunOptions {
-            run_dir: Some(self.args.run.run_dir(CHAPTER, &self.name)),
-            resume: self.args.run.resume,
-            verbose: !self.args.run.quiet,
-            run_name: format!(
-                "{CHAPTER}/{} {:?} on {}",
-                self.name,
-                self.penalty,
-                self.data.label()
-            ),
-        };
+        let description = format!("{:?} on {}", self.penalty, self.data.label());
+        let run = self.args.run.run_options(CHAPTER, &self.name, &description);
         eprintln!("training {} ({:?})", self.name, self.penalty);
         let (model, history) = train(&dev, self.data, self.penalty, self.args.rho, &cfg, &run)?;
         let head = self.data.test.head(12);

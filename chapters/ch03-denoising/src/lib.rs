@@ -1,0 +1,336 @@
+//! Chapter 3: the denoising autoencoder.
+//!
+//! Corrupt the input, reconstruct the *clean* image: the loss is `L(x, g(f(x̃)))` with `x̃` a
+//! noisy copy of `x`. Two corruptions: additive Gaussian noise `x̃ = x + ε, ε ~ N(0, σ²)`, and
+//! masking noise (a random fraction of pixels set to the black background). Images are scaled to
+//! `[−1, 1]` and the network has a linear bottleneck and a linear output, trained with MSE.
+//! Data, batches, the loss and the training loop come from [`ae_toolkit`].
+
+use ae_toolkit::batch::Images;
+use ae_toolkit::data::{DataSplits, Dataset, PIXELS};
+use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::losses::{mse_per_pixel, scalar};
+use ae_toolkit::model::Autoencoder;
+use ae_toolkit::train::{fit, Eval, History, RunOptions, TrainConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+
+// ANCHOR: model
+/// Encoder: 784 → 512 → 256 → 128, ReLU between layers, a linear 128-dimensional code.
+pub type DenoisingEncoder = (
+    Linear<784, 512>,
+    ReLU,
+    Linear<512, 256>,
+    ReLU,
+    Linear<256, 128>,
+);
+/// Decoder: 128 → 256 → 512 → 784 with a linear output (the data lie in [−1, 1]).
+pub type DenoisingDecoder = (
+    Linear<128, 256>,
+    ReLU,
+    Linear<256, 512>,
+    ReLU,
+    Linear<512, 784>,
+);
+/// The denoising autoencoder.
+pub type DenoisingAutoencoder = (DenoisingEncoder, DenoisingDecoder);
+// ANCHOR_END: model
+
+/// The built model on device `D`.
+pub type Model<D> = <DenoisingAutoencoder as BuildOnDevice<D, f32>>::Built;
+
+/// Pixel value of the black background once images are scaled to `[−1, 1]`.
+pub const BACKGROUND: f32 = -1.0;
+
+// ANCHOR: corruption
+/// How the input is corrupted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Noise {
+    /// No corruption: a plain autoencoder.
+    None,
+    /// `x̃ = x + ε`, `ε ~ N(0, σ²)` independently per pixel (not clipped).
+    Gaussian {
+        /// Standard deviation σ, in units of the `[−1, 1]` pixel scale.
+        sigma: f32,
+    },
+    /// Each pixel independently, with probability `fraction`, is set to the background (black).
+    Masking {
+        /// Fraction of pixels masked.
+        fraction: f32,
+    },
+}
+
+impl Noise {
+    /// A corrupted copy of `pixels`, drawing from `rng`.
+    pub fn corrupt(self, pixels: &[f32], rng: &mut impl Rng) -> Vec<f32> {
+        match self {
+            Noise::None => pixels.to_vec(),
+            Noise::Gaussian { sigma } => {
+                let normal = Normal::new(0.0, sigma).expect("σ must be finite and ≥ 0");
+                pixels.iter().map(|&p| p + normal.sample(rng)).collect()
+            }
+            Noise::Masking { fraction } => pixels
+                .iter()
+                .map(|&p| {
+                    if rng.gen::<f32>() < fraction {
+                        BACKGROUND
+                    } else {
+                        p
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+// ANCHOR_END: corruption
+
+impl std::fmt::Display for Noise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Noise::None => write!(f, "no noise"),
+            Noise::Gaussian { sigma } => write!(f, "Gaussian σ = {sigma}"),
+            Noise::Masking { fraction } => write!(f, "masking {:.0} %", fraction * 100.0),
+        }
+    }
+}
+
+// ANCHOR: objective
+/// The denoising objective: reconstruct the clean `x` from its corrupted copy `noisy`.
+pub fn denoising_loss<D: Device<f32>>(
+    model: &mut Model<D>,
+    x: Images<D>,
+    noisy: Images<D>,
+    grads: Gradients<f32, D>,
+) -> Tensor<Rank0, f32, D, OwnedTape<f32, D>> {
+    let reconstruction = model.logits_traced(noisy.traced(grads));
+    mse_per_pixel(reconstruction, x) // the target is the clean image
+}
+// ANCHOR_END: objective
+
+/// Peak signal-to-noise ratio in decibels, `10 log₁₀(R² / MSE)`, for images whose pixels span a
+/// range of width `R` (2 for `[−1, 1]`). Infinite when the images are identical.
+pub fn psnr(mse: f64, range: f64) -> f64 {
+    10.0 * (range * range / mse).log10()
+}
+
+/// Mean squared error between two equally long pixel slices.
+pub fn mse(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images of different sizes");
+    a.iter()
+        .zip(b)
+        .map(|(&p, &q)| (p as f64 - q as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+/// A seeded generator for the noise of `epoch` (0 for evaluation), so runs and resumes repeat.
+pub fn noise_rng(seed: u64, epoch: usize) -> StdRng {
+    StdRng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ epoch as u64)
+}
+
+/// A corrupted copy of every image of `data` (row-major, like `data.images`).
+pub fn corrupt_all(data: &Dataset, noise: Noise, rng: &mut impl Rng) -> Vec<f32> {
+    data.images
+        .chunks(PIXELS)
+        .flat_map(|img| noise.corrupt(img, rng))
+        .collect()
+}
+
+/// Trains the denoising autoencoder with `noise`. Training images get fresh noise at every
+/// step; the test metric is the MSE between the clean test images and the reconstructions of
+/// their corrupted copies, drawn once so every epoch is scored on the same corruption.
+pub fn train<D: Device<f32>>(
+    dev: &D,
+    data: &DataSplits,
+    noise: Noise,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+) -> anyhow::Result<(Model<D>, History)> {
+    let mut model = DenoisingAutoencoder::build_on_device(dev);
+    let noisy_test = Dataset {
+        images: corrupt_all(&data.test, noise, &mut noise_rng(cfg.seed, 0)),
+        labels: data.test.labels.clone(),
+    };
+    // One stream for the run's training noise. (A resumed run draws a new stream.)
+    let mut rng = noise_rng(cfg.seed, 1);
+    let history = fit(
+        &mut model,
+        dev,
+        data,
+        cfg,
+        run,
+        |m, batch, grads| {
+            let noisy = noise.corrupt(&data.train.gather(&batch.indices), &mut rng);
+            let noisy = dev.tensor_from_vec(noisy, (batch.len(), Const::<PIXELS>));
+            denoising_loss(m, batch.x, noisy, grads)
+        },
+        |m, batch| {
+            let noisy = dev.tensor_from_vec(
+                noisy_test.gather(&batch.indices),
+                (batch.len(), Const::<PIXELS>),
+            );
+            Eval::loss(scalar(&mse_per_pixel(m.logits(noisy), batch.x.clone())) as f64)
+        },
+    )?;
+    Ok((model, history))
+}
+
+/// Reconstructions of the rows of `noisy` (row-major images), computed in batches.
+pub fn denoise<D: Device<f32>>(model: &Model<D>, dev: &D, noisy: &[f32]) -> Vec<f32> {
+    noisy
+        .chunks(1000 * PIXELS)
+        .flat_map(|chunk| {
+            let x = dev.tensor_from_vec(chunk.to_vec(), (chunk.len() / PIXELS, Const::<PIXELS>));
+            model.logits(x).as_vec()
+        })
+        .collect()
+}
+
+// ANCHOR: baselines
+/// The classical baseline: each pixel replaced by the median of its 3×3 neighbourhood (edges
+/// repeat the border pixels). Removes isolated outliers, keeps edges better than averaging.
+pub fn median_3x3(image: &[f32]) -> Vec<f32> {
+    filter_3x3(image, |mut window| {
+        window.sort_by(f32::total_cmp);
+        window[4]
+    })
+}
+
+/// The other classical baseline: a 3×3 Gaussian blur with weights `[1 2 1]ᵀ[1 2 1] / 16`
+/// (edges repeat the border pixels). Averages noise away, and edges with it.
+pub fn gaussian_3x3(image: &[f32]) -> Vec<f32> {
+    const W: [f32; 9] = [1.0, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0];
+    filter_3x3(image, |window| {
+        window.iter().zip(W).map(|(v, w)| v * w).sum::<f32>() / 16.0
+    })
+}
+// ANCHOR_END: baselines
+
+fn filter_3x3(image: &[f32], f: impl Fn([f32; 9]) -> f32) -> Vec<f32> {
+    const SIDE: usize = ae_toolkit::data::IMAGE_SIDE;
+    assert_eq!(image.len(), SIDE * SIDE, "a 28×28 image");
+    let at = |r: isize, c: isize| {
+        let clamp = |v: isize| v.clamp(0, SIDE as isize - 1) as usize;
+        image[clamp(r) * SIDE + clamp(c)]
+    };
+    (0..SIDE * SIDE)
+        .map(|i| {
+            let (r, c) = ((i / SIDE) as isize, (i % SIDE) as isize);
+            let mut w = [0.0; 9];
+            for (k, slot) in w.iter_mut().enumerate() {
+                *slot = at(r + k as isize / 3 - 1, c + k as isize % 3 - 1);
+            }
+            f(w)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaussian_noise_has_mean_zero_and_variance_sigma_squared() {
+        // n = 784,000 draws. Standard errors: mean σ/√n, sample variance σ²·√(2/n). A 5-standard-
+        // error band fails by chance about once in 1.7 million runs (and the seed is fixed).
+        let sigma = 0.5f64;
+        let clean = vec![0.25f32; 784 * 1000];
+        let noisy = Noise::Gaussian {
+            sigma: sigma as f32,
+        }
+        .corrupt(&clean, &mut noise_rng(7, 1));
+        let eps: Vec<f64> = noisy
+            .iter()
+            .zip(&clean)
+            .map(|(a, b)| (a - b) as f64)
+            .collect();
+        let n = eps.len() as f64;
+        let mean = eps.iter().sum::<f64>() / n;
+        let var = eps.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        assert!(mean.abs() < 5.0 * sigma / n.sqrt(), "mean {mean}");
+        assert!(
+            (var - sigma * sigma).abs() < 5.0 * sigma * sigma * (2.0 / n).sqrt(),
+            "variance {var}"
+        );
+    }
+
+    #[test]
+    fn masking_zeroes_the_requested_fraction() {
+        // Binomial(n, p): standard error √(p(1 − p)/n); 5 of them.
+        let p = 0.3f64;
+        let clean = vec![0.5f32; 784 * 1000];
+        let noisy = Noise::Masking { fraction: p as f32 }.corrupt(&clean, &mut noise_rng(7, 2));
+        let masked = noisy.iter().filter(|&&v| v == BACKGROUND).count() as f64;
+        let n = clean.len() as f64;
+        assert!(
+            (masked / n - p).abs() < 5.0 * (p * (1.0 - p) / n).sqrt(),
+            "{}",
+            masked / n
+        );
+        // Unmasked pixels are untouched.
+        assert!(noisy.iter().all(|&v| v == BACKGROUND || v == 0.5));
+    }
+
+    #[test]
+    fn the_training_target_is_the_clean_image() {
+        let dev = Cpu::seed_from_u64(0);
+        let mut model = dev.build_module::<DenoisingAutoencoder, f32>();
+        let clean_v = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::FashionMnist)
+            .test
+            .head(4)
+            .to_symmetric_range()
+            .images;
+        let noisy_v = Noise::Gaussian { sigma: 0.5 }.corrupt(&clean_v, &mut noise_rng(0, 3));
+        let clean = dev.tensor_from_vec(clean_v.clone(), (4, Const::<PIXELS>));
+        let noisy = dev.tensor_from_vec(noisy_v.clone(), (4, Const::<PIXELS>));
+        let grads = model.alloc_grads();
+        let loss = denoising_loss(&mut model, clean, noisy.clone(), grads).array() as f64;
+        let output = model.logits(noisy).as_vec();
+        let against_clean = mse(&output, &clean_v);
+        let against_noisy = mse(&output, &noisy_v);
+        assert!(
+            (loss - against_clean).abs() < 1e-5 * against_clean,
+            "{loss} vs {against_clean}"
+        );
+        assert!(
+            (against_clean - against_noisy).abs() > 0.1,
+            "the two targets must differ"
+        );
+    }
+
+    #[test]
+    fn psnr_matches_hand_values() {
+        assert!((psnr(0.01, 2.0) - 10.0 * 400f64.log10()).abs() < 1e-12); // 26.0206 dB
+        assert!((psnr(0.01, 2.0) - 26.020_599_913).abs() < 1e-8);
+        assert_eq!(psnr(4.0, 2.0), 0.0); // MSE equal to the squared range
+        assert!((psnr(0.04, 2.0) - 20.0).abs() < 1e-12); // R²/MSE = 100
+        assert!((psnr(1e-4, 1.0) - 40.0).abs() < 1e-9);
+        assert_eq!(psnr(0.0, 2.0), f64::INFINITY);
+        assert!((mse(&[1.0, -1.0], &[0.0, 0.0]) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn filters_match_hand_values() {
+        // One bright pixel on black: the median removes it, the blur spreads it 4/16 : 2/16 : 1/16.
+        let mut img = vec![0.0f32; 784];
+        img[10 * 28 + 10] = 16.0;
+        assert!(median_3x3(&img).iter().all(|&v| v == 0.0));
+        let blurred = gaussian_3x3(&img);
+        assert_eq!(blurred[10 * 28 + 10], 4.0);
+        assert_eq!(blurred[10 * 28 + 11], 2.0);
+        assert_eq!(blurred[11 * 28 + 11], 1.0);
+        assert_eq!(blurred.iter().sum::<f32>(), 16.0);
+        // A constant image is left alone by both, borders included.
+        let flat = vec![0.3f32; 784];
+        assert!(median_3x3(&flat)
+            .iter()
+            .chain(&gaussian_3x3(&flat))
+            .all(|&v| (v - 0.3).abs() < 1e-6));
+        // A vertical edge survives the median exactly.
+        let edge: Vec<f32> = (0..784)
+            .map(|i| if i % 28 < 14 { -1.0 } else { 1.0 })
+            .collect();
+        assert_eq!(median_3x3(&edge), edge);
+    }
+}
