@@ -226,7 +226,7 @@ impl RunArgs {
     /// }
     /// let a = A::try_parse_from(["x"]).unwrap();
     /// let rec = |epoch, seconds, rate| EpochRecord {
-    ///     epoch, train_loss: None, test: Eval::loss(0.0), seconds, samples_per_sec: rate,
+    ///     epoch, train_loss: None, test: Eval::loss(0.0), seconds, samples_per_sec: rate, train_eval: None,
     /// };
     /// let h = History { epochs: vec![rec(0, 0.0, 0.0), rec(1, 2.0, 100.0), rec(2, 3.0, 200.0)] };
     /// assert!(a.run.timing(&h).starts_with("5.0 s (150 images/s, cpu, "));

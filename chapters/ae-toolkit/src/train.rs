@@ -41,6 +41,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Images per evaluation batch (no gradients are kept, so this can be large).
     pub eval_batch_size: usize,
+    /// Also evaluate on the training set (without a tape, like the test set) after every epoch,
+    /// to measure the generalisation gap; costs one more pass over the training data.
+    #[serde(default)]
+    pub evaluate_train_set: bool,
 }
 
 impl TrainConfig {
@@ -58,6 +62,7 @@ impl TrainConfig {
             betas: [0.9, 0.999],
             seed: 0,
             eval_batch_size: 1000,
+            evaluate_train_set: false,
         }
     }
 
@@ -145,7 +150,7 @@ impl Eval {
 ///
 /// ```
 /// use ae_toolkit::train::{EpochRecord, Eval};
-/// let r = EpochRecord { epoch: 1, train_loss: Some(0.5), test: Eval::loss(0.4), seconds: 2.0, samples_per_sec: 1000.0 };
+/// let r = EpochRecord { epoch: 1, train_loss: Some(0.5), test: Eval::loss(0.4), seconds: 2.0, samples_per_sec: 1000.0, train_eval: None };
 /// assert_eq!(r.samples_per_sec * r.seconds, 2000.0); // images seen in the epoch
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,6 +161,9 @@ pub struct EpochRecord {
     pub train_loss: Option<f64>,
     /// Test metrics after the epoch.
     pub test: Eval,
+    /// The same metrics on the training set, when [`TrainConfig::evaluate_train_set`] is on.
+    #[serde(default)]
+    pub train_eval: Option<Eval>,
     /// Seconds spent training in this epoch (evaluation excluded).
     pub seconds: f64,
     /// Training images per second.
@@ -166,7 +174,7 @@ pub struct EpochRecord {
 ///
 /// ```
 /// use ae_toolkit::train::{EpochRecord, Eval, History};
-/// let untrained = EpochRecord { epoch: 0, train_loss: None, test: Eval::loss(543.0), seconds: 0.0, samples_per_sec: 0.0 };
+/// let untrained = EpochRecord { epoch: 0, train_loss: None, test: Eval::loss(543.0), seconds: 0.0, samples_per_sec: 0.0, train_eval: None };
 /// let h = History { epochs: vec![untrained] };
 /// assert_eq!(h.last().epoch, 0);
 /// assert_eq!(h.last().train_loss, None); // nothing trained yet
@@ -183,7 +191,7 @@ impl History {
     /// ```
     /// use ae_toolkit::train::{EpochRecord, Eval, History};
     /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
-    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0 }
+    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0, train_eval: None }
     /// }
     /// let h = History { epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0)] };
     /// assert_eq!(h.untrained_test_loss(), 543.0);
@@ -196,7 +204,7 @@ impl History {
     /// ```
     /// use ae_toolkit::train::{EpochRecord, Eval, History};
     /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
-    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0 }
+    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0, train_eval: None }
     /// }
     /// let h = History { epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0)] };
     /// assert_eq!((h.last().epoch, h.last().test.loss), (1, 120.0));
@@ -209,7 +217,7 @@ impl History {
     /// ```
     /// use ae_toolkit::train::{EpochRecord, Eval, History};
     /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
-    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0 }
+    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0, train_eval: None }
     /// }
     /// let h = History {
     ///     epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0), record(2, Some(110.0), 105.0, 2.5)],
@@ -227,15 +235,15 @@ impl History {
     /// let eval = |loss: f64, kl: f64| Eval { loss, parts: vec![("kl".into(), kl)] };
     /// let h = History {
     ///     epochs: vec![
-    ///         EpochRecord { epoch: 0, train_loss: None, test: eval(3.0, 0.0), seconds: 0.0, samples_per_sec: 0.0 },
-    ///         EpochRecord { epoch: 1, train_loss: Some(2.5), test: eval(2.0, 0.5), seconds: 1.25, samples_per_sec: 1600.0 },
+    ///         EpochRecord { epoch: 0, train_loss: None, test: eval(3.0, 0.0), seconds: 0.0, samples_per_sec: 0.0, train_eval: None },
+    ///         EpochRecord { epoch: 1, train_loss: Some(2.5), test: eval(2.0, 0.5), seconds: 1.25, samples_per_sec: 1600.0, train_eval: None },
     ///     ],
     /// };
     /// assert_eq!(
     ///     h.to_csv(),
-    ///     "epoch,train_loss,test_loss,test_kl,seconds,samples_per_sec\n\
-    ///      0,,3,0,0.000,0.0\n\
-    ///      1,2.5,2,0.5,1.250,1600.0\n"
+    ///     "epoch,train_loss,test_loss,test_kl,train_set_loss,seconds,samples_per_sec\n\
+    ///      0,,3,0,,0.000,0.0\n\
+    ///      1,2.5,2,0.5,,1.250,1600.0\n"
     /// );
     /// ```
     pub fn to_csv(&self) -> String {
@@ -249,13 +257,15 @@ impl History {
         for p in &parts {
             s.push_str(&format!(",test_{p}"));
         }
-        s.push_str(",seconds,samples_per_sec\n");
+        s.push_str(",train_set_loss,seconds,samples_per_sec\n");
         for e in &self.epochs {
             let train = e.train_loss.map(|v| v.to_string()).unwrap_or_default();
             s.push_str(&format!("{},{train},{}", e.epoch, e.test.loss));
             for (_, v) in &e.test.parts {
                 s.push_str(&format!(",{v}"));
             }
+            let train_set = e.train_eval.as_ref().map(|t| t.loss.to_string());
+            s.push_str(&format!(",{}", train_set.unwrap_or_default()));
             s.push_str(&format!(",{:.3},{:.1}\n", e.seconds, e.samples_per_sec));
         }
         s
@@ -388,6 +398,9 @@ where
             epoch: 0,
             train_loss: None,
             test: evaluate(model, dev, test, cfg.eval_batch_size, &mut eval),
+            train_eval: cfg
+                .evaluate_train_set
+                .then(|| evaluate(model, dev, train, cfg.eval_batch_size, &mut eval)),
             seconds: 0.0,
             samples_per_sec: 0.0,
         });
@@ -447,6 +460,9 @@ where
             epoch,
             train_loss: Some(loss_sum / seen as f64),
             test: evaluate(model, dev, test, cfg.eval_batch_size, &mut eval),
+            train_eval: cfg
+                .evaluate_train_set
+                .then(|| evaluate(model, dev, train, cfg.eval_batch_size, &mut eval)),
             seconds,
             samples_per_sec: seen as f64 / seconds,
         };

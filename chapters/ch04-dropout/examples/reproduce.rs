@@ -1,0 +1,291 @@
+//! Reproduces Chapter 4: the dropout autoencoder on Fashion-MNIST (scaled to [−1, 1]) next to the
+//! same network without dropout, an overfitting experiment on 1,000 training images, and a sweep
+//! over the dropout probability; writes every number and figure into `book/generated/ch04/`.
+//!
+//! Data: the full Fashion-MNIST set from the data directory if it is there (`cargo xtask
+//! fetch-data`), otherwise the 2,000/500-image subset compiled into `ae-toolkit`.
+//!
+//! ```text
+//! cargo run --release -p ch04-dropout --example reproduce -- --experiment all
+//! cargo run --release -p ch04-dropout --example reproduce -- --help
+//! ```
+
+use ae_toolkit::cli::{markdown_table, RunArgs};
+use ae_toolkit::data::{load, DataSplits, DatasetKind};
+use ae_toolkit::device::{on_device, OnDevice};
+use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::model::Autoencoder;
+use ae_toolkit::plot::{line_chart, Series};
+use ae_toolkit::train::History;
+use ch04_dropout::{config, generalisation_gap, train, DropoutAutoencoder, NoDropout};
+use clap::Parser;
+
+const CHAPTER: &str = "ch04";
+const PACKAGE: &str = "ch04-dropout";
+/// Training images in the overfitting experiment.
+const SMALL_TRAIN: usize = 1_000;
+/// Test images scored after every epoch of the overfitting experiment.
+const SMALL_TEST: usize = 2_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Experiment {
+    /// Full training set, 10 epochs, p = 0.2 against no dropout
+    Main,
+    /// 1,000 training images for many epochs, dropout probability p from 0 to 0.5
+    Overfit,
+    /// Both
+    All,
+}
+
+/// Reproduce Chapter 4's results and figures.
+#[derive(Parser, Debug, Clone)]
+#[command(about, long_about = None)]
+struct Args {
+    /// What to run
+    #[arg(long, value_enum, default_value_t = Experiment::Main)]
+    experiment: Experiment,
+    /// Epochs of the overfitting experiment
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    overfit_epochs: u32,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// The dropout probabilities the chapter trains with, each a type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum P {
+    Zero,
+    Tenth,
+    Fifth,
+    Third,
+    Half,
+}
+
+impl P {
+    const ALL: [P; 5] = [P::Zero, P::Tenth, P::Fifth, P::Third, P::Half];
+    fn value(self) -> f64 {
+        match self {
+            P::Zero => 0.0,
+            P::Tenth => 0.1,
+            P::Fifth => 0.2,
+            P::Third => 1.0 / 3.0,
+            P::Half => 0.5,
+        }
+    }
+    fn label(self) -> String {
+        match self {
+            P::Third => "1/3".into(),
+            p => format!("{}", p.value()),
+        }
+    }
+}
+
+fn main() {
+    if let Err(e) = run(&Args::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+struct Run<'a> {
+    args: &'a Args,
+    data: &'a DataSplits,
+    name: String,
+    p: P,
+    epochs: usize,
+}
+
+impl OnDevice for Run<'_> {
+    type Output = History;
+    fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<History> {
+        match self.p {
+            P::Zero => self.train::<DropoutAutoencoder<NoDropout>, D>(&dev),
+            P::Tenth => self.train::<DropoutAutoencoder<DropoutOneIn<10>>, D>(&dev),
+            P::Fifth => self.train::<DropoutAutoencoder<DropoutOneIn<5>>, D>(&dev),
+            P::Third => self.train::<DropoutAutoencoder<DropoutOneIn<3>>, D>(&dev),
+            P::Half => self.train::<DropoutAutoencoder<DropoutOneIn<2>>, D>(&dev),
+        }
+    }
+}
+
+impl Run<'_> {
+    fn train<M, D>(&self, dev: &D) -> anyhow::Result<History>
+    where
+        D: Device<f32>,
+        M: BuildOnDevice<D, f32>,
+        M::Built: Autoencoder<D>,
+    {
+        let cfg = config(self.epochs, self.args.run.seed);
+        let description = format!("p = {} on {}", self.p.label(), self.data.label());
+        let run = self.args.run.run_options(CHAPTER, &self.name, &description);
+        eprintln!("training {} (p = {})", self.name, self.p.label());
+        let (_, history) = train::<M, D>(dev, self.data, &cfg, &run)?;
+        Ok(history)
+    }
+}
+
+fn train_one(
+    args: &Args,
+    data: &DataSplits,
+    name: &str,
+    p: P,
+    epochs: usize,
+) -> anyhow::Result<History> {
+    let run = Run {
+        args,
+        data,
+        name: name.into(),
+        p,
+        epochs,
+    };
+    let h = on_device(args.run.device, args.run.seed, run)?;
+    println!(
+        "{name}: p = {}, test MSE {:.5}, training-set MSE {:.5}, gap {:.5}",
+        p.label(),
+        h.last().test.loss,
+        train_set_loss(h.last()),
+        generalisation_gap(&h)
+    );
+    Ok(h)
+}
+
+fn train_set_loss(e: &ae_toolkit::train::EpochRecord) -> f64 {
+    e.train_eval.as_ref().map_or(f64::NAN, |t| t.loss)
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    let raw = load(DatasetKind::FashionMnist, &args.run.data_dir())?;
+    eprintln!("{}", raw.describe());
+    let data = DataSplits {
+        train: raw.train.to_symmetric_range(),
+        test: raw.test.to_symmetric_range(),
+        ..raw
+    };
+    if matches!(args.experiment, Experiment::Main | Experiment::All) {
+        main_experiment(args, &data)?;
+    }
+    if matches!(args.experiment, Experiment::Overfit | Experiment::All) {
+        overfit(args, &data)?;
+    }
+    Ok(())
+}
+
+fn row(p: P, h: &History) -> Vec<String> {
+    let last = h.last();
+    vec![
+        p.label(),
+        format!("{:.5}", train_set_loss(last)),
+        format!("{:.5}", last.test.loss),
+        format!("**{:.5}**", generalisation_gap(h)),
+    ]
+}
+
+const HEADERS: [&str; 4] = [
+    "p",
+    "training-set MSE · 训练集 MSE",
+    "test MSE · 测试 MSE",
+    "gap (test − train) · 泛化差距",
+];
+
+fn main_experiment(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
+    let epochs = args.run.epochs_or(10);
+    let mut rows = Vec::new();
+    let mut last = None;
+    for p in [P::Zero, P::Fifth] {
+        let h = train_one(args, data, &format!("main-p{}", p.value()), p, epochs)?;
+        rows.push(row(p, &h));
+        last = Some(h);
+    }
+    let mut table = markdown_table(&HEADERS, &rows);
+    let h = last.expect("two runs");
+    table.push_str(&format!(
+        "\n{}; 784-512-256-128-256-512-784, MSE (linear output, pixels in [−1, 1]), Adam lr 0.001 \
+         betas (0.5, 0.999), batch 128, {epochs} epochs, seed {}; both losses measured without \
+         dropout; p = 0.2 run: {}; `{}`\n",
+        data.label(),
+        args.run.seed,
+        args.run.timing(&h),
+        args.run
+            .reproduce_command(PACKAGE, &["--experiment", "main"])
+    ));
+    ae_toolkit::atomic::write(
+        &args.run.out_dir(CHAPTER).join("main-summary.md"),
+        table.as_bytes(),
+    )
+}
+
+fn overfit_flags(args: &Args) -> Vec<&'static str> {
+    let mut flags = vec!["--experiment", "overfit"];
+    if args.overfit_epochs != 100 {
+        let n: &'static str = Box::leak(args.overfit_epochs.to_string().into_boxed_str());
+        flags.extend(["--overfit-epochs", n]);
+    }
+    flags
+}
+
+fn overfit(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
+    let small = DataSplits {
+        train: data.train.head(SMALL_TRAIN),
+        test: data.test.head(SMALL_TEST),
+        ..data.clone()
+    };
+    let epochs = args.overfit_epochs as usize;
+    let mut rows = Vec::new();
+    let mut curves = Vec::new();
+    let mut gaps = Vec::new();
+    for p in P::ALL {
+        let h = train_one(
+            args,
+            &small,
+            &format!("overfit-p{:.3}", p.value()),
+            p,
+            epochs,
+        )?;
+        rows.push(row(p, &h));
+        gaps.push((p.value(), generalisation_gap(&h)));
+        if matches!(p, P::Zero | P::Fifth) {
+            let epochs = h.epochs.iter().skip(1);
+            let train: Vec<(f64, f64)> = epochs
+                .clone()
+                .map(|e| (e.epoch as f64, train_set_loss(e)))
+                .collect();
+            let test: Vec<(f64, f64)> = epochs.map(|e| (e.epoch as f64, e.test.loss)).collect();
+            curves.push(Series {
+                name: format!("p = {}: training set", p.label()),
+                points: train,
+            });
+            curves.push(Series {
+                name: format!("p = {}: test set", p.label()),
+                points: test,
+            });
+        }
+    }
+    let out = args.run.out_dir(CHAPTER);
+    line_chart(
+        &out.join("overfit.svg"),
+        &format!("{SMALL_TRAIN} training images: loss without and with dropout"),
+        "epoch",
+        "MSE per pixel (measured without dropout)",
+        &curves,
+    )?;
+    line_chart(
+        &out.join("p-sweep.svg"),
+        &format!("Generalisation gap after {epochs} epochs on {SMALL_TRAIN} images"),
+        "dropout probability p",
+        "test MSE − training-set MSE",
+        &[Series {
+            name: "gap".into(),
+            points: gaps,
+        }],
+    )?;
+    let mut table = markdown_table(&HEADERS, &rows);
+    table.push_str(&format!(
+        "\nFirst {} training and {} test images of {}; {epochs} epochs, otherwise as the main \
+         experiment; `{}`\n",
+        small.train.len(),
+        small.test.len(),
+        data.label(),
+        args.run.reproduce_command(PACKAGE, &overfit_flags(args))
+    ));
+    ae_toolkit::atomic::write(&out.join("overfit-summary.md"), table.as_bytes())
+}
