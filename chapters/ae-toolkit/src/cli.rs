@@ -201,8 +201,8 @@ impl RunArgs {
     ///     "cargo run --release -p ch02-sparse --example reproduce -- --beta 3 --seed 3"
     /// );
     /// ```
-    pub fn reproduce_command(&self, package: &str, flags: &[&str]) -> String {
-        let mut args: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    pub fn reproduce_command<S: AsRef<str>>(&self, package: &str, flags: &[S]) -> String {
+        let mut args: Vec<String> = flags.iter().map(|f| f.as_ref().to_string()).collect();
         if let Some(e) = self.epochs {
             args.extend(["--epochs".into(), e.to_string()]);
         }

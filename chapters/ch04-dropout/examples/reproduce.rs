@@ -214,11 +214,13 @@ fn main_experiment(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     )
 }
 
-fn overfit_flags(args: &Args) -> Vec<&'static str> {
-    let mut flags = vec!["--experiment", "overfit"];
+fn overfit_flags(args: &Args) -> Vec<String> {
+    let mut flags = vec!["--experiment".to_string(), "overfit".to_string()];
     if args.overfit_epochs != 100 {
-        let n: &'static str = Box::leak(args.overfit_epochs.to_string().into_boxed_str());
-        flags.extend(["--overfit-epochs", n]);
+        flags.extend([
+            "--overfit-epochs".to_string(),
+            args.overfit_epochs.to_string(),
+        ]);
     }
     flags
 }

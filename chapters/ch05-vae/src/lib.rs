@@ -1,0 +1,405 @@
+//! Chapter 5: the variational autoencoder.
+//!
+//! The encoder outputs a Gaussian `q(z|x) = N(μ, diag σ²)` through two heads, `(μ, log σ²)`; a
+//! code is sampled with the reparameterization trick `z = μ + σ ⊙ ε, ε ~ N(0, I)`; the decoder
+//! gives Bernoulli pixel probabilities. Training minimises the negative ELBO per image:
+//! `BCE(x, x̂) + β · KL(q(z|x) ‖ N(0, I))`, with the KL in closed form
+//! `−½ Σⱼ (1 + log σⱼ² − μⱼ² − σⱼ²)`. Everything else comes from [`ae_toolkit`].
+
+use ae_toolkit::batch::Images;
+use ae_toolkit::data::{DataSplits, Dataset, PIXELS};
+use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::losses::{bce_with_logits_per_image, scalar};
+use ae_toolkit::model::Codes;
+use ae_toolkit::train::{fit, Eval, History, RunOptions, TrainConfig};
+
+/// Width of the main model's code.
+pub const LATENT: usize = 20;
+
+// ANCHOR: model
+/// Encoder: 784 → 400 (ReLU), then two heads of width `Z`: the mean μ and the log-variance
+/// log σ² of q(z|x). `SplitInto` feeds the same hidden layer to both heads.
+pub type VaeEncoder<const Z: usize> = (
+    Linear<784, 400>,
+    ReLU,
+    SplitInto<(Linear<400, Z>, Linear<400, Z>)>,
+);
+/// Decoder: Z → 400 (ReLU) → 784 logits of Bernoulli pixel probabilities.
+pub type VaeDecoder<const Z: usize> = (Linear<Z, 400>, ReLU, Linear<400, 784>);
+/// The VAE with a `Z`-dimensional latent space.
+pub type Vae<const Z: usize> = (VaeEncoder<Z>, VaeDecoder<Z>);
+// ANCHOR_END: model
+
+/// The built model on device `D`.
+pub type Model<const Z: usize, D> = <Vae<Z> as BuildOnDevice<D, f32>>::Built;
+
+/// log σ² is clamped to `[−LOGVAR_LIMIT, LOGVAR_LIMIT]` before it is exponentiated: σ² then
+/// stays within `[e⁻³⁰, e³⁰]` ≈ `[9 · 10⁻¹⁴, 10¹³]`, finite in f32, so neither the KL term nor
+/// `σ = exp(½ log σ²)` can overflow to infinity (and then NaN) on a wild early step. Outside the
+/// interval the clamp passes no gradient; the trained model never goes there.
+pub const LOGVAR_LIMIT: f32 = 30.0;
+
+// ANCHOR: kl
+/// `KL(N(μ, diag σ²) ‖ N(0, I)) = −½ Σⱼ (1 + log σⱼ² − μⱼ² − σⱼ²)` for each image, averaged over
+/// the batch. Non-negative, and zero exactly when μ = 0 and σ² = 1.
+pub fn kl_to_standard_normal<const Z: usize, D: Device<f32>, T: Tape<f32, D> + Default>(
+    mu: Codes<Z, D, T>,
+    logvar: Codes<Z, D, T>,
+) -> Tensor<Rank0, f32, D, T> {
+    let var = logvar.with_empty_tape().exp();
+    let per_dim = (logvar + 1.0 - mu.square() - var) * -0.5;
+    per_dim.sum::<(usize,), _>().mean()
+}
+// ANCHOR_END: kl
+
+// ANCHOR: reparameterize
+/// The reparameterization trick: `z = μ + exp(½ log σ²) ⊙ ε` with `ε ~ N(0, I)` drawn outside
+/// the model, so `z` is a differentiable function of μ and log σ².
+pub fn reparameterize<const Z: usize, D: Device<f32>, T: Tape<f32, D>>(
+    mu: Codes<Z, D, T>,
+    logvar: Codes<Z, D, T>,
+    eps: Codes<Z, D>,
+) -> Codes<Z, D, T> {
+    mu + (logvar * 0.5).exp() * eps
+}
+// ANCHOR_END: reparameterize
+
+/// The negative ELBO's two terms for a batch, given the noise `eps`: (reconstruction, KL), each
+/// per image averaged over the batch. The loss is `reconstruction + β · KL`.
+pub fn elbo_terms<const Z: usize, D: Device<f32>>(
+    model: &mut Model<Z, D>,
+    x: Images<D>,
+    eps: Codes<Z, D>,
+    grads: Gradients<f32, D>,
+) -> (
+    Tensor<Rank0, f32, D, OwnedTape<f32, D>>,
+    Tensor<Rank0, f32, D, OwnedTape<f32, D>>,
+) {
+    // ANCHOR: elbo
+    let (mu, logvar) = model.0.forward_mut(x.clone().traced(grads));
+    let logvar = logvar.clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT);
+    // μ and log σ² feed both the KL and the sample; `with_empty_tape` gives second handles
+    // whose operations join the same tape.
+    let kl = kl_to_standard_normal(mu.with_empty_tape(), logvar.with_empty_tape());
+    let z = reparameterize(mu, logvar, eps);
+    let reconstruction = bce_with_logits_per_image(model.1.forward_mut(z), x);
+    // ANCHOR_END: elbo
+    (reconstruction, kl)
+}
+
+/// Mean and log-variance of q(z|x) for a batch, without a tape.
+pub fn encode<const Z: usize, D: Device<f32>>(
+    model: &Model<Z, D>,
+    x: Images<D>,
+) -> (Codes<Z, D>, Codes<Z, D>) {
+    let (mu, logvar) = model.0.forward(x);
+    (mu, logvar.clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT))
+}
+
+/// Pixel probabilities decoded from codes `z` (row-major, `Z` per code).
+pub fn decode<const Z: usize, D: Device<f32>>(model: &Model<Z, D>, dev: &D, z: &[f32]) -> Vec<f32> {
+    let codes = dev.tensor_from_vec(z.to_vec(), (z.len() / Z, Const::<Z>));
+    model.1.forward(codes).sigmoid().as_vec()
+}
+
+/// Trains a VAE with weight `beta` on the KL term. The test metric is the negative ELBO per
+/// image (with β = 1, whatever the training β), with its two terms as parts; the test noise is
+/// drawn once, so every epoch is scored on the same samples.
+pub fn train<const Z: usize, D: Device<f32>>(
+    dev: &D,
+    data: &DataSplits,
+    beta: f32,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+) -> anyhow::Result<(Model<Z, D>, History)> {
+    let mut model = Vae::<Z>::build_on_device(dev);
+    let test_eps: Vec<f32> = dev
+        .sample_normal_like(&(data.test.len(), Const::<Z>))
+        .as_vec();
+    let history = fit(
+        &mut model,
+        dev,
+        data,
+        cfg,
+        run,
+        |m, batch, grads| {
+            let eps = dev.sample_normal_like(&(batch.len(), Const::<Z>));
+            let (reconstruction, kl) = elbo_terms(m, batch.x, eps, grads);
+            reconstruction + kl * beta
+        },
+        |m, batch| {
+            let eps = batch
+                .indices
+                .iter()
+                .flat_map(|&i| test_eps[i * Z..(i + 1) * Z].to_vec())
+                .collect();
+            let eps = dev.tensor_from_vec(eps, (batch.len(), Const::<Z>));
+            let (mu, logvar) = encode(m, batch.x.clone());
+            let kl = scalar(&kl_to_standard_normal(mu.clone(), logvar.clone())) as f64;
+            let z = reparameterize(mu, logvar, eps);
+            let rec = scalar(&bce_with_logits_per_image(m.1.forward(z), batch.x.clone())) as f64;
+            Eval {
+                loss: rec + kl,
+                parts: vec![("reconstruction".into(), rec), ("kl".into(), kl)],
+            }
+        },
+    )?;
+    Ok((model, history))
+}
+
+/// `log((1/K) Σₖ exp(aₖ))`, computed stably.
+///
+/// ```
+/// let v = ch05_vae::log_mean_exp(&[0.0, 0.0]);
+/// assert!(v.abs() < 1e-12);
+/// assert!((ch05_vae::log_mean_exp(&[1000.0, 1000.0]) - 1000.0).abs() < 1e-9);
+/// ```
+pub fn log_mean_exp(a: &[f64]) -> f64 {
+    let max = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    max + (a.iter().map(|v| (v - max).exp()).sum::<f64>() / a.len() as f64).ln()
+}
+
+const LN_2PI: f64 = 1.837_877_066_409_345_5;
+
+// ANCHOR: importance
+/// Importance-sampled estimate of `log p(x)` for each image of `data`, with `k` samples from
+/// q(z|x): `log (1/K) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|x)`. A lower bound of log p(x) that tightens as
+/// K grows; with K = 1 its expectation is the ELBO.
+pub fn importance_log_likelihood<const Z: usize, D: Device<f32>>(
+    model: &Model<Z, D>,
+    dev: &D,
+    data: &Dataset,
+    k: usize,
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(data.len());
+    for i in 0..data.len() {
+        let x = dev.tensor_from_vec(data.image(i).to_vec(), (1, Const::<PIXELS>));
+        let (mu, logvar) = encode(model, x);
+        let (mu, logvar) = (mu.as_vec(), logvar.as_vec());
+        let eps = dev.sample_normal_like(&(k, Const::<Z>)).as_vec();
+        let z: Vec<f32> = eps
+            .iter()
+            .enumerate()
+            .map(|(n, e)| mu[n % Z] + (0.5 * logvar[n % Z]).exp() * e)
+            .collect();
+        let target = dev.tensor_from_vec(data.image(i).repeat(k), (k, Const::<PIXELS>));
+        let logits = model
+            .1
+            .forward(dev.tensor_from_vec(z.clone(), (k, Const::<Z>)));
+        // −BCE summed over pixels is log p(x|z) of the Bernoulli decoder.
+        let log_px_z = logits.bce_with_logits(target).sum::<(usize,), _>().as_vec();
+        let log_weights: Vec<f64> = (0..k)
+            .map(|s| {
+                let (mut log_pz, mut log_qz) = (0.0, 0.0);
+                for j in 0..Z {
+                    let (zj, e, lv) =
+                        (z[s * Z + j] as f64, eps[s * Z + j] as f64, logvar[j] as f64);
+                    log_pz += -0.5 * (zj * zj + LN_2PI);
+                    log_qz += -0.5 * (e * e + lv + LN_2PI);
+                }
+                -(log_px_z[s] as f64) + log_pz - log_qz
+            })
+            .collect();
+        out.push(log_mean_exp(&log_weights));
+    }
+    out
+}
+// ANCHOR_END: importance
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+
+    /// The closed form in f64: −½ Σ (1 + lv − μ² − e^lv).
+    fn kl_closed(mu: &[f64], lv: &[f64]) -> f64 {
+        -0.5 * mu
+            .iter()
+            .zip(lv)
+            .map(|(m, l)| 1.0 + l - m * m - l.exp())
+            .sum::<f64>()
+    }
+
+    fn codes<const Z: usize>(dev: &Cpu, v: &[f32]) -> Codes<Z, Cpu> {
+        dev.tensor_from_vec(v.to_vec(), (v.len() / Z, Const::<Z>))
+    }
+
+    #[test]
+    fn kl_matches_the_closed_form_and_is_zero_only_at_the_prior() {
+        let dev = Cpu::default();
+        let (mu, lv) = ([0.5f32, -1.0, 0.0], [0.3f32, -0.7, 1.2]);
+        let got =
+            kl_to_standard_normal(codes::<3>(&dev, &mu), codes::<3>(&dev, &lv)).array() as f64;
+        let want = kl_closed(&mu.map(f64::from), &lv.map(f64::from));
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        let zero =
+            kl_to_standard_normal(codes::<3>(&dev, &[0.0; 3]), codes::<3>(&dev, &[0.0; 3])).array();
+        assert_eq!(zero, 0.0);
+        assert!(want > 0.0);
+    }
+
+    #[test]
+    fn kl_closed_form_agrees_with_a_monte_carlo_estimate() {
+        // KL(q ‖ p) = E_q[log q(z) − log p(z)], estimated from n samples of q; the estimate's
+        // standard error is the sample standard deviation over √n; 5 of them.
+        let (mu, lv) = ([0.8f64, -0.4, 1.5], [-0.5f64, 0.9, 0.1]);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let n = 200_000;
+        let samples: Vec<f64> = (0..n)
+            .map(|_| {
+                (0..3)
+                    .map(|j| {
+                        let e: f64 = StandardNormal.sample(&mut rng);
+                        let z = mu[j] + (0.5 * lv[j]).exp() * e;
+                        let log_q = -0.5 * (e * e + lv[j] + LN_2PI);
+                        let log_p = -0.5 * (z * z + LN_2PI);
+                        log_q - log_p
+                    })
+                    .sum()
+            })
+            .collect();
+        let mean = samples.iter().sum::<f64>() / n as f64;
+        let sd = (samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+        let closed = kl_closed(&mu, &lv);
+        assert!(
+            (mean - closed).abs() < 5.0 * sd / (n as f64).sqrt(),
+            "MC {mean} vs closed {closed}"
+        );
+    }
+
+    #[test]
+    fn reparameterized_samples_have_mean_mu_and_variance_sigma_squared() {
+        let dev = Cpu::seed_from_u64(5);
+        let n = 100_000;
+        let (mu, var) = ([1.0f32, -2.0], [4.0f32, 0.25]);
+        let mus = codes::<2>(&dev, &mu.repeat(n));
+        let lvs = codes::<2>(&dev, &var.map(f32::ln).repeat(n));
+        let eps = dev.sample_normal_like(&(n, Const::<2>));
+        let z = reparameterize(mus, lvs, eps).as_vec();
+        for j in 0..2 {
+            let col: Vec<f64> = z.iter().skip(j).step_by(2).map(|&v| v as f64).collect();
+            let m = col.iter().sum::<f64>() / n as f64;
+            let v = col.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+            let (mu_j, var_j) = (mu[j] as f64, var[j] as f64);
+            assert!(
+                (m - mu_j).abs() < 5.0 * (var_j / n as f64).sqrt(),
+                "mean {m} vs {mu_j}"
+            );
+            assert!(
+                (v - var_j).abs() < 5.0 * var_j * (2.0 / n as f64).sqrt(),
+                "variance {v} vs {var_j}"
+            );
+        }
+    }
+
+    #[test]
+    fn gradients_reach_mu_and_logvar() {
+        // f(μ, lv) = KL + Σ z², z = μ + e^{lv/2} ε, with ε fixed: dfdx's gradients against central
+        // finite differences of the same function in f64.
+        let dev = Cpu::default();
+        let (mu, lv, eps) = ([0.3f32, -0.8], [0.4f32, -1.1], [1.2f32, -0.5]);
+        let f = |m: &[f64], l: &[f64]| -> f64 {
+            let z2: f64 = (0..2)
+                .map(|j| (m[j] + (0.5 * l[j]).exp() * eps[j] as f64).powi(2))
+                .sum();
+            kl_closed(m, l) + z2
+        };
+        let mu_t = codes::<2>(&dev, &mu);
+        let lv_t = codes::<2>(&dev, &lv);
+        let kl = kl_to_standard_normal(mu_t.leaky_trace(), lv_t.leaky_trace());
+        let z = reparameterize(
+            mu_t.leaky_trace(),
+            lv_t.leaky_trace(),
+            codes::<2>(&dev, &eps),
+        );
+        let g = (kl + z.square().sum::<Rank0, _>()).backward();
+        let (gm, gl) = (g.get(&mu_t).as_vec(), g.get(&lv_t).as_vec());
+        let (m0, l0) = (mu.map(f64::from), lv.map(f64::from));
+        let h = 1e-6;
+        for j in 0..2 {
+            let (mut up, mut down) = (m0, m0);
+            up[j] += h;
+            down[j] -= h;
+            let fd = (f(&up, &l0) - f(&down, &l0)) / (2.0 * h);
+            assert!(
+                (gm[j] as f64 - fd).abs() < 1e-4 * fd.abs().max(1.0),
+                "∂/∂μ{j}: {} vs {fd}",
+                gm[j]
+            );
+            let (mut up, mut down) = (l0, l0);
+            up[j] += h;
+            down[j] -= h;
+            let fd = (f(&m0, &up) - f(&m0, &down)) / (2.0 * h);
+            assert!(
+                (gl[j] as f64 - fd).abs() < 1e-4 * fd.abs().max(1.0),
+                "∂/∂lv{j}: {} vs {fd}",
+                gl[j]
+            );
+        }
+    }
+
+    #[test]
+    fn both_encoder_heads_receive_gradients_through_the_model() {
+        let dev = Cpu::seed_from_u64(2);
+        let mut model = dev.build_module::<Vae<4>, f32>();
+        let x = dev.tensor_from_vec(
+            ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+                .test
+                .head(2)
+                .images,
+            (2, Const::<PIXELS>),
+        );
+        let eps = dev.sample_normal_like(&(2, Const::<4>));
+        let grads = model.alloc_grads();
+        let (rec, kl) = elbo_terms(&mut model, x, eps, grads);
+        let g = (rec + kl).backward();
+        let heads = &model.0 .2 .0;
+        let (mu_head, logvar_head) = (&heads.0, &heads.1);
+        assert!(
+            g.get(&mu_head.bias).as_vec().iter().any(|v| v.abs() > 1e-6),
+            "μ head"
+        );
+        assert!(
+            g.get(&logvar_head.bias)
+                .as_vec()
+                .iter()
+                .any(|v| v.abs() > 1e-6),
+            "log σ² head"
+        );
+    }
+
+    #[test]
+    fn extreme_log_variances_give_no_nan() {
+        let dev = Cpu::seed_from_u64(3);
+        for extreme in [1e4f32, -1e4] {
+            let mut model = dev.build_module::<Vae<4>, f32>();
+            // Push the log-variance head far out by its bias.
+            model.0 .2 .0 .1.bias = dev.tensor_from_vec(vec![extreme; 4], (Const::<4>,));
+            let x = dev.tensor_from_vec(vec![0.5f32; 2 * PIXELS], (2, Const::<PIXELS>));
+            let eps = dev.sample_normal_like(&(2, Const::<4>));
+            let grads = model.alloc_grads();
+            let (rec, kl) = elbo_terms(&mut model, x, eps, grads);
+            let loss = rec + kl;
+            assert!(
+                loss.array().is_finite(),
+                "log σ² = {extreme}: loss {}",
+                loss.array()
+            );
+            let g = loss.backward();
+            assert!(g
+                .get(&model.0 .0.weight)
+                .as_vec()
+                .iter()
+                .all(|v| v.is_finite()));
+        }
+    }
+
+    #[test]
+    fn log_mean_exp_matches_hand_values() {
+        assert!((log_mean_exp(&[0.0, 2f64.ln()]) - 1.5f64.ln()).abs() < 1e-12);
+        assert!(
+            (log_mean_exp(&[-1000.0, -1000.0 + 3f64.ln()]) - (-1000.0 + 2f64.ln())).abs() < 1e-9
+        );
+    }
+}
