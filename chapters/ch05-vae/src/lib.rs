@@ -64,6 +64,9 @@ pub fn reparameterize<const Z: usize, D: Device<f32>, T: Tape<f32, D>>(
 }
 // ANCHOR_END: reparameterize
 
+/// A loss value that still carries its gradient tape.
+pub type TapedScalar<D> = Tensor<Rank0, f32, D, OwnedTape<f32, D>>;
+
 /// The negative ELBO's two terms for a batch, given the noise `eps`: (reconstruction, KL), each
 /// per image averaged over the batch. The loss is `reconstruction + β · KL`.
 pub fn elbo_terms<const Z: usize, D: Device<f32>>(
@@ -71,10 +74,7 @@ pub fn elbo_terms<const Z: usize, D: Device<f32>>(
     x: Images<D>,
     eps: Codes<Z, D>,
     grads: Gradients<f32, D>,
-) -> (
-    Tensor<Rank0, f32, D, OwnedTape<f32, D>>,
-    Tensor<Rank0, f32, D, OwnedTape<f32, D>>,
-) {
+) -> (TapedScalar<D>, TapedScalar<D>) {
     // ANCHOR: elbo
     let (mu, logvar) = model.0.forward_mut(x.clone().traced(grads));
     let logvar = logvar.clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT);
