@@ -170,3 +170,60 @@ fn weights_of_another_shape_are_refused_with_the_file_named() {
         "{err}"
     );
 }
+
+#[test]
+fn the_training_set_is_scored_when_asked_and_only_then() {
+    let dev = Cpu::seed_from_u64(0);
+    let data = small();
+    let mut model = dev.build_module::<Tiny, f32>();
+    let cfg = TrainConfig {
+        evaluate_train_set: true,
+        ..TrainConfig::adam(2, 100)
+    };
+    let h = train_reconstruction(
+        &mut model,
+        &dev,
+        &data,
+        Reconstruction::BcePerImage,
+        &cfg,
+        &RunOptions::default(),
+    )
+    .unwrap();
+    // The last record's training-set score is the loss of the final model on the training set.
+    let mut loss = |m: &_, b: &ae_toolkit::batch::Batch<Cpu>| {
+        let logits = ae_toolkit::model::Autoencoder::logits(m, b.x.clone());
+        Eval::loss(
+            Reconstruction::BcePerImage
+                .loss(logits, b.x.clone())
+                .array() as f64,
+        )
+    };
+    let direct = evaluate(&model, &dev, &data.train, 1000, &mut loss).loss;
+    let recorded = h.last().train_eval.as_ref().expect("scored").loss;
+    assert!(
+        (direct - recorded).abs() < 1e-9 * direct,
+        "{direct} vs {recorded}"
+    );
+    assert!(h.epochs.iter().all(|e| e.train_eval.is_some()));
+    assert!(
+        h.to_csv()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(3)
+            .unwrap()
+            != ""
+    );
+
+    let plain = train_reconstruction(
+        &mut model,
+        &dev,
+        &data,
+        Reconstruction::BcePerImage,
+        &TrainConfig::adam(1, 100),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert!(plain.epochs.iter().all(|e| e.train_eval.is_none()));
+}
