@@ -152,6 +152,23 @@ fn mean_psnr(images: &[f32], clean: &[f32]) -> f64 {
     per_image.iter().sum::<f64>() / per_image.len() as f64
 }
 
+/// PSNR values of noisy input, autoencoder, median and Gaussian filter, the best of the three
+/// denoisers in bold.
+fn psnr_cells(values: &[f64; 4]) -> Vec<String> {
+    let best = values[1..].iter().cloned().fold(f64::MIN, f64::max);
+    values
+        .iter()
+        .enumerate()
+        .map(|(k, v)| {
+            if k > 0 && *v == best {
+                format!("**{v:.2}**")
+            } else {
+                format!("{v:.2}")
+            }
+        })
+        .collect()
+}
+
 fn filtered(images: &[f32], filter: fn(&[f32]) -> Vec<f32>) -> Vec<f32> {
     images.chunks(PIXELS).flat_map(filter).collect()
 }
@@ -217,15 +234,8 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         for (s, v) in series.iter_mut().zip(values) {
             s.points.push((sigma as f64, v));
         }
-        let best = values[1..].iter().cloned().fold(f64::MIN, f64::max);
         let mut row = vec![format!("{sigma}")];
-        row.extend(values.iter().enumerate().map(|(k, v)| {
-            if k > 0 && *v == best {
-                format!("**{v:.2}**")
-            } else {
-                format!("{v:.2}")
-            }
-        }));
+        row.extend(psnr_cells(&values));
         rows.push(row);
     }
     line_chart(
@@ -259,15 +269,11 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     table.push_str(&format!(
         "| {} | {} |\n",
         masking,
-        masked_row
-            .iter()
-            .map(|v| format!("{v:.2}"))
-            .collect::<Vec<_>>()
-            .join(" | ")
+        psnr_cells(&masked_row).join(" | ")
     ));
     let (gh, mh) = (&g.history, &m.history);
     table.push_str(&format!(
-        "\nPSNR in dB, mean over the first {} test images of {}; models: 784-512-256-128-256-512-784, \
+        "\nPSNR in dB (bold: the best of the three denoisers), mean over the first {} test images of {}; models: 784-512-256-128-256-512-784, \
          MSE, Adam lr 0.001 betas (0.5, 0.999), batch 128, {} epochs, seed {}. Test MSE against the \
          clean images · 对干净图像的测试 MSE: Gaussian model {:.4} (untrained {:.4}), masking model \
          {:.4} (untrained {:.4}); training {}. `{}`\n",
