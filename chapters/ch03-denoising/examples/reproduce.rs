@@ -71,6 +71,18 @@ fn fraction(s: &str) -> Result<f32, String> {
     }
 }
 
+/// The flags that reproduce this data set's table, the non-default noise levels included.
+fn flags(args: &Args, set: &str) -> Vec<String> {
+    let mut flags = vec!["--dataset".to_string(), set.to_string()];
+    if args.sigma != 0.5 {
+        flags.extend(["--sigma".to_string(), args.sigma.to_string()]);
+    }
+    if args.mask != 0.3 {
+        flags.extend(["--mask".to_string(), args.mask.to_string()]);
+    }
+    flags
+}
+
 fn main() {
     if let Err(e) = run(&Args::parse()) {
         eprintln!("error: {e:#}");
@@ -286,7 +298,7 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         mh.last().test.loss,
         mh.untrained_test_loss(),
         args.run.timing(gh),
-        args.run.reproduce_command(PACKAGE, &["--dataset", set])
+        args.run.reproduce_command(PACKAGE, &flags(args, set))
     ));
     ae_toolkit::atomic::write(&out_dir.join(format!("psnr-{set}.md")), table.as_bytes())?;
 

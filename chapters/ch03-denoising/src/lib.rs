@@ -124,9 +124,10 @@ pub fn mse(a: &[f32], b: &[f32]) -> f64 {
         / a.len() as f64
 }
 
-/// A seeded generator for the noise of `epoch` (0 for evaluation), so runs and resumes repeat.
-pub fn noise_rng(seed: u64, epoch: usize) -> StdRng {
-    StdRng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ epoch as u64)
+/// A seeded noise generator; `stream` separates independent uses of one seed (0: the fixed test
+/// corruption, 1: the training noise), so a run with the same seed draws the same noise.
+pub fn noise_rng(seed: u64, stream: usize) -> StdRng {
+    StdRng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ stream as u64)
 }
 
 /// A corrupted copy of every image of `data` (row-major, like `data.images`).
@@ -147,12 +148,18 @@ pub fn train<D: Device<f32>>(
     cfg: &TrainConfig,
     run: &RunOptions,
 ) -> anyhow::Result<(Model<D>, History)> {
+    // The evaluation closure looks each image's fixed corruption up by its test-set index, so it
+    // can only score the test set.
+    anyhow::ensure!(
+        !cfg.evaluate_train_set,
+        "the denoising objective scores only the test set; turn evaluate_train_set off"
+    );
     let mut model = DenoisingAutoencoder::build_on_device(dev);
     let noisy_test = Dataset {
         images: corrupt_all(&data.test, noise, &mut noise_rng(cfg.seed, 0)),
         labels: data.test.labels.clone(),
     };
-    // One stream for the run's training noise. (A resumed run draws a new stream.)
+    // One stream for the run's training noise. (A resumed run restarts it from the beginning.)
     let mut rng = noise_rng(cfg.seed, 1);
     let history = fit(
         &mut model,
@@ -256,7 +263,7 @@ mod tests {
     }
 
     #[test]
-    fn masking_zeroes_the_requested_fraction() {
+    fn masking_blackens_the_requested_fraction() {
         // Binomial(n, p): standard error √(p(1 − p)/n); 5 of them.
         let p = 0.3f64;
         let clean = vec![0.5f32; 784 * 1000];
