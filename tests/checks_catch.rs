@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use book_tests::{copy_fixture, edit, fixture, repo_root, show, tools};
+use xtask::book::search::{BODY_MARK, KATEX_MARKED, TITLE_MARK};
 use xtask::book::{build_layout, check_all, check_html, check_sources, Layout, Problem};
 
 /// Source problems of a fixture book rooted at `dir`.
@@ -66,7 +67,30 @@ fn the_good_fixture_builds_clean_and_offline() {
         assert!(html.contains("lang-switch"), "{lang}");
     }
     // Chinese text right next to `$`: the formula is rendered, the text kept.
-    assert!(zh.contains("自编码器把<span class=\"katex\">"), "{zh}");
+    assert!(
+        zh.contains("自编码器把<span class=\"katex\" data-pagefind-ignore>"),
+        "{zh}"
+    );
+    // Marked for the search index: the content only, the chapter's title, no formula; both
+    // chapter pages indexed (index.html and print.html are copies, left out).
+    for (lang, html) in [("en", &en), ("zh", &zh)] {
+        assert_eq!(html.matches(BODY_MARK).count(), 1, "{lang}");
+        assert!(html.contains(&format!("<h1 {TITLE_MARK}")), "{lang}");
+        assert!(!html.contains("<span class=\"katex\">"), "{lang}");
+        assert_eq!(
+            html.matches(KATEX_MARKED).count(),
+            html.matches("class=\"katex\"").count(),
+            "{lang}"
+        );
+        let print = fs::read_to_string(out.path().join(lang).join("print.html")).unwrap();
+        assert!(!print.contains("data-pagefind-body"), "{lang}");
+        let entry =
+            fs::read_to_string(out.path().join(lang).join("pagefind/pagefind-entry.json")).unwrap();
+        assert!(
+            entry.contains(&format!("\"{lang}\":{{")) && entry.contains("\"page_count\":2"),
+            "{lang}: {entry}"
+        );
+    }
     let site = out.path().join("en");
     assert!(site.join("generated/demo/plot.svg").is_file());
     let fonts: Vec<_> = fs::read_dir(site.join("fonts"))

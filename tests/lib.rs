@@ -1,5 +1,7 @@
 //! Helpers shared by the book tests.
 
+pub mod browser;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -13,11 +13,13 @@
 //! | `MDBOOK_BOOK__TITLE`    | Autoencoders in Rust   | 自编码器：Rust 实战  |
 //! | `--dest-dir`            | `target/book/en`       | `target/book/zh`     |
 //!
-//! After mdBook, `book/generated/` is copied into each site as `generated/` (pages refer to
+//! After mdBook, each site gets its search index (Pagefind, in `<site>/pagefind/`; see
+//! `book/search.rs`), `book/generated/` is copied into each site as `generated/` (pages refer to
 //! figures as `generated/ch01/x.svg`), and `target/book/index.html` redirects to `en/`.
 
 mod html;
 mod markdown;
+pub mod search;
 mod sources;
 
 use std::fmt;
@@ -278,7 +280,7 @@ fn build_lang(layout: &Layout, tools: &Tools, lang: Lang, dest: &Path) -> Result
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let prefix = format!("[{}] ", lang.code);
-    let warnings = std::thread::scope(|s| {
+    let mut warnings = std::thread::scope(|s| {
         let p = prefix.clone();
         s.spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -325,6 +327,12 @@ fn build_lang(layout: &Layout, tools: &Tools, lang: Lang, dest: &Path) -> Result
                 .unwrap_or_default()
         );
     }
+    let (summary, search_warnings) = search::build_index(tools, dest, lang.code)?;
+    eprintln!("{prefix}{summary}");
+    for w in &search_warnings {
+        eprintln!("{prefix}{w}");
+    }
+    warnings.extend(search_warnings);
     Ok(warnings)
 }
 
@@ -420,8 +428,9 @@ fn needs_copy(src: &Path, dst: &Path) -> bool {
 
 /// `cargo xtask book serve`: `mdbook serve` for one language, rebuilding on change (also when
 /// included code or generated outputs change), at http://localhost:PORT/. `book/generated/` is
-/// kept copied into the served site (mdBook clears its output on every rebuild). Only the one
-/// language is served, so the language switch leads to a page this server does not have.
+/// kept copied into the served site and its search index rebuilt (mdBook clears its output on
+/// every rebuild; the index follows a moment after the page reloads). Only the one language is
+/// served, so the language switch leads to a page this server does not have.
 pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
     let layout = Layout::for_repo(root)?;
     let lang = lang(lang_code)?;
@@ -460,12 +469,24 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
     let done = AtomicBool::new(false);
     let status = std::thread::scope(|s| {
         s.spawn(|| {
-            // Re-copy the generated outputs whenever a rebuild has wiped them.
+            // Re-copy the generated outputs and rebuild the search index whenever a rebuild has
+            // wiped them.
             let generated = layout.generated_dir();
             while !done.load(Ordering::Relaxed) {
                 if generated.is_dir() && dest.join("index.html").is_file() {
                     if let Err(e) = copy_dir(&generated, &dest.join("generated")) {
                         eprintln!("book: cannot copy generated outputs: {e:#}");
+                    }
+                }
+                if !dest.join("pagefind").exists() && site_settled(&dest) {
+                    match search::build_index(&tools, &dest, lang.code) {
+                        Ok((summary, warnings)) => {
+                            eprintln!("book: {summary}");
+                            for w in warnings {
+                                eprintln!("book: {w}");
+                            }
+                        }
+                        Err(e) => eprintln!("book: cannot build the search index: {e:#}"),
                     }
                 }
                 std::thread::sleep(Duration::from_millis(200));
@@ -479,6 +500,25 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
         bail!("mdbook serve exited with {status}");
     }
     Ok(())
+}
+
+/// Whether mdBook has finished writing the site in `dest`: it writes `toc.html` after the pages
+/// and assets, and nothing at the top of the site has changed for half a second.
+fn site_settled(dest: &Path) -> bool {
+    if !dest.join("index.html").is_file() || !dest.join("toc.html").is_file() {
+        return false;
+    }
+    let Ok(entries) = fs::read_dir(dest) else {
+        return false;
+    };
+    let newest = entries
+        .flatten()
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max();
+    newest.is_some_and(|t| {
+        t.elapsed()
+            .is_ok_and(|age| age > Duration::from_millis(500))
+    })
 }
 
 /// `cargo xtask book check`: source checks, a fresh build of both languages, and HTML checks.

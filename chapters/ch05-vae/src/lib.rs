@@ -163,14 +163,16 @@ const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
 // ANCHOR: importance
 /// Importance-sampled estimate of `log p(x)` for each image of `data`, with `k` samples from
-/// q(z|x): `log (1/K) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|x)`. A lower bound of log p(x) that tightens as
-/// K grows; with K = 1 its expectation is the ELBO.
+/// q(z|x): `log (1/K) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|x)`. In expectation a lower bound of log p(x)
+/// that tightens as K grows (a single estimate can land above); with K = 1 its expectation is the
+/// ELBO. Panics if `k` is 0.
 pub fn importance_log_likelihood<const Z: usize, D: Device<f32>>(
     model: &Model<Z, D>,
     dev: &D,
     data: &Dataset,
     k: usize,
 ) -> Vec<f64> {
+    assert!(k > 0, "importance sampling needs at least one sample");
     let mut out = Vec::with_capacity(data.len());
     for i in 0..data.len() {
         let x = dev.tensor_from_vec(data.image(i).to_vec(), (1, Const::<PIXELS>));
@@ -226,7 +228,28 @@ mod tests {
     }
 
     #[test]
-    fn kl_matches_the_closed_form_and_is_zero_only_at_the_prior() {
+    fn kl_matches_hand_values_and_vanishes_at_the_prior() {
+        let dev = Cpu::default();
+        // μ = 1, σ² = 1: −½(1 + 0 − 1 − 1) = ½. μ = 0, σ² = 2: −½(1 + ln 2 − 0 − 2) = ½(1 − ln 2).
+        let one = kl_to_standard_normal(codes::<1>(&dev, &[1.0]), codes::<1>(&dev, &[0.0])).array();
+        assert!((one - 0.5).abs() < 1e-6, "{one}");
+        let two =
+            kl_to_standard_normal(codes::<1>(&dev, &[0.0]), codes::<1>(&dev, &[2f32.ln()])).array();
+        assert!((two as f64 - 0.5 * (1.0 - 2f64.ln())).abs() < 1e-6, "{two}");
+        // A batch of two images averages their KLs: (½ + ½(1 − ln 2)) / 2.
+        let both = kl_to_standard_normal(
+            codes::<1>(&dev, &[1.0, 0.0]),
+            codes::<1>(&dev, &[0.0, 2f32.ln()]),
+        )
+        .array();
+        assert!(
+            (both as f64 - 0.25 * (2.0 - 2f64.ln())).abs() < 1e-6,
+            "{both}"
+        );
+    }
+
+    #[test]
+    fn kl_matches_the_closed_form_and_is_zero_at_the_prior() {
         let dev = Cpu::default();
         let (mu, lv) = ([0.5f32, -1.0, 0.0], [0.3f32, -0.7, 1.2]);
         let got =
@@ -387,11 +410,17 @@ mod tests {
                 loss.array()
             );
             let g = loss.backward();
-            assert!(g
-                .get(&model.0 .0.weight)
-                .as_vec()
-                .iter()
-                .all(|v| v.is_finite()));
+            let heads = &model.0 .2 .0;
+            let all_finite = [
+                g.get(&model.0 .0.weight).as_vec(),
+                g.get(&heads.0.weight).as_vec(),
+                g.get(&heads.1.weight).as_vec(),
+                g.get(&model.1 .0.weight).as_vec(),
+                g.get(&model.1 .2.weight).as_vec(),
+            ]
+            .iter()
+            .all(|v| v.iter().all(|x| x.is_finite()));
+            assert!(all_finite, "log σ² = {extreme}: a gradient is not finite");
         }
     }
 

@@ -69,10 +69,7 @@ fn html_pages(dir: &Path) -> Vec<PathBuf> {
             if path.is_dir() {
                 // Assets, not pages.
                 let name = entry.file_name();
-                if !["generated", "fonts", "css", "FontAwesome", "book"]
-                    .iter()
-                    .any(|n| name == *n)
-                {
+                if !super::search::ASSET_DIRS.iter().any(|n| name == *n) {
                     stack.push(path);
                 }
             } else if path.extension().is_some_and(|e| e == "html") {
@@ -270,9 +267,15 @@ impl HtmlPage<'_> {
     }
 }
 
-/// Byte range of the page's `<main>` content (the whole page if there is none).
+/// Byte range of the page's `<main>` content (the whole page if there is none). The element may
+/// carry attributes (`<main data-pagefind-body>`, see `search.rs`).
 fn main_range(html: &str) -> (usize, usize) {
-    let start = html.find("<main>").map_or(0, |p| p + "<main>".len());
+    let start = ["<main>", "<main "]
+        .iter()
+        .filter_map(|open| html.find(open))
+        .min()
+        .and_then(|p| html[p..].find('>').map(|e| p + e + 1))
+        .unwrap_or(0);
     let end = html[start..]
         .find("</main>")
         .map_or(html.len(), |e| e + start);
