@@ -174,6 +174,9 @@ fn cuda_check() -> anyhow::Result<()> {
 
 fn test_everything() -> anyhow::Result<()> {
     cargo(&["fmt", "--all", "--check"])?;
+    // Clippy also type-checks the examples; `cargo test` below leaves them out, because every
+    // chapter's example is called `reproduce` and building them all in one invocation makes their
+    // uplifted binaries collide (a cargo warning).
     cargo(&[
         "clippy",
         "--workspace",
@@ -182,7 +185,91 @@ fn test_everything() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace", "--no-fail-fast"])?;
+    let mut total = TestCount::default();
+    total += cargo_test(&[
+        "test",
+        "--workspace",
+        "--no-fail-fast",
+        "--lib",
+        "--bins",
+        "--tests",
+    ])?;
+    total += cargo_test(&["test", "--workspace", "--no-fail-fast", "--doc"])?;
     cuda_check()?;
+    // One closing line for the whole suite, in the plain form CI reads.
+    println!("tests: {} passed, {} failed", total.passed, total.failed);
     Ok(())
+}
+
+#[derive(Default)]
+struct TestCount {
+    passed: usize,
+    failed: usize,
+}
+
+impl std::ops::AddAssign for TestCount {
+    fn add_assign(&mut self, other: TestCount) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+}
+
+/// Runs `cargo test …`, passing its output through while adding up its `test result:` lines.
+fn cargo_test(args: &[&str]) -> anyhow::Result<TestCount> {
+    use std::io::BufRead;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("\n==> cargo {}", args.join(" "));
+    let mut child = Command::new(&cargo)
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {cargo}"))?;
+    let mut count = TestCount::default();
+    for line in std::io::BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            count += parse_test_result(rest);
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!(
+            "`cargo {}` failed ({status}): {} passed, {} failed",
+            args.join(" "),
+            count.passed,
+            count.failed
+        );
+    }
+    Ok(count)
+}
+
+/// The counts in what follows `test result: `, e.g. `ok. 17 passed; 0 failed; 0 ignored; …`.
+fn parse_test_result(rest: &str) -> TestCount {
+    let number = |word: &str| {
+        rest.split(';')
+            .find_map(|part| part.trim().strip_suffix(word))
+            .and_then(|n| n.rsplit(' ').next()?.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    TestCount {
+        passed: number(" passed"),
+        failed: number(" failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn test_result_lines_are_counted() {
+        let c = super::parse_test_result(
+            "ok. 17 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.05s",
+        );
+        assert_eq!((c.passed, c.failed), (17, 2));
+        let c = super::parse_test_result(
+            "FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 7.38s",
+        );
+        assert_eq!((c.passed, c.failed), (0, 1));
+    }
 }

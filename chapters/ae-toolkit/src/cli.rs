@@ -250,6 +250,19 @@ impl RunArgs {
     }
 }
 
+/// Ends a chapter's `reproduce` example: on error, prints the whole chain of causes and exits
+/// with status 1 (no panic, no backtrace for a user's mistake).
+///
+/// ```
+/// ae_toolkit::cli::exit_on_error(Ok(())); // returns normally
+/// ```
+pub fn exit_on_error(result: anyhow::Result<()>) {
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
 /// The command that reproduces a result, for result tables:
 /// `cargo run --release -p <package> --example <example> -- <args>`.
 ///

@@ -71,10 +71,7 @@ fn non_negative(s: &str) -> Result<f32, String> {
 }
 
 fn main() {
-    if let Err(e) = run(&Args::parse()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
 }
 
 /// What one trained model leaves for the figures, on the host.

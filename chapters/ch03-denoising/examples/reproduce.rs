@@ -84,10 +84,7 @@ fn flags(args: &Args, set: &str) -> Vec<String> {
 }
 
 fn main() {
-    if let Err(e) = run(&Args::parse()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {

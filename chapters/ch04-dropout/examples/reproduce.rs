@@ -81,10 +81,7 @@ impl P {
 }
 
 fn main() {
-    if let Err(e) = run(&Args::parse()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
 }
 
 struct Run<'a> {
