@@ -1,2 +1,3 @@
+pub mod assignment;
 pub mod book;
 pub mod tools;

@@ -40,12 +40,50 @@ enum Task {
         #[command(subcommand)]
         action: BookAction,
     },
+    /// Course assignments: student copies with stubs, grading, and the self-check
+    Assignment {
+        #[command(subcommand)]
+        action: AssignmentAction,
+    },
     /// Re-cut the embedded subset (first 2,000 train / 500 test images) from full data
     MakeSubset {
         /// Data directory holding the full sets (fetch them first)
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum AssignmentAction {
+    /// Write a student copy (a standalone workspace, solutions replaced by `todo!()`)
+    Student {
+        /// The chapter, e.g. ch02-sparse
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        chapter: Option<String>,
+        /// Every chapter that has exercises
+        #[arg(long)]
+        all: bool,
+        /// Directory to create (must be empty or absent)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Grade a student copy: visible and hidden tests, per-exercise scores
+    Grade {
+        /// The chapter, e.g. ch02-sparse
+        #[arg(long)]
+        chapter: String,
+        /// The student copy (the directory holding `<chapter>/src/lib.rs`)
+        #[arg(long, value_name = "DIR")]
+        submission: PathBuf,
+        /// Where to write the JSON report (a Markdown table goes next to it, as `.md`)
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Time limit per test, in seconds
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// Check every chapter: the reference scores 100 %, the student copy compiles, stubs score 0
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -87,8 +125,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             BookAction::Serve { lang, port } => xtask::book::serve(&root(), &lang, port),
             BookAction::Check => xtask::book::check(&root()),
         },
+        Task::Assignment { action } => assignment(action),
         Task::MakeSubset { data_dir } => make_subset(&DataDir::resolve(data_dir)),
     }
+}
+
+fn assignment(action: AssignmentAction) -> anyhow::Result<()> {
+    use xtask::assignment as a;
+    let root = root();
+    match action {
+        AssignmentAction::Student { chapter, all, out } => {
+            let chapters = if all {
+                a::chapters(&root)?
+            } else {
+                chapter.into_iter().collect()
+            };
+            a::student_copy(&root, &chapters, &out)?;
+            eprintln!(
+                "wrote the student copy of {} to {}",
+                chapters.join(", "),
+                out.display()
+            );
+        }
+        AssignmentAction::Grade {
+            chapter,
+            submission,
+            report,
+            timeout,
+        } => {
+            let mut opts = a::GradeOptions::new(&root);
+            opts.timeout = std::time::Duration::from_secs(timeout);
+            let r = a::grade(&root, &chapter, &submission, &opts)?;
+            println!("{}", r.table());
+            if let Some(path) = report {
+                a::write_report(&r, &path)?;
+                eprintln!("report: {} (and .md)", path.display());
+            }
+        }
+        AssignmentAction::Check => {
+            a::check(&root, &a::GradeOptions::new(&root))?;
+            eprintln!("assignments: every reference scores 100 %, every stub 0");
+        }
+    }
+    Ok(())
 }
 
 fn fetch_data(dir: DataDir, only: Option<DatasetKind>) -> anyhow::Result<()> {

@@ -209,6 +209,7 @@ pub enum Init {
     Glorot,
 }
 
+// BEGIN SOLUTION glorot_uniform
 // ANCHOR: glorot_uniform
 /// Re-initialises every weight matrix of `model` Glorot-uniformly, `W ~ U(−a, a)` with
 /// `a = √(6 / (fan_in + fan_out))`, and sets every bias to zero.
@@ -244,6 +245,7 @@ pub fn glorot_uniform<M: TensorCollection<f32, D>, D: Device<f32>>(model: &mut M
     .unwrap_or_else(|_| panic!("filling tensors cannot fail on an allocated model"));
 }
 // ANCHOR_END: glorot_uniform
+// END SOLUTION
 
 /// A trained model with its history.
 ///

@@ -49,6 +49,7 @@ pub enum Penalty {
     },
 }
 
+// BEGIN SOLUTION kl_sparsity
 // ANCHOR: kl_sparsity
 /// `Σⱼ KL(ρ ‖ ρ̂ⱼ) = Σⱼ [ρ ln(ρ/ρ̂ⱼ) + (1 − ρ) ln((1 − ρ)/(1 − ρ̂ⱼ))]`, where `ρ̂ⱼ` is the mean of
 /// hidden unit `j` over the batch.
@@ -71,13 +72,16 @@ pub fn kl_sparsity<D: Device<f32>, T: Tape<f32, D> + Default>(
     (log_active + log_inactive + constant).sum::<Rank0, _>()
 }
 // ANCHOR_END: kl_sparsity
+// END SOLUTION
 
+// BEGIN SOLUTION l1_activity
 /// `(1/B) Σ_b Σⱼ h_bj`: each image's total activation, averaged over the batch.
 pub fn l1_activity<D: Device<f32>, T: Tape<f32, D>>(
     hidden: Hidden<D, T>,
 ) -> Tensor<Rank0, f32, D, T> {
     hidden.sum::<(usize,), _>().mean()
 }
+// END SOLUTION
 
 /// The built model on device `D`.
 pub type Model<D> = <SparseAutoencoder as BuildOnDevice<D, f32>>::Built;

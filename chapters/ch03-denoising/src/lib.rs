@@ -43,6 +43,7 @@ pub type Model<D> = <DenoisingAutoencoder as BuildOnDevice<D, f32>>::Built;
 /// Pixel value of the black background once images are scaled to `[−1, 1]`.
 pub const BACKGROUND: f32 = -1.0;
 
+// BEGIN SOLUTION corrupt
 // ANCHOR: corruption
 /// How the input is corrupted.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,6 +85,7 @@ impl Noise {
     }
 }
 // ANCHOR_END: corruption
+// END SOLUTION
 
 impl std::fmt::Display for Noise {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,11 +110,13 @@ pub fn denoising_loss<D: Device<f32>>(
 }
 // ANCHOR_END: objective
 
+// BEGIN SOLUTION psnr
 /// Peak signal-to-noise ratio in decibels, `10 log₁₀(R² / MSE)`, for images whose pixels span a
 /// range of width `R` (2 for `[−1, 1]`). Infinite when the images are identical.
 pub fn psnr(mse: f64, range: f64) -> f64 {
     10.0 * (range * range / mse).log10()
 }
+// END SOLUTION
 
 /// Mean squared error between two equally long pixel slices.
 pub fn mse(a: &[f32], b: &[f32]) -> f64 {
@@ -194,6 +198,7 @@ pub fn denoise<D: Device<f32>>(model: &Model<D>, dev: &D, noisy: &[f32]) -> Vec<
         .collect()
 }
 
+// BEGIN SOLUTION filters_3x3
 // ANCHOR: baselines
 /// The classical baseline: each pixel replaced by the median of its 3×3 neighbourhood (edges
 /// repeat the border pixels). Removes isolated outliers, keeps edges better than averaging.
@@ -213,6 +218,7 @@ pub fn gaussian_3x3(image: &[f32]) -> Vec<f32> {
     })
 }
 // ANCHOR_END: baselines
+// END SOLUTION
 
 fn filter_3x3(image: &[f32], f: impl Fn([f32; 9]) -> f32) -> Vec<f32> {
     const SIDE: usize = ae_toolkit::data::IMAGE_SIDE;

@@ -120,12 +120,14 @@ pub fn config(epochs: usize, seed: u64) -> TrainConfig {
     }
 }
 
+// BEGIN SOLUTION generalisation_gap
 /// Test loss minus training-set loss after the last epoch (both measured without dropout).
 pub fn generalisation_gap(history: &History) -> f64 {
     let last = history.last();
     let train = last.train_eval.as_ref().map_or(f64::NAN, |t| t.loss);
     last.test.loss - train
 }
+// END SOLUTION
 
 #[cfg(test)]
 mod tests {

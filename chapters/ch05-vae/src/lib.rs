@@ -39,6 +39,7 @@ pub type Model<const Z: usize, D> = <Vae<Z> as BuildOnDevice<D, f32>>::Built;
 /// interval the clamp passes no gradient; the trained model never goes there.
 pub const LOGVAR_LIMIT: f32 = 30.0;
 
+// BEGIN SOLUTION kl_to_standard_normal
 // ANCHOR: kl
 /// `KL(N(μ, diag σ²) ‖ N(0, I)) = −½ Σⱼ (1 + log σⱼ² − μⱼ² − σⱼ²)` for each image, averaged over
 /// the batch. Non-negative, and zero exactly when μ = 0 and σ² = 1.
@@ -51,7 +52,9 @@ pub fn kl_to_standard_normal<const Z: usize, D: Device<f32>, T: Tape<f32, D> + D
     per_dim.sum::<(usize,), _>().mean()
 }
 // ANCHOR_END: kl
+// END SOLUTION
 
+// BEGIN SOLUTION reparameterize
 // ANCHOR: reparameterize
 /// The reparameterization trick: `z = μ + exp(½ log σ²) ⊙ ε` with `ε ~ N(0, I)` drawn outside
 /// the model, so `z` is a differentiable function of μ and log σ².
@@ -63,6 +66,7 @@ pub fn reparameterize<const Z: usize, D: Device<f32>, T: Tape<f32, D>>(
     mu + (logvar * 0.5).exp() * eps
 }
 // ANCHOR_END: reparameterize
+// END SOLUTION
 
 /// A loss value that still carries its gradient tape.
 pub type TapedScalar<D> = Tensor<Rank0, f32, D, OwnedTape<f32, D>>;
@@ -147,6 +151,7 @@ pub fn train<const Z: usize, D: Device<f32>>(
     Ok((model, history))
 }
 
+// BEGIN SOLUTION log_mean_exp
 /// `log((1/K) Σₖ exp(aₖ))`, computed stably.
 ///
 /// ```
@@ -158,6 +163,7 @@ pub fn log_mean_exp(a: &[f64]) -> f64 {
     let max = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     max + (a.iter().map(|v| (v - max).exp()).sum::<f64>() / a.len() as f64).ln()
 }
+// END SOLUTION
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 

@@ -1,0 +1,965 @@
+//! Course assignments that grade themselves (`cargo xtask assignment …`), in the manner of
+//! nbgrader and Rustlings.
+//!
+//! A chapter crate marks its exercises in `src/lib.rs` with comment lines
+//! `// BEGIN SOLUTION <id>` … `// END SOLUTION`, placed around whole items (outside the book's
+//! `ANCHOR` lines, so the listings stay clean). `chapters/<chapter>/exercises.json` gives each
+//! exercise its points and the tests that grade it: `lib:<path>` for the crate's own unit tests
+//! (visible to students) and `<target>:<name>` for an integration test file, where the files
+//! `tests/hidden*.rs` are the hidden tests.
+//!
+//! - [`student_copy`]: a standalone workspace in which every `fn` body inside a marked region is
+//!   `todo!()`; the hidden tests and the manifest are left out.
+//! - [`grade`]: for a student copy, the student's regions are put into the reference crate (so
+//!   the reference tests, visible and hidden, judge them), built once in a grading workspace;
+//!   if that fails to compile, each exercise is built on its own (the others keep the reference)
+//!   so a compile error costs only its exercise. Each test runs alone under a time limit.
+//! - [`check`]: for every chapter, the reference scores 100 %, the student copy compiles and its
+//!   stubs score 0.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+/// First line of a solution region; the exercise id follows.
+pub const BEGIN: &str = "// BEGIN SOLUTION";
+/// Last line of a solution region.
+pub const END: &str = "// END SOLUTION";
+/// The manifest's file name, in the chapter's directory.
+pub const MANIFEST: &str = "exercises.json";
+
+/// Default time limit for one test.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A chapter's `exercises.json`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Manifest {
+    /// The exercises, in the order they are reported.
+    pub exercises: Vec<Exercise>,
+}
+
+/// One exercise: a marked region and the tests that grade it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Exercise {
+    /// The id after `// BEGIN SOLUTION`.
+    pub id: String,
+    /// Points for passing every test; a share of them for passing some.
+    pub points: f64,
+    /// What the student writes, for the student README.
+    pub task: String,
+    /// Tests as `target:name`: `lib:tests::foo` or `hidden:foo` (`tests/hidden.rs`).
+    pub tests: Vec<String>,
+}
+
+impl Exercise {
+    fn tests(&self) -> anyhow::Result<Vec<(String, String)>> {
+        self.tests
+            .iter()
+            .map(|t| {
+                t.split_once(':')
+                    .filter(|(target, name)| !target.is_empty() && !name.is_empty())
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .with_context(|| format!("test `{t}` of `{}` is not `target:name`", self.id))
+            })
+            .collect()
+    }
+}
+
+/// Whether an integration-test target is hidden from students.
+pub fn is_hidden_target(target: &str) -> bool {
+    target.starts_with("hidden")
+}
+
+/// The chapters that have a manifest, sorted.
+pub fn chapters(root: &Path) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root.join("chapters"))? {
+        let entry = entry?;
+        if entry.path().join(MANIFEST).is_file() {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads `chapters/<chapter>/exercises.json`, checking it against the markers in `src/lib.rs`.
+pub fn manifest(root: &Path, chapter: &str) -> anyhow::Result<Manifest> {
+    let path = root.join("chapters").join(chapter).join(MANIFEST);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{chapter} has no assignment ({} missing)", path.display()))?;
+    let m: Manifest =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    let src = std::fs::read_to_string(lib_rs(&root.join("chapters").join(chapter)))?;
+    let ids: BTreeSet<String> = regions(&src)?.into_iter().map(|r| r.id).collect();
+    let listed: BTreeSet<String> = m.exercises.iter().map(|e| e.id.clone()).collect();
+    if ids != listed {
+        bail!("{chapter}: marked regions {ids:?} but {MANIFEST} lists {listed:?}");
+    }
+    for e in &m.exercises {
+        if e.tests()?.is_empty() {
+            bail!("{chapter}: exercise `{}` has no tests", e.id);
+        }
+    }
+    Ok(m)
+}
+
+fn lib_rs(crate_dir: &Path) -> PathBuf {
+    crate_dir.join("src/lib.rs")
+}
+
+/// A marked region: lines `begin` (the BEGIN line) to `end` (the END line), 0-based, inclusive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Region {
+    /// The exercise id.
+    pub id: String,
+    /// Line of `// BEGIN SOLUTION <id>`.
+    pub begin: usize,
+    /// Line of `// END SOLUTION`.
+    pub end: usize,
+}
+
+/// The solution regions of a source file, in order; unbalanced or duplicate markers are errors.
+pub fn regions(src: &str) -> anyhow::Result<Vec<Region>> {
+    let mut out: Vec<Region> = Vec::new();
+    let mut open: Option<(String, usize)> = None;
+    for (i, line) in src.lines().enumerate() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix(BEGIN) {
+            let id = rest.trim().to_string();
+            if id.is_empty() {
+                bail!("line {}: `{BEGIN}` without an exercise id", i + 1);
+            }
+            if let Some((prev, _)) = &open {
+                bail!("line {}: `{BEGIN} {id}` inside `{prev}`", i + 1);
+            }
+            if out.iter().any(|r| r.id == id) {
+                bail!("line {}: exercise `{id}` marked twice", i + 1);
+            }
+            open = Some((id, i));
+        } else if t == END {
+            let (id, begin) = open
+                .take()
+                .with_context(|| format!("line {}: `{END}` without a BEGIN", i + 1))?;
+            out.push(Region { id, begin, end: i });
+        }
+    }
+    if let Some((id, _)) = open {
+        bail!("exercise `{id}`: `{BEGIN}` without `{END}`");
+    }
+    Ok(out)
+}
+
+/// The lines strictly inside the region `id` of `src` (what a student writes), or `None`.
+pub fn region_body(src: &str, id: &str) -> anyhow::Result<Option<String>> {
+    let lines: Vec<&str> = src.lines().collect();
+    Ok(regions(src)?.into_iter().find(|r| r.id == id).map(|r| {
+        let mut s = lines[r.begin + 1..r.end].join("\n");
+        s.push('\n');
+        s
+    }))
+}
+
+/// `src` with the inside of region `id` replaced by `body`.
+pub fn replace_region(src: &str, id: &str, body: &str) -> anyhow::Result<String> {
+    let r = regions(src)?
+        .into_iter()
+        .find(|r| r.id == id)
+        .with_context(|| format!("no region `{id}`"))?;
+    let lines: Vec<&str> = src.lines().collect();
+    let mut out = String::new();
+    for l in &lines[..=r.begin] {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str(body);
+    if !body.ends_with('\n') {
+        out.push('\n');
+    }
+    for l in &lines[r.end..] {
+        out.push_str(l);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// `src` with every `fn` body inside every region replaced by `todo!()`.
+pub fn stub_source(src: &str) -> anyhow::Result<String> {
+    let mut out = src.to_string();
+    for r in regions(src)? {
+        let body = region_body(&out, &r.id)?.expect("region exists");
+        out = replace_region(&out, &r.id, &stub_bodies(&body)?)?;
+    }
+    Ok(out)
+}
+
+/// Skips a `//` comment, a string or a char literal starting at `i`; returns the index after it,
+/// or `None` if nothing is skipped there.
+fn skip_literal(b: &[u8], i: usize) -> Option<usize> {
+    match b[i] {
+        b'/' if b.get(i + 1) == Some(&b'/') => Some(
+            b[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(b.len(), |p| i + p),
+        ),
+        b'/' if b.get(i + 1) == Some(&b'*') => Some(
+            b[i + 2..]
+                .windows(2)
+                .position(|w| w == b"*/")
+                .map_or(b.len(), |p| i + 2 + p + 2),
+        ),
+        b'"' => {
+            let mut j = i + 1;
+            while j < b.len() && b[j] != b'"' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            Some((j + 1).min(b.len()))
+        }
+        // A char literal ('x', '\n', '{'), not a lifetime ('a).
+        b'\'' if b.get(i + 2) == Some(&b'\'') => Some(i + 3),
+        b'\'' if b.get(i + 1) == Some(&b'\\') => Some(
+            b[i + 2..]
+                .iter()
+                .position(|&c| c == b'\'')
+                .map_or(b.len(), |p| i + 3 + p),
+        ),
+        _ => None,
+    }
+}
+
+/// Replaces the body of every outermost `fn` in `text` by `todo!()`, keeping its signature.
+pub fn stub_bodies(text: &str) -> anyhow::Result<String> {
+    let b = text.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let (mut out, mut last, mut i) = (String::new(), 0, 0);
+    while i < b.len() {
+        if let Some(next) = skip_literal(b, i) {
+            i = next;
+            continue;
+        }
+        let is_fn = b[i..].starts_with(b"fn")
+            && (i == 0 || !ident(b[i - 1]))
+            && b.get(i + 2).is_some_and(|c| c.is_ascii_whitespace());
+        if !is_fn {
+            i += 1;
+            continue;
+        }
+        // The body opens at the first `{` after the signature (a `;` first: no body).
+        let mut j = i + 2;
+        while j < b.len() && b[j] != b'{' && b[j] != b';' {
+            j = skip_literal(b, j).unwrap_or(j + 1);
+        }
+        if j >= b.len() || b[j] == b';' {
+            i = j + 1;
+            continue;
+        }
+        let open = j;
+        let mut depth = 0usize;
+        let close = loop {
+            if j >= b.len() {
+                bail!("unbalanced braces in a solution region");
+            }
+            if let Some(next) = skip_literal(b, j) {
+                j = next;
+                continue;
+            }
+            match b[j] {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break j;
+                    }
+                }
+                _ => {}
+            }
+            j += 1;
+        };
+        let line_start = text[..i].rfind('\n').map_or(0, |p| p + 1);
+        let indent: String = text[line_start..]
+            .chars()
+            .take_while(|c| *c == ' ')
+            .collect();
+        out.push_str(&text[last..=open]);
+        let _ = write!(out, "\n{indent}    todo!()\n{indent}}}");
+        last = close + 1;
+        i = close + 1;
+    }
+    out.push_str(&text[last..]);
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workspaces
+
+/// Copies a directory tree, leaving out `target/` and what `skip` says (given the path relative
+/// to `from`).
+fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> anyhow::Result<()> {
+    fn walk(
+        base: &Path,
+        dir: &Path,
+        to: &Path,
+        skip: &dyn Fn(&Path) -> bool,
+    ) -> anyhow::Result<()> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            let rel = path.strip_prefix(base)?;
+            if rel == Path::new("target") || skip(rel) {
+                continue;
+            }
+            let dest = to.join(rel);
+            if entry.file_type()?.is_dir() {
+                std::fs::create_dir_all(&dest)?;
+                walk(base, &path, to, skip)?;
+            } else {
+                std::fs::copy(&path, &dest)
+                    .with_context(|| format!("copying {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(to)?;
+    walk(from, from, to, skip)
+}
+
+/// Whether a chapter file (relative to the chapter directory) stays out of the student copy.
+fn teacher_only(rel: &Path) -> bool {
+    rel == Path::new(MANIFEST)
+        || (rel.starts_with("tests")
+            && rel
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| is_hidden_target(n.trim_end_matches(".rs"))))
+}
+
+/// The repository's top-level Cargo.toml with other members and the given `ae-toolkit` path.
+fn workspace_toml(root: &Path, members: &[String], toolkit: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(root.join("Cargo.toml"))?;
+    let mut out = String::new();
+    let mut seen = (false, false);
+    for line in text.lines() {
+        if line.starts_with("members = ") {
+            let quoted: Vec<String> = members.iter().map(|m| format!("{m:?}")).collect();
+            let _ = writeln!(out, "members = [{}]", quoted.join(", "));
+            seen.0 = true;
+        } else if line.starts_with("ae-toolkit = ") {
+            let _ = writeln!(out, "ae-toolkit = {{ path = {toolkit:?} }}");
+            seen.1 = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if seen != (true, true) {
+        bail!("Cargo.toml: no `members = ` or `ae-toolkit = ` line to rewrite");
+    }
+    Ok(out)
+}
+
+/// Writes a student copy of `chapters` (a standalone workspace) into `out`.
+pub fn student_copy(root: &Path, chapters: &[String], out: &Path) -> anyhow::Result<()> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        bail!("{} exists and is not empty", out.display());
+    }
+    std::fs::create_dir_all(out)?;
+    copy_tree(
+        &root.join("chapters/ae-toolkit"),
+        &out.join("ae-toolkit"),
+        &|_| false,
+    )?;
+    let mut readme = String::from(
+        "# Autoencoders in Rust: exercises\n\n\
+         Each exercise is a function whose body is `todo!()`, between the lines\n\
+         `// BEGIN SOLUTION <id>` and `// END SOLUTION` in the chapter's `src/lib.rs`.\n\
+         Write your code there, and only there: anything outside the markers is ignored\n\
+         when grading (put helper functions inside the region, e.g. inside the body).\n\
+         Do not remove or rename the marker lines.\n\n\
+         Check yourself with the chapter's tests, e.g. `cargo test -p ch02-sparse --lib`.\n\
+         The grader runs these tests and more.\n",
+    );
+    let mut members = vec!["ae-toolkit".to_string()];
+    for chapter in chapters {
+        let m = manifest(root, chapter)?;
+        let from = root.join("chapters").join(chapter);
+        let dest = out.join(chapter);
+        copy_tree(&from, &dest, &teacher_only)?;
+        let src = std::fs::read_to_string(lib_rs(&from))?;
+        std::fs::write(lib_rs(&dest), stub_source(&src)?)?;
+        members.push(chapter.clone());
+        let _ = write!(
+            readme,
+            "\n## {chapter}\n\n| Exercise | Points | Task |\n|---|---|---|\n"
+        );
+        for e in &m.exercises {
+            let _ = writeln!(readme, "| `{}` | {} | {} |", e.id, e.points, e.task);
+        }
+    }
+    std::fs::write(
+        out.join("Cargo.toml"),
+        workspace_toml(root, &members, "ae-toolkit")?,
+    )?;
+    for f in ["Cargo.lock", "rust-toolchain.toml"] {
+        std::fs::copy(root.join(f), out.join(f))?;
+    }
+    std::fs::write(out.join(".gitignore"), "/target\n")?;
+    std::fs::write(out.join("README.md"), readme)?;
+    verify_no_solutions(root, chapters, out)
+}
+
+/// Fails if a student copy holds a hidden test, a manifest, or a solution line.
+pub fn verify_no_solutions(root: &Path, chapters: &[String], out: &Path) -> anyhow::Result<()> {
+    for chapter in chapters {
+        let dest = out.join(chapter);
+        if dest.join(MANIFEST).exists() {
+            bail!("{chapter}: {MANIFEST} in the student copy");
+        }
+        if let Ok(dir) = std::fs::read_dir(dest.join("tests")) {
+            for f in dir {
+                let name = f?.file_name().to_string_lossy().into_owned();
+                if is_hidden_target(name.trim_end_matches(".rs")) {
+                    bail!("{chapter}: hidden test file tests/{name} in the student copy");
+                }
+            }
+        }
+        // Every statement of a solution body must be gone (unless the same line also appears
+        // outside the regions, e.g. a common `let dev = Cpu::default();`).
+        let reference = std::fs::read_to_string(lib_rs(&root.join("chapters").join(chapter)))?;
+        let student = std::fs::read_to_string(lib_rs(&dest))?;
+        let stubbed = stub_source(&reference)?;
+        for r in regions(&reference)? {
+            let body = region_body(&reference, &r.id)?.unwrap_or_default();
+            let kept = region_body(&stubbed, &r.id)?.unwrap_or_default();
+            for line in body.lines().map(str::trim) {
+                if line.len() >= 12
+                    && !line.starts_with("//")
+                    && !kept.lines().any(|k| k.trim() == line)
+                    && !stubbed.lines().any(|k| k.trim() == line)
+                    && student.lines().any(|s| s.trim() == line)
+                {
+                    bail!(
+                        "{chapter}: solution line of `{}` in the student copy: {line}",
+                        r.id
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grading
+
+/// The outcome of one test.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TestOutcome {
+    /// `target:name` as in the manifest.
+    pub test: String,
+    /// Whether the students have it.
+    pub hidden: bool,
+    /// `passed`, `failed`, `timeout` or `not compiled`.
+    pub outcome: String,
+    /// Seconds it ran.
+    pub seconds: f64,
+    /// The end of its output, when it did not pass.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub message: String,
+}
+
+/// One exercise's score.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ExerciseScore {
+    /// Exercise id.
+    pub id: String,
+    /// Points earned.
+    pub score: f64,
+    /// Points available.
+    pub max: f64,
+    /// The first compiler error, when the student's code for it does not compile.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub compile_error: Option<String>,
+    /// Each test's outcome.
+    pub tests: Vec<TestOutcome>,
+}
+
+/// A graded submission.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// The chapter.
+    pub chapter: String,
+    /// Points earned.
+    pub score: f64,
+    /// Points available.
+    pub max: f64,
+    /// `100 · score / max`.
+    pub percent: f64,
+    /// Per exercise.
+    pub exercises: Vec<ExerciseScore>,
+}
+
+impl Report {
+    /// A readable table (Markdown).
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{}: {:.1} / {:.1} points ({:.0} %)\n\n| Exercise | Score | Tests passed | Note |\n|---|---:|---:|---|\n",
+            self.chapter, self.score, self.max, self.percent
+        );
+        for e in &self.exercises {
+            let passed = e.tests.iter().filter(|t| t.outcome == "passed").count();
+            let note = match &e.compile_error {
+                Some(err) => format!(
+                    "does not compile: {}",
+                    err.lines().next().unwrap_or("").replace('|', "\\|")
+                ),
+                None => {
+                    let mut counts: Vec<(String, usize)> = Vec::new();
+                    for t in e.tests.iter().filter(|t| t.outcome != "passed") {
+                        match counts.iter_mut().find(|(o, _)| *o == t.outcome) {
+                            Some((_, n)) => *n += 1,
+                            None => counts.push((t.outcome.clone(), 1)),
+                        }
+                    }
+                    let mut note: Vec<String> =
+                        counts.iter().map(|(o, n)| format!("{n} {o}")).collect();
+                    if let Some(t) = e.tests.iter().find(|t| t.outcome != "passed" && !t.hidden) {
+                        note.push(format!(
+                            "e.g. {}: {}",
+                            t.test.trim_start_matches("lib:tests::"),
+                            t.message.lines().next().unwrap_or("").replace('|', "\\|")
+                        ));
+                    }
+                    note.join("; ")
+                }
+            };
+            let _ = writeln!(
+                s,
+                "| `{}` | {:.1} / {:.1} | {passed} / {} | {note} |",
+                e.id,
+                e.score,
+                e.max,
+                e.tests.len()
+            );
+        }
+        s
+    }
+}
+
+/// Grading options.
+#[derive(Clone, Debug)]
+pub struct GradeOptions {
+    /// Time limit per test.
+    pub timeout: Duration,
+    /// Cargo's target directory for grading builds (shared, so only the chapter recompiles).
+    pub target_dir: PathBuf,
+    /// Print progress to stderr.
+    pub verbose: bool,
+}
+
+impl GradeOptions {
+    /// Defaults: 120 s per test; `$AE_ASSIGNMENT_TARGET_DIR`, else `$CARGO_TARGET_DIR`, else the
+    /// workspace's `target/` (sharing it reuses the compiled dependencies).
+    pub fn new(root: &Path) -> Self {
+        GradeOptions {
+            timeout: DEFAULT_TIMEOUT,
+            target_dir: std::env::var_os("AE_ASSIGNMENT_TARGET_DIR")
+                .or_else(|| std::env::var_os("CARGO_TARGET_DIR"))
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target")),
+            verbose: true,
+        }
+    }
+}
+
+/// Grades the chapter in `submission` (a student copy: `<submission>/<chapter>/src/lib.rs`).
+pub fn grade(
+    root: &Path,
+    chapter: &str,
+    submission: &Path,
+    opts: &GradeOptions,
+) -> anyhow::Result<Report> {
+    let path = lib_rs(&submission.join(chapter));
+    let src = std::fs::read_to_string(&path)
+        .with_context(|| format!("no submission at {}", path.display()))?;
+    grade_source(root, chapter, &src, opts)
+}
+
+/// Grades a submitted `src/lib.rs` of `chapter`.
+pub fn grade_source(
+    root: &Path,
+    chapter: &str,
+    submitted: &str,
+    opts: &GradeOptions,
+) -> anyhow::Result<Report> {
+    let m = manifest(root, chapter)?;
+    let reference_dir = root.join("chapters").join(chapter);
+    let reference = std::fs::read_to_string(lib_rs(&reference_dir))?;
+    // The student's version of each region; a region that cannot be found scores 0.
+    let parsed = regions(submitted);
+    let mut theirs = Vec::new();
+    for e in &m.exercises {
+        let body = match &parsed {
+            Ok(_) => region_body(submitted, &e.id)?,
+            Err(_) => None,
+        };
+        theirs.push(body);
+    }
+    let ws = opts.target_dir.join("assignments/grade").join(chapter);
+    if ws.exists() {
+        std::fs::remove_dir_all(&ws)?;
+    }
+    copy_tree(&reference_dir, &ws.join(chapter), &|_| false)?;
+    let toolkit = root.join("chapters/ae-toolkit");
+    std::fs::write(
+        ws.join("Cargo.toml"),
+        workspace_toml(root, &[chapter.to_string()], &toolkit.to_string_lossy())?,
+    )?;
+    std::fs::copy(root.join("Cargo.lock"), ws.join("Cargo.lock"))?;
+    let targets: BTreeSet<String> = m
+        .exercises
+        .iter()
+        .map(|e| e.tests())
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .map(|(t, _)| t)
+        .collect();
+    let with = |only: Option<usize>| -> anyhow::Result<String> {
+        let mut src = reference.clone();
+        for (k, (e, body)) in m.exercises.iter().zip(&theirs).enumerate() {
+            if only.is_none_or(|o| o == k) {
+                if let Some(body) = body {
+                    src = replace_region(&src, &e.id, body)?;
+                }
+            }
+        }
+        Ok(src)
+    };
+    let say = |s: String| {
+        if opts.verbose {
+            eprintln!("{s}");
+        }
+    };
+    let mut scores = Vec::new();
+    // Fast path: all the student's regions at once.
+    say(format!("grading {chapter}: building the submission"));
+    std::fs::write(lib_rs(&ws.join(chapter)), with(None)?)?;
+    let together = build(&ws, chapter, &targets, opts)?;
+    for (k, e) in m.exercises.iter().enumerate() {
+        let built = match (&together, &theirs[k]) {
+            (_, None) => Err(format!(
+                "the markers `{BEGIN} {}` … `{END}` are missing from the submission",
+                e.id
+            )),
+            (Ok(exes), _) => Ok(exes.clone()),
+            (Err(_), _) => {
+                say(format!(
+                    "grading {chapter}: the submission does not compile; building `{}` alone",
+                    e.id
+                ));
+                std::fs::write(lib_rs(&ws.join(chapter)), with(Some(k))?)?;
+                build(&ws, chapter, &targets, opts)?
+            }
+        };
+        scores.push(score_exercise(e, built, &ws.join(chapter), opts, &say)?);
+    }
+    let score: f64 = scores.iter().map(|s| s.score).sum();
+    let max: f64 = scores.iter().map(|s| s.max).sum();
+    Ok(Report {
+        chapter: chapter.to_string(),
+        score,
+        max,
+        percent: if max > 0.0 { 100.0 * score / max } else { 0.0 },
+        exercises: scores,
+    })
+}
+
+/// Test executables by target (`lib` or the integration test's name), or the first compiler
+/// error.
+type Built = Result<Vec<(String, PathBuf)>, String>;
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Builds the tests of `targets` in the grading workspace.
+fn build(
+    ws: &Path,
+    chapter: &str,
+    targets: &BTreeSet<String>,
+    opts: &GradeOptions,
+) -> anyhow::Result<Built> {
+    let mut cmd = Command::new(cargo());
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json",
+        "--package",
+        chapter,
+    ])
+    .arg("--manifest-path")
+    .arg(ws.join("Cargo.toml"))
+    .env("CARGO_TARGET_DIR", &opts.target_dir)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    for t in targets {
+        if t == "lib" {
+            cmd.arg("--lib");
+        } else {
+            cmd.args(["--test", t]);
+        }
+    }
+    let out = cmd.output().context("cannot run cargo")?;
+    let mut exes = Vec::new();
+    let mut first_error = None;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match v["reason"].as_str() {
+            Some("compiler-message")
+                if v["message"]["level"] == "error" && first_error.is_none() =>
+            {
+                first_error = v["message"]["rendered"].as_str().map(str::to_string);
+            }
+            Some("compiler-artifact") if v["profile"]["test"] == true => {
+                if let Some(exe) = v["executable"].as_str() {
+                    let kind = v["target"]["kind"][0].as_str().unwrap_or("");
+                    let name = if kind == "test" {
+                        v["target"]["name"].as_str().unwrap_or("").to_string()
+                    } else {
+                        "lib".to_string()
+                    };
+                    exes.push((name, PathBuf::from(exe)));
+                }
+            }
+            _ => {}
+        }
+    }
+    if out.status.success() {
+        Ok(Ok(exes))
+    } else {
+        Ok(Err(first_error.unwrap_or_else(|| {
+            format!("cargo test --no-run failed ({})", out.status)
+        })))
+    }
+}
+
+fn score_exercise(
+    e: &Exercise,
+    built: Built,
+    crate_dir: &Path,
+    opts: &GradeOptions,
+    say: &dyn Fn(String),
+) -> anyhow::Result<ExerciseScore> {
+    let tests = e.tests()?;
+    let mut outcomes = Vec::new();
+    let compile_error = built.as_ref().err().cloned();
+    for (target, name) in &tests {
+        let test = format!("{target}:{name}");
+        let hidden = is_hidden_target(target);
+        let outcome = match &built {
+            Err(_) => TestOutcome {
+                test,
+                hidden,
+                outcome: "not compiled".into(),
+                seconds: 0.0,
+                message: String::new(),
+            },
+            Ok(exes) => {
+                let exe = exes
+                    .iter()
+                    .find(|(t, _)| t == target)
+                    .map(|(_, p)| p.clone())
+                    .with_context(|| format!("no test target `{target}` was built"))?;
+                let (outcome, seconds, message) = run_test(&exe, name, crate_dir, opts.timeout)?;
+                TestOutcome {
+                    test,
+                    hidden,
+                    outcome,
+                    seconds,
+                    message,
+                }
+            }
+        };
+        say(format!(
+            "  {:<13} {:>6.2}s  {}",
+            outcome.outcome, outcome.seconds, outcome.test
+        ));
+        outcomes.push(outcome);
+    }
+    let passed = outcomes.iter().filter(|o| o.outcome == "passed").count();
+    Ok(ExerciseScore {
+        id: e.id.clone(),
+        score: e.points * passed as f64 / tests.len() as f64,
+        max: e.points,
+        compile_error,
+        tests: outcomes,
+    })
+}
+
+/// Runs one test alone, in its own process group, killed after `timeout`.
+fn run_test(
+    exe: &Path,
+    name: &str,
+    dir: &Path,
+    timeout: Duration,
+) -> anyhow::Result<(String, f64, String)> {
+    use std::os::unix::process::CommandExt;
+    let log = tempfile::NamedTempFile::new()?;
+    let start = Instant::now();
+    let mut child = Command::new(exe)
+        .args([name, "--exact", "--test-threads=1"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.reopen()?)
+        .stderr(log.reopen()?)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot run {}", exe.display()))?;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if start.elapsed() > timeout {
+            // The whole group: the test and anything it started.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    let output = std::fs::read_to_string(log.path()).unwrap_or_default();
+    let tail = |s: &str| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(12)..].join("\n")
+    };
+    Ok(match status {
+        None => (
+            "timeout".into(),
+            seconds,
+            format!("killed after {} s", timeout.as_secs()),
+        ),
+        Some(s) if s.success() && output.contains("test result: ok. 1 passed") => {
+            ("passed".into(), seconds, String::new())
+        }
+        Some(s) if s.success() => ("failed".into(), seconds, format!("test `{name}` not found")),
+        Some(_) => {
+            // The panic's message (the line after `panicked at …:`) first, then the output's end.
+            let lines: Vec<&str> = output.lines().collect();
+            let panic = lines
+                .iter()
+                .position(|l| l.contains("panicked at"))
+                .and_then(|i| lines.get(i + 1))
+                .map_or(String::new(), |l| format!("{l}\n"));
+            ("failed".into(), seconds, panic + &tail(&output))
+        }
+    })
+}
+
+/// Writes `report` as JSON to `path` and as a Markdown table next to it (`.md`).
+pub fn write_report(report: &Report, path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, serde_json::to_string_pretty(report)? + "\n")?;
+    std::fs::write(path.with_extension("md"), report.table())?;
+    Ok(())
+}
+
+/// For every chapter with exercises: the reference scores 100 %, a student copy of all chapters
+/// compiles (`cargo check`, all targets), and its stubs score 0 in every exercise.
+pub fn check(root: &Path, opts: &GradeOptions) -> anyhow::Result<()> {
+    let chapters = chapters(root)?;
+    let dir = opts.target_dir.join("assignments/check-student");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    student_copy(root, &chapters, &dir)?;
+    let out = Command::new(cargo())
+        .args(["check", "--workspace", "--all-targets", "--quiet"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", &opts.target_dir)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "the student copy does not compile ({}):\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut problems = Vec::new();
+    for chapter in &chapters {
+        let reference = std::fs::read_to_string(lib_rs(&root.join("chapters").join(chapter)))?;
+        let full = grade_source(root, chapter, &reference, opts)?;
+        if full.score != full.max {
+            problems.push(format!(
+                "{chapter}: the reference scores {:.1} %\n{}",
+                full.percent,
+                full.table()
+            ));
+        }
+        let stubs = grade(root, chapter, &dir, opts)?;
+        for e in &stubs.exercises {
+            if e.score != 0.0 || e.compile_error.is_some() {
+                problems.push(format!(
+                    "{chapter}: the stub of `{}` scores {} (compile error: {:?})",
+                    e.id, e.score, e.compile_error
+                ));
+            }
+        }
+        eprintln!(
+            "{chapter}: reference {:.0} %, stubs {:.0} %",
+            full.percent, stubs.percent
+        );
+    }
+    if !problems.is_empty() {
+        bail!("assignment check failed:\n{}", problems.join("\n"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: &str = "use x;\n// BEGIN SOLUTION a\n/// Doc with fn in it {.\npub fn a<T: Tr<f32>>(x: T) -> Out<T>\nwhere T: Copy {\n    let s = \"}\"; // }\n    if true { x } else { '}'; x }\n}\n// END SOLUTION\nfn other() { 1 }\n// BEGIN SOLUTION b\nimpl N {\n    pub fn b(self) -> u8 {\n        fn inner() {}\n        2\n    }\n}\n// END SOLUTION\n";
+
+    #[test]
+    fn regions_are_found_and_bodies_stubbed() {
+        let r = regions(SRC).unwrap();
+        assert_eq!(
+            r.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let s = stub_source(SRC).unwrap();
+        assert_eq!(
+            s,
+            "use x;\n// BEGIN SOLUTION a\n/// Doc with fn in it {.\npub fn a<T: Tr<f32>>(x: T) -> Out<T>\nwhere T: Copy {\n    todo!()\n}\n// END SOLUTION\nfn other() { 1 }\n// BEGIN SOLUTION b\nimpl N {\n    pub fn b(self) -> u8 {\n        todo!()\n    }\n}\n// END SOLUTION\n"
+        );
+        // Putting the reference regions back restores the original.
+        let mut back = s.clone();
+        for id in ["a", "b"] {
+            back = replace_region(&back, id, &region_body(SRC, id).unwrap().unwrap()).unwrap();
+        }
+        assert_eq!(back, SRC);
+    }
+
+    #[test]
+    fn unbalanced_markers_are_errors() {
+        assert!(regions("// BEGIN SOLUTION a\n").is_err());
+        assert!(regions("// END SOLUTION\n").is_err());
+        assert!(regions("// BEGIN SOLUTION a\n// BEGIN SOLUTION b\n").is_err());
+        assert!(regions("// BEGIN SOLUTION\n// END SOLUTION\n").is_err());
+    }
+}
