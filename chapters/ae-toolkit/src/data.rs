@@ -529,6 +529,22 @@ pub struct DataSplits {
 }
 
 impl DataSplits {
+    /// Both splits rescaled from `[0, 1]` to `[−1, 1]` (see [`Dataset::to_symmetric_range`]).
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind};
+    /// let d = embedded(DatasetKind::FashionMnist).to_symmetric_range();
+    /// assert!(d.train.images.iter().chain(&d.test.images).all(|&p| (-1.0..=1.0).contains(&p)));
+    /// assert_eq!(d.test.images.iter().cloned().fold(f32::MAX, f32::min), -1.0);
+    /// ```
+    pub fn to_symmetric_range(self) -> DataSplits {
+        DataSplits {
+            train: self.train.to_symmetric_range(),
+            test: self.test.to_symmetric_range(),
+            ..self
+        }
+    }
+
     /// What the data is, for result tables and plot titles.
     ///
     /// ```

@@ -97,11 +97,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let raw = load(kind, &args.run.data_dir())?;
         eprintln!("{}", raw.describe());
         // The tutorial's normalisation: pixels from [0, 1] to [−1, 1].
-        let data = DataSplits {
-            train: raw.train.to_symmetric_range(),
-            test: raw.test.to_symmetric_range(),
-            ..raw
-        };
+        let data = raw.to_symmetric_range();
         one_dataset(args, &data)?;
     }
     Ok(())

@@ -5,19 +5,14 @@
 //! Reference values from `cargo test -p ch03-denoising --test convergence -- --nocapture`;
 //! thresholds leave about 5 % of room.
 
-use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
+use ae_toolkit::data::{embedded, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::train::{History, RunOptions, TrainConfig};
 use ch03_denoising::{train, Noise};
 
 fn run(noise: Noise) -> History {
     let dev = Cpu::seed_from_u64(0);
-    let raw = embedded(DatasetKind::FashionMnist);
-    let data = DataSplits {
-        train: raw.train.to_symmetric_range(),
-        test: raw.test.to_symmetric_range(),
-        ..raw
-    };
+    let data = embedded(DatasetKind::FashionMnist).to_symmetric_range();
     let cfg = TrainConfig {
         betas: [0.5, 0.999],
         ..TrainConfig::adam(10, 128)

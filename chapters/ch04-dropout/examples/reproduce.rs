@@ -153,11 +153,7 @@ fn train_set_loss(e: &ae_toolkit::train::EpochRecord) -> f64 {
 fn run(args: &Args) -> anyhow::Result<()> {
     let raw = load(DatasetKind::FashionMnist, &args.run.data_dir())?;
     eprintln!("{}", raw.describe());
-    let data = DataSplits {
-        train: raw.train.to_symmetric_range(),
-        test: raw.test.to_symmetric_range(),
-        ..raw
-    };
+    let data = raw.to_symmetric_range();
     if matches!(args.experiment, Experiment::Main | Experiment::All) {
         main_experiment(args, &data)?;
     }

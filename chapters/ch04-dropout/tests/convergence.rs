@@ -4,7 +4,7 @@
 //! Reference values from `cargo test -p ch04-dropout --test convergence -- --nocapture`;
 //! thresholds leave about 5 % of room.
 
-use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
+use ae_toolkit::data::{embedded, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::model::Autoencoder;
 use ae_toolkit::train::{History, RunOptions};
@@ -16,12 +16,7 @@ where
     M::Built: Autoencoder<Cpu>,
 {
     let dev = Cpu::seed_from_u64(0);
-    let raw = embedded(DatasetKind::FashionMnist);
-    let data = DataSplits {
-        train: raw.train.to_symmetric_range(),
-        test: raw.test.to_symmetric_range(),
-        ..raw
-    };
+    let data = embedded(DatasetKind::FashionMnist).to_symmetric_range();
     let (_, h) = train::<M, Cpu>(&dev, &data, &config(15, 0), &RunOptions::default()).unwrap();
     let losses: Vec<String> = h
         .epochs
