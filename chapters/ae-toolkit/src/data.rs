@@ -441,6 +441,24 @@ impl Dataset {
         }
     }
 
+    /// The images (and labels) at `indices`, in that order.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind};
+    /// let test = embedded(DatasetKind::Mnist).test;
+    /// // Every test image except the sevens.
+    /// let keep: Vec<usize> = (0..test.len()).filter(|&i| test.labels[i] != 7).collect();
+    /// let no_sevens = test.select(&keep);
+    /// assert!(!no_sevens.labels.contains(&7) && no_sevens.len() < test.len());
+    /// assert_eq!(no_sevens.image(0), test.image(keep[0]));
+    /// ```
+    pub fn select(&self, indices: &[usize]) -> Dataset {
+        Dataset {
+            images: self.gather(indices),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+        }
+    }
+
     /// Rescales pixels from `[0, 1]` to `[-1, 1]` (`2x − 1`), the normalisation some tutorials use.
     ///
     /// ```

@@ -1,0 +1,469 @@
+//! Chapter 6: beyond the tutorials.
+//!
+//! Three experiments that test what the earlier chapters only claimed:
+//!
+//! 1. A *linear* autoencoder trained with squared error learns the same subspace as PCA
+//!    (measured by the principal angles between the decoder's column space and the top principal
+//!    directions), and a nonlinear one reconstructs better with the same code width.
+//! 2. The deep 784-1000-500-250-30 autoencoder of Hinton & Salakhutdinov (Science, 2006) against
+//!    its PCA-30 baseline, in the paper's metric: squared error summed over the pixels of a test
+//!    image, averaged over the test set.
+//! 3. Anomaly detection by reconstruction error: train on every digit but one and ask how well
+//!    each score (autoencoder BCE, VAE −ELBO, PCA squared error) ranks the held-out digit above
+//!    the others (ROC-AUC).
+//!
+//! PCA comes from [`ae_toolkit::pca`] (nalgebra's symmetric eigensolver); the principal angles
+//! from nalgebra's QR and SVD.
+
+use ae_toolkit::batch::{batches, Images};
+use ae_toolkit::data::{DataSplits, Dataset, PIXELS};
+use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::losses::{bce_with_logits_per_image, scalar, Reconstruction};
+use ae_toolkit::model::Autoencoder;
+use ae_toolkit::pca::Pca;
+use ae_toolkit::train::{fit, Eval, History, RunOptions, TrainConfig};
+use nalgebra::DMatrix;
+
+/// PCA-30's squared error per MNIST test image in Hinton & Salakhutdinov (2006), Fig. 2B.
+pub const PAPER_PCA_30: f64 = 13.87;
+/// The deep autoencoder's squared error per MNIST test image in the same figure.
+pub const PAPER_DEEP_AE: f64 = 3.00;
+
+// ANCHOR: linear_model
+/// A linear autoencoder with a `K`-dimensional code: `z = W₁x + b₁`, `x̂ = W₂z + b₂`, no
+/// activation anywhere, trained with squared error.
+pub type LinearAe<const K: usize> = (Linear<PIXELS, K>, Linear<K, PIXELS>);
+// ANCHOR_END: linear_model
+
+/// Adam's step size for the linear autoencoders: ten times the usual 10⁻³. The directions of
+/// small variance are learned at a rate that scales with the step size times the gap between
+/// neighbouring eigenvalues, which is small; the linear model is stable at this step size.
+pub const LINEAR_LEARNING_RATE: f64 = 0.01;
+
+/// The same bottleneck with one ReLU layer of 400 units on each side and a sigmoid output (the
+/// shape of Chapter 1's `basic` model, with code width `K`).
+pub type NonlinearAe<const K: usize> = (
+    (Linear<PIXELS, 400>, ReLU, Linear<400, K>),
+    (Linear<K, 400>, ReLU, Linear<400, PIXELS>),
+);
+
+// ANCHOR: deep_model
+/// Hinton & Salakhutdinov's encoder, 784-1000-500-250-30, with ReLU where the paper had
+/// logistic units (and no RBM pretraining), and a linear 30-dimensional code as in the paper.
+pub type DeepEncoder = (
+    (Linear<PIXELS, 1000>, ReLU),
+    (Linear<1000, 500>, ReLU),
+    (Linear<500, 250>, ReLU),
+    Linear<250, 30>,
+);
+/// The mirror-image decoder, 30-250-500-1000-784, ending in logits of the pixels.
+pub type DeepDecoder = (
+    (Linear<30, 250>, ReLU),
+    (Linear<250, 500>, ReLU),
+    (Linear<500, 1000>, ReLU),
+    Linear<1000, PIXELS>,
+);
+/// The deep autoencoder.
+pub type Deep = (DeepEncoder, DeepDecoder);
+// ANCHOR_END: deep_model
+
+// ANCHOR: squared_error
+/// The paper's metric for each image: `Σᵢ (x̂ᵢ − xᵢ)²` over the 784 pixels (pixels in `[0, 1]`).
+/// `reconstructions` and `images` are row-major with 784 values per image.
+///
+/// ```
+/// use ae_toolkit::data::PIXELS;
+/// let images = vec![0.0f32; 2 * PIXELS];
+/// let mut rec = vec![0.0f64; 2 * PIXELS];
+/// rec[PIXELS] = 0.5; // one pixel of the second image off by ½
+/// assert_eq!(ch06_beyond::squared_error_per_image(&rec, &images), vec![0.0, 0.25]);
+/// ```
+pub fn squared_error_per_image(reconstructions: &[f64], images: &[f32]) -> Vec<f64> {
+    assert_eq!(
+        reconstructions.len(),
+        images.len(),
+        "one reconstruction per image"
+    );
+    reconstructions
+        .chunks(PIXELS)
+        .zip(images.chunks(PIXELS))
+        .map(|(r, x)| r.iter().zip(x).map(|(r, &x)| (r - x as f64).powi(2)).sum())
+        .collect()
+}
+// ANCHOR_END: squared_error
+
+/// The mean of a sample (0 for an empty one).
+///
+/// ```
+/// assert_eq!(ch06_beyond::mean(&[1.0, 2.0, 6.0]), 3.0);
+/// ```
+pub fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// Squared error per image of PCA with `k` components on `data`.
+///
+/// ```
+/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, pca::Pca};
+/// let data = embedded(DatasetKind::Mnist);
+/// let pca = Pca::fit(&data.train.head(500).images, PIXELS, 10);
+/// let test = data.test.head(50);
+/// let e = |k| ch06_beyond::mean(&ch06_beyond::pca_squared_errors(&pca, &test, k));
+/// // More components, less error; none at all leaves the mean image.
+/// assert!(e(10) < e(5) && e(5) < e(0));
+/// ```
+pub fn pca_squared_errors(pca: &Pca, data: &Dataset, k: usize) -> Vec<f64> {
+    squared_error_per_image(&pca.reconstruct(&data.images, k), &data.images)
+}
+
+/// Squared error per image of an autoencoder whose output is `output` of its logits.
+pub fn model_squared_errors<M: Autoencoder<D>, D: Device<f32>>(
+    model: &M,
+    dev: &D,
+    data: &Dataset,
+    output: Reconstruction,
+) -> Vec<f64> {
+    batches(dev, data, 1000, None)
+        .flat_map(|b| {
+            let rec: Vec<f64> = output
+                .output(model.logits(b.x.clone()))
+                .as_vec()
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            squared_error_per_image(&rec, &b.x.as_vec())
+        })
+        .collect()
+}
+
+/// Binary cross-entropy summed over the pixels of each image (sigmoid output).
+pub fn model_bce_per_image<M: Autoencoder<D>, D: Device<f32>>(
+    model: &M,
+    dev: &D,
+    data: &Dataset,
+) -> Vec<f64> {
+    batches(dev, data, 1000, None)
+        .flat_map(|b| {
+            model
+                .logits(b.x.clone())
+                .bce_with_logits(b.x)
+                .sum::<(usize,), _>()
+                .as_vec()
+                .into_iter()
+                .map(f64::from)
+        })
+        .collect()
+}
+
+/// The columns of a linear decoder's weight, one `PIXELS`-long vector per code dimension: the
+/// directions the decoder adds up (`x̂ = b₂ + Σⱼ zⱼ wⱼ`). dfdx stores the weight `(out, in)`.
+pub fn decoder_columns<const K: usize, D: Device<f32>>(
+    decoder: &ae_toolkit::dfdx::nn::modules::Linear<K, PIXELS, f32, D>,
+) -> Vec<Vec<f64>> {
+    let w = decoder.weight.as_vec();
+    (0..K)
+        .map(|j| (0..PIXELS).map(|i| w[i * K + j] as f64).collect())
+        .collect()
+}
+
+// BEGIN SOLUTION principal_angles
+// ANCHOR: principal_angles
+/// The principal angles (radians, smallest first) between the subspaces spanned by `a` and `b`,
+/// each a set of linearly independent vectors of one length: with `Q_a`, `Q_b` orthonormal
+/// bases (QR), the cosines of the angles are the singular values of `Q_aᵀ Q_b`.
+pub fn principal_angles(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<f64> {
+    let basis = |vs: &[Vec<f64>]| {
+        let dim = vs[0].len();
+        let m = DMatrix::from_fn(dim, vs.len(), |i, j| vs[j][i]);
+        m.qr().q()
+    };
+    let (qa, qb) = (basis(a), basis(b));
+    let cosines = (qa.transpose() * qb).singular_values();
+    let mut angles: Vec<f64> = cosines.iter().map(|c| c.clamp(-1.0, 1.0).acos()).collect();
+    angles.sort_by(f64::total_cmp);
+    angles
+}
+// ANCHOR_END: principal_angles
+// END SOLUTION
+
+// BEGIN SOLUTION roc_auc
+// ANCHOR: roc_auc
+/// The area under the ROC curve of a score that should be higher for `anomalous` than for
+/// `normal` items: the probability that a random anomalous item outscores a random normal one,
+/// ties counting one half (the Mann–Whitney statistic, from mid-ranks of the pooled scores).
+pub fn roc_auc(normal: &[f64], anomalous: &[f64]) -> f64 {
+    assert!(
+        !normal.is_empty() && !anomalous.is_empty(),
+        "ROC-AUC needs items of both kinds"
+    );
+    let mut pooled: Vec<(f64, bool)> = normal
+        .iter()
+        .map(|&s| (s, false))
+        .chain(anomalous.iter().map(|&s| (s, true)))
+        .collect();
+    pooled.sort_by(|x, y| x.0.total_cmp(&y.0));
+    // Sum of the anomalous items' ranks (1-based), tied scores sharing their mean rank.
+    let mut rank_sum = 0.0;
+    let mut start = 0;
+    while start < pooled.len() {
+        let mut end = start;
+        while end < pooled.len() && pooled[end].0 == pooled[start].0 {
+            end += 1;
+        }
+        let mid_rank = (start + 1 + end) as f64 / 2.0;
+        rank_sum += mid_rank * pooled[start..end].iter().filter(|p| p.1).count() as f64;
+        start = end;
+    }
+    let (n_a, n_n) = (anomalous.len() as f64, normal.len() as f64);
+    (rank_sum - n_a * (n_a + 1.0) / 2.0) / (n_a * n_n)
+}
+// ANCHOR_END: roc_auc
+// END SOLUTION
+
+/// The training images of every digit but `digit`; the test set stays whole, so that it holds
+/// both the digits the model knows and the one it has never seen.
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DatasetKind};
+/// let data = embedded(DatasetKind::Mnist);
+/// let split = ch06_beyond::without_digit(&data, 3);
+/// assert!(!split.train.labels.contains(&3));
+/// assert_eq!(split.train.len(), data.train.labels.iter().filter(|&&l| l != 3).count());
+/// assert_eq!(split.test, data.test);
+/// ```
+pub fn without_digit(data: &DataSplits, digit: u8) -> DataSplits {
+    let keep: Vec<usize> = (0..data.train.len())
+        .filter(|&i| data.train.labels[i] != digit)
+        .collect();
+    DataSplits {
+        train: data.train.select(&keep),
+        ..data.clone()
+    }
+}
+
+/// Splits per-image scores of a test set into (normal, anomalous) by whether the label is
+/// `digit`.
+pub fn split_scores(scores: &[f64], labels: &[u8], digit: u8) -> (Vec<f64>, Vec<f64>) {
+    let (mut normal, mut anomalous) = (Vec::new(), Vec::new());
+    for (&s, &l) in scores.iter().zip(labels) {
+        if l == digit {
+            anomalous.push(s)
+        } else {
+            normal.push(s)
+        }
+    }
+    (normal, anomalous)
+}
+
+/// Trains a linear autoencoder with squared error (a linear output, pixels in `[0, 1]`); the
+/// test metric is the MSE per pixel.
+pub fn train_linear<const K: usize, D: Device<f32>>(
+    dev: &D,
+    data: &DataSplits,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+) -> anyhow::Result<(<LinearAe<K> as BuildOnDevice<D, f32>>::Built, History)> {
+    let mut model = LinearAe::<K>::build_on_device(dev);
+    let history = ae_toolkit::model::train_reconstruction(
+        &mut model,
+        dev,
+        data,
+        Reconstruction::LinearMse,
+        cfg,
+        run,
+    )?;
+    Ok((model, history))
+}
+
+/// Trains an autoencoder with binary cross-entropy per image (as the paper did, with a sigmoid
+/// output) and scores it in the paper's metric: the test loss recorded each epoch is the squared
+/// error per image, with the BCE per image as a part.
+pub fn train_bce_scored_by_squared_error<M: Autoencoder<D>, D: Device<f32>>(
+    model: &mut M,
+    dev: &D,
+    data: &DataSplits,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+) -> anyhow::Result<History> {
+    fit(
+        model,
+        dev,
+        data,
+        cfg,
+        run,
+        |m, batch, grads| {
+            let logits = m.logits_traced(batch.x.clone().traced(grads));
+            bce_with_logits_per_image(logits, batch.x)
+        },
+        |m, batch| {
+            let logits: Images<D> = m.logits(batch.x.clone());
+            let bce = scalar(&bce_with_logits_per_image(logits.clone(), batch.x.clone())) as f64;
+            let se = (logits.sigmoid() - batch.x.clone())
+                .square()
+                .sum::<(usize,), _>()
+                .mean();
+            Eval {
+                loss: scalar(&se) as f64,
+                parts: vec![("bce".into(), bce)],
+            }
+        },
+    )
+}
+
+/// The −ELBO of each image under a trained VAE, averaged over `samples` draws of the
+/// reparameterized code (each draw is a single-sample ELBO estimate).
+pub fn vae_negative_elbo<const Z: usize, D: Device<f32>>(
+    model: &ch05_vae::Model<Z, D>,
+    dev: &D,
+    data: &Dataset,
+    samples: usize,
+) -> Vec<f64> {
+    assert!(samples > 0, "the ELBO needs at least one sample");
+    let mut total = vec![0.0; data.len()];
+    for _ in 0..samples {
+        // With K = 1 the importance weight's log is the single-sample ELBO.
+        let elbo = ch05_vae::importance_log_likelihood(model, dev, data, 1);
+        total.iter_mut().zip(elbo).for_each(|(t, e)| *t -= e);
+    }
+    total.iter().map(|t| t / samples as f64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, FRAC_PI_6};
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() < tol
+    }
+
+    #[test]
+    fn principal_angles_match_hand_computed_values() {
+        // span{e₁, e₂} against span{e₁, cos 30° e₂ + sin 30° e₃}: angles 0 and 30°.
+        let (c, s) = (FRAC_PI_6.cos(), FRAC_PI_6.sin());
+        let a = vec![vec![1.0, 0.0, 0.0, 0.0], vec![0.0, 1.0, 0.0, 0.0]];
+        let b = vec![vec![1.0, 0.0, 0.0, 0.0], vec![0.0, c, s, 0.0]];
+        let t = principal_angles(&a, &b);
+        assert!(
+            close(t[0], 0.0, 1e-7) && close(t[1], FRAC_PI_6, 1e-9),
+            "{t:?}"
+        );
+        // Orthogonal planes: both angles 90°.
+        let b = vec![vec![0.0, 0.0, 1.0, 0.0], vec![0.0, 0.0, 0.0, 1.0]];
+        let t = principal_angles(&a, &b);
+        assert!(t.iter().all(|&t| close(t, FRAC_PI_2, 1e-9)), "{t:?}");
+        // Lines at 45° in the plane.
+        let t = principal_angles(&[vec![1.0, 0.0]], &[vec![1.0, 1.0]]);
+        assert!(close(t[0], FRAC_PI_4, 1e-9), "{t:?}");
+    }
+
+    #[test]
+    fn principal_angles_ignore_the_choice_of_basis() {
+        // The same plane, described by a scaled and mixed basis: all angles zero.
+        let a = vec![vec![1.0, 2.0, 0.0, -1.0], vec![0.0, 1.0, 3.0, 1.0]];
+        let b = vec![
+            a[0].iter().zip(&a[1]).map(|(x, y)| 3.0 * x - y).collect(),
+            a[0].iter()
+                .zip(&a[1])
+                .map(|(x, y)| 0.5 * x + 2.0 * y)
+                .collect(),
+        ];
+        let t = principal_angles(&a, &b);
+        assert!(t.iter().all(|&t| t < 1e-6), "{t:?}");
+    }
+
+    #[test]
+    fn roc_auc_matches_hand_counts() {
+        // Pairs (anomalous, normal): 3 > 1, 3 > 2, 0.5 < 1, 0.5 < 2 → 2 of 4.
+        assert_eq!(roc_auc(&[1.0, 2.0], &[3.0, 0.5]), 0.5);
+        // Perfect and perfectly wrong rankings.
+        assert_eq!(roc_auc(&[1.0, 2.0], &[5.0, 6.0, 7.0]), 1.0);
+        assert_eq!(roc_auc(&[5.0, 6.0], &[1.0]), 0.0);
+        // A tie counts one half: (2 vs 2) ½, (2 vs 1) 1 → 1.5 / 2.
+        assert_eq!(roc_auc(&[2.0, 1.0], &[2.0]), 0.75);
+        // All tied: ½.
+        assert_eq!(roc_auc(&[4.0; 3], &[4.0; 5]), 0.5);
+    }
+
+    #[test]
+    fn roc_auc_is_the_pairwise_probability() {
+        // Against the O(n²) definition on scores with many ties.
+        let normal: Vec<f64> = (0..40).map(|i| ((i * 7) % 13) as f64).collect();
+        let anomalous: Vec<f64> = (0..25).map(|i| ((i * 5) % 17) as f64).collect();
+        let mut wins = 0.0;
+        for &a in &anomalous {
+            for &n in &normal {
+                wins += if a > n {
+                    1.0
+                } else if a == n {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+        let want = wins / (normal.len() * anomalous.len()) as f64;
+        assert!(close(roc_auc(&normal, &anomalous), want, 1e-12));
+    }
+
+    #[test]
+    fn decoder_columns_are_the_directions_the_decoder_adds() {
+        let dev = Cpu::seed_from_u64(1);
+        let m = dev.build_module::<LinearAe<3>, f32>();
+        let cols = decoder_columns(&m.1);
+        let z = [0.5f32, -1.0, 2.0];
+        let out =
+            m.1.forward(dev.tensor_from_vec(z.to_vec(), (1, Const::<3>)))
+                .as_vec();
+        let bias = m.1.bias.as_vec();
+        for i in [0, 100, 783] {
+            let by_hand = bias[i] as f64 + (0..3).map(|j| z[j] as f64 * cols[j][i]).sum::<f64>();
+            assert!(
+                close(out[i] as f64, by_hand, 1e-5),
+                "{} vs {by_hand}",
+                out[i]
+            );
+        }
+    }
+
+    #[test]
+    fn squared_error_of_the_model_is_the_formula() {
+        let dev = Cpu::seed_from_u64(2);
+        let m = dev.build_module::<LinearAe<4>, f32>();
+        let test = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+            .test
+            .head(3);
+        let se = model_squared_errors(&m, &dev, &test, Reconstruction::LinearMse);
+        // The MSE per pixel of the same images, times 784.
+        let x = dev.tensor_from_vec(test.images.clone(), (3, Const::<PIXELS>));
+        let mse = scalar(&Reconstruction::LinearMse.loss(m.logits(x.clone()), x)) as f64;
+        assert!(close(
+            mean(&se),
+            mse * PIXELS as f64,
+            1e-3 * mse * PIXELS as f64
+        ));
+    }
+
+    #[test]
+    fn bce_per_image_matches_the_batch_loss() {
+        let dev = Cpu::seed_from_u64(2);
+        let m = dev.build_module::<NonlinearAe<2>, f32>();
+        let test = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+            .test
+            .head(5);
+        let per_image = model_bce_per_image(&m, &dev, &test);
+        let x = dev.tensor_from_vec(test.images.clone(), (5, Const::<PIXELS>));
+        let batch = scalar(&bce_with_logits_per_image(m.logits(x.clone()), x)) as f64;
+        assert!(close(mean(&per_image), batch, 1e-3));
+    }
+
+    #[test]
+    fn split_scores_by_label() {
+        let (n, a) = split_scores(&[1.0, 2.0, 3.0], &[4, 7, 4], 4);
+        assert_eq!((n, a), (vec![2.0], vec![1.0, 3.0]));
+    }
+}
