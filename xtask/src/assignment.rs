@@ -88,6 +88,32 @@ pub fn chapters(root: &Path) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// The earlier chapters `chapter` builds on (path dependencies `../<chapter>` in its Cargo.toml,
+/// followed transitively), in dependency order. They travel with it, whole, into student copies
+/// and grading workspaces: a later chapter reuses an earlier chapter's reference code, so
+/// chapters that build on each other are best assigned in order.
+pub fn chapter_deps(root: &Path, chapter: &str) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    let toml_path = root.join("chapters").join(chapter).join("Cargo.toml");
+    let text =
+        std::fs::read_to_string(&toml_path).with_context(|| format!("{}", toml_path.display()))?;
+    for line in text.lines() {
+        let Some(rest) = line.split("path = \"../").nth(1) else {
+            continue;
+        };
+        let dep = rest.split('"').next().unwrap_or_default().to_string();
+        if dep == "ae-toolkit" || !root.join("chapters").join(&dep).is_dir() {
+            continue;
+        }
+        for d in chapter_deps(root, &dep)?.into_iter().chain([dep]) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Reads `chapters/<chapter>/exercises.json`, checking it against the markers in `src/lib.rs`.
 pub fn manifest(root: &Path, chapter: &str) -> anyhow::Result<Manifest> {
     let path = root.join("chapters").join(chapter).join(MANIFEST);
@@ -339,13 +365,25 @@ fn teacher_only(rel: &Path) -> bool {
                 .is_some_and(|n| is_hidden_target(n.trim_end_matches(".rs"))))
 }
 
-/// The repository's top-level Cargo.toml with other members and the given `ae-toolkit` path.
-fn workspace_toml(root: &Path, members: &[String], toolkit: &str) -> anyhow::Result<String> {
+/// The repository's top-level Cargo.toml with other members, the given `ae-toolkit` path, and
+/// the patched crates of `vendor/` found under `vendor` (see vendor/README.md).
+fn workspace_toml(
+    root: &Path,
+    members: &[String],
+    toolkit: &str,
+    vendor: &str,
+) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(root.join("Cargo.toml"))?;
     let mut out = String::new();
     let mut seen = (false, false);
     for line in text.lines() {
-        if line.starts_with("members = ") {
+        if line.contains("path = \"vendor/") {
+            let _ = writeln!(
+                out,
+                "{}",
+                line.replace("path = \"vendor/", &format!("path = \"{vendor}/"))
+            );
+        } else if line.starts_with("members = ") {
             let quoted: Vec<String> = members.iter().map(|m| format!("{m:?}")).collect();
             let _ = writeln!(out, "members = [{}]", quoted.join(", "));
             seen.0 = true;
@@ -386,6 +424,18 @@ pub fn student_copy(root: &Path, chapters: &[String], out: &Path) -> anyhow::Res
     );
     let mut members = vec!["ae-toolkit".to_string()];
     for chapter in chapters {
+        for dep in chapter_deps(root, chapter)? {
+            if !chapters.contains(&dep) && !members.contains(&dep) {
+                copy_tree(
+                    &root.join("chapters").join(&dep),
+                    &out.join(&dep),
+                    &teacher_only,
+                )?;
+                members.push(dep);
+            }
+        }
+    }
+    for chapter in chapters {
         let m = manifest(root, chapter)?;
         let from = root.join("chapters").join(chapter);
         let dest = out.join(chapter);
@@ -401,9 +451,10 @@ pub fn student_copy(root: &Path, chapters: &[String], out: &Path) -> anyhow::Res
             let _ = writeln!(readme, "| `{}` | {} | {} |", e.id, e.points, e.task);
         }
     }
+    copy_tree(&root.join("vendor"), &out.join("vendor"), &|_| false)?;
     std::fs::write(
         out.join("Cargo.toml"),
-        workspace_toml(root, &members, "ae-toolkit")?,
+        workspace_toml(root, &members, "ae-toolkit", "vendor")?,
     )?;
     for f in ["Cargo.lock", "rust-toolchain.toml"] {
         std::fs::copy(root.join(f), out.join(f))?;
@@ -615,10 +666,22 @@ pub fn grade_source(
         std::fs::remove_dir_all(&ws)?;
     }
     copy_tree(&reference_dir, &ws.join(chapter), &|_| false)?;
+    let mut members = vec![chapter.to_string()];
+    for dep in chapter_deps(root, chapter)? {
+        copy_tree(&root.join("chapters").join(&dep), &ws.join(&dep), &|_| {
+            false
+        })?;
+        members.push(dep);
+    }
     let toolkit = root.join("chapters/ae-toolkit");
     std::fs::write(
         ws.join("Cargo.toml"),
-        workspace_toml(root, &[chapter.to_string()], &toolkit.to_string_lossy())?,
+        workspace_toml(
+            root,
+            &members,
+            &toolkit.to_string_lossy(),
+            &root.join("vendor").to_string_lossy(),
+        )?,
     )?;
     std::fs::copy(root.join("Cargo.lock"), ws.join("Cargo.lock"))?;
     let targets: BTreeSet<String> = m
@@ -934,6 +997,30 @@ mod tests {
     use super::*;
 
     const SRC: &str = "use x;\n// BEGIN SOLUTION a\n/// Doc with fn in it {.\npub fn a<T: Tr<f32>>(x: T) -> Out<T>\nwhere T: Copy {\n    let s = \"}\"; // }\n    if true { x } else { '}'; x }\n}\n// END SOLUTION\nfn other() { 1 }\n// BEGIN SOLUTION b\nimpl N {\n    pub fn b(self) -> u8 {\n        fn inner() {}\n        2\n    }\n}\n// END SOLUTION\n";
+
+    #[test]
+    fn chapter_dependencies_are_found_transitively_in_order() {
+        let root = tempfile::tempdir().unwrap();
+        let chapter = |name: &str, deps: &[&str]| {
+            let dir = root.path().join("chapters").join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut toml = format!(
+                "[package]\nname = {name:?}\n[dependencies]\nae-toolkit.workspace = true\n"
+            );
+            for d in deps {
+                toml += &format!("{d} = {{ path = \"../{d}\" }}\n");
+            }
+            std::fs::write(dir.join("Cargo.toml"), toml).unwrap();
+        };
+        chapter("ae-toolkit", &[]);
+        chapter("ch01-a", &[]);
+        chapter("ch02-b", &["ch01-a"]);
+        chapter("ch03-c", &["ch02-b", "ch01-a"]);
+        let deps = |c| chapter_deps(root.path(), c).unwrap();
+        assert!(deps("ch01-a").is_empty());
+        assert_eq!(deps("ch02-b"), ["ch01-a"]);
+        assert_eq!(deps("ch03-c"), ["ch01-a", "ch02-b"]);
+    }
 
     #[test]
     fn regions_are_found_and_bodies_stubbed() {

@@ -127,5 +127,5 @@ const HELD_OUT: u8 = 0;
 // Seed-0 references on the subset.
 const REFERENCE_LARGEST_ANGLE: f64 = 3.34;
 const REFERENCE_MEAN_ANGLE: f64 = 2.26;
-const REFERENCE_DEEP: f64 = 42.36;
+const REFERENCE_DEEP: f64 = 41.19;
 const REFERENCE_AUC: [f64; 3] = [0.883, 0.897, 0.832];
