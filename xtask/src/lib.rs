@@ -1,3 +1,4 @@
 pub mod assignment;
 pub mod book;
+pub mod perf;
 pub mod tools;

@@ -7,6 +7,7 @@ use ae_toolkit::data::{DataDir, DatasetKind, SUBSET_TEST, SUBSET_TRAIN};
 use ae_toolkit::fetch::{fetch_files, Outcome, Source};
 use ae_toolkit::idx::Idx;
 use anyhow::{bail, Context};
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -44,6 +45,38 @@ enum Task {
     Assignment {
         #[command(subcommand)]
         action: AssignmentAction,
+    },
+    /// Time the chapters' models against PyTorch: one training step (criterion, interleaved with
+    /// PyTorch, median over rounds) or, with --epochs, one epoch on the full training set; writes
+    /// book/generated/perf/{train-step,epoch}.{md,json}
+    Perf {
+        /// Rounds; every round times every model in both frameworks, tables report the median
+        #[arg(long, default_value_t = xtask::perf::DEFAULT_ROUNDS, value_parser = clap::value_parser!(u32).range(1..).map(|r| r as usize))]
+        rounds: usize,
+        /// A smoke test: fractions of a second per timing (and the embedded subset for --epochs)
+        #[arg(long)]
+        quick: bool,
+        /// Only this model (repeatable), e.g. ch05-vae
+        #[arg(long, value_name = "ID")]
+        only: Vec<String>,
+        /// Time one epoch on the full training set instead of one step
+        #[arg(long)]
+        epochs: bool,
+        /// Threads for dfdx and PyTorch [default: every logical CPU]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..).map(|t| t as usize))]
+        threads: Option<usize>,
+        /// The Python interpreter that has PyTorch
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Data directory for --epochs [default: $AE_DATA_DIR, else `data/`]
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Where to write the tables [default: book/generated/perf]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Cargo features to build the Rust side (the `perf` crate) with
+        #[arg(long)]
+        features: Option<String>,
     },
     /// Re-cut the embedded subset (first 2,000 train / 500 test images) from full data
     MakeSubset {
@@ -127,6 +160,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Task::Assignment { action } => assignment(action),
         Task::MakeSubset { data_dir } => make_subset(&DataDir::resolve(data_dir)),
+        Task::Perf {
+            rounds,
+            quick,
+            only,
+            epochs,
+            threads,
+            python,
+            data_dir,
+            out,
+            features,
+        } => xtask::perf::run(
+            &root(),
+            &xtask::perf::Options {
+                rounds,
+                quick,
+                only,
+                epochs,
+                threads,
+                python: xtask::perf::Python::new(&python),
+                data_dir,
+                out,
+                features,
+            },
+        ),
     }
 }
 
