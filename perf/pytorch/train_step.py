@@ -196,6 +196,19 @@ def ch05_vae(beta=1.0, limit=30.0):
 # ANCHOR_END: vae
 
 
+def ch06_deep():
+    """Hinton & Salakhutdinov's 784-1000-500-250-30 autoencoder, ReLU, linear code, BCE."""
+    return reconstruction(
+        autoencoder(
+            [nn.Linear(784, 1000), nn.ReLU(), nn.Linear(1000, 500), nn.ReLU(),
+             nn.Linear(500, 250), nn.ReLU(), nn.Linear(250, 30)],
+            [nn.Linear(30, 250), nn.ReLU(), nn.Linear(250, 500), nn.ReLU(),
+             nn.Linear(500, 1000), nn.ReLU(), nn.Linear(1000, 784)],
+        ),
+        bce_per_image,
+    )
+
+
 # id: (build, data set directory, pixels in [-1, 1], batch size, Adam betas)
 MODELS = {
     "ch01-basic": (ch01_basic, "mnist", False, 128, (0.9, 0.999)),
@@ -205,6 +218,7 @@ MODELS = {
     "ch03-denoising": (ch03_denoising, "fashion-mnist", True, 128, (0.5, 0.999)),
     "ch04-dropout": (ch04_dropout, "fashion-mnist", True, 128, (0.5, 0.999)),
     "ch05-vae": (ch05_vae, "mnist", False, 128, (0.9, 0.999)),
+    "ch06-deep": (ch06_deep, "mnist", False, 128, (0.9, 0.999)),
 }
 
 

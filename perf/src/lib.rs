@@ -17,7 +17,7 @@ use ae_toolkit::data::{embedded, load, DataDir, DataSource, DataSplits, Dataset,
 use ae_toolkit::dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorRef,
 };
-use ae_toolkit::dfdx::optim::{Adam, AdamConfig, Optimizer};
+use ae_toolkit::dfdx::optim::{Adam, Optimizer};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::{scalar, Reconstruction};
 use ae_toolkit::model::Autoencoder;
@@ -150,6 +150,23 @@ pub fn models() -> Vec<Model> {
             config: TrainConfig::adam(1, 128),
             step: ch05::step,
             epoch: ch05::epoch,
+        },
+        Model {
+            id: "ch06-deep",
+            crate_name: "ch06-beyond",
+            what: "784-1000-500-250-30-250-500-1000-784, BCE per image",
+            dataset: DatasetKind::Mnist,
+            symmetric_range: false,
+            config: TrainConfig::adam(1, 128),
+            step: |dev, cfg, _, batch| {
+                let model = ch06_beyond::Deep::build_on_device(dev);
+                reconstruction_step(model, Reconstruction::BcePerImage, cfg, batch)
+            },
+            epoch: |dev, cfg, data| {
+                let mut model = ch06_beyond::Deep::build_on_device(dev);
+                let run = RunOptions::default();
+                ch06_beyond::train_bce_scored_by_squared_error(&mut model, dev, data, cfg, &run)
+            },
         },
     ]
 }
@@ -288,16 +305,6 @@ impl Sgemm {
     }
 }
 
-/// Adam as `fit` configures it from a [`TrainConfig`].
-pub fn adam_config(cfg: &TrainConfig) -> AdamConfig {
-    AdamConfig {
-        lr: cfg.learning_rate,
-        betas: cfg.betas,
-        eps: 1e-8,
-        weight_decay: None,
-    }
-}
-
 struct Stepper<M, F> {
     model: M,
     opt: Adam<M, f32, Cpu>,
@@ -313,7 +320,7 @@ where
     M: TensorCollection<f32, Cpu> + 'static,
     F: FnMut(&mut M, Batch<Cpu>, Gradients<f32, Cpu>) -> TapedLoss + 'static,
 {
-    let opt = Adam::new(&model, adam_config(cfg));
+    let opt = Adam::new(&model, cfg.adam_config());
     let grads = Some(model.alloc_grads());
     Box::new(Stepper {
         model,
@@ -392,8 +399,7 @@ where
     M: Autoencoder<Cpu> + 'static,
 {
     stepper(model, cfg, batch, move |m, batch, grads| {
-        let logits = m.logits_traced(batch.x.clone().traced(grads));
-        loss.loss(logits, batch.x)
+        ae_toolkit::model::reconstruction_loss(m, batch.x, grads, loss)
     })
 }
 
@@ -536,7 +542,7 @@ mod tests {
     fn the_models_have_the_chapters_layers_and_batch_sizes() {
         let dev = Cpu::seed_from_u64(SEED);
         type Layers = &'static [(usize, usize)];
-        let expect: [(&str, usize, Layers); 7] = [
+        let expect: [(&str, usize, Layers); 8] = [
             (
                 "ch01-basic",
                 128,
@@ -585,7 +591,22 @@ mod tests {
                 128,
                 &[(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)],
             ),
+            (
+                "ch06-deep",
+                128,
+                &[
+                    (784, 1000),
+                    (1000, 500),
+                    (500, 250),
+                    (250, 30),
+                    (30, 250),
+                    (250, 500),
+                    (500, 1000),
+                    (1000, 784),
+                ],
+            ),
         ];
+        assert_eq!(models().len(), expect.len(), "every model is checked");
         let all = models();
         for (m, (id, batch, layers)) in all.iter().zip(expect) {
             assert_eq!((m.id, m.batch_size()), (id, batch));

@@ -80,6 +80,31 @@ where
     }
 }
 
+/// The training loss of one batch: the model's reconstruction of `x`, traced into `grads`, scored
+/// against `x` itself. What [`train_reconstruction`] minimises at every step.
+///
+/// ```
+/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, losses::Reconstruction, model::*};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::seed_from_u64(0);
+/// let mut model = dev.build_module::<((Linear<784, 8>, ReLU), Linear<8, 784>), f32>();
+/// let x = dev.tensor_from_vec(embedded(DatasetKind::Mnist).test.head(2).images, (2, Const::<PIXELS>));
+/// let grads = model.alloc_grads();
+/// let loss = reconstruction_loss(&mut model, x.clone(), grads, Reconstruction::BcePerImage);
+/// // The same value as the loss of the untraced forward pass.
+/// let plain = Reconstruction::BcePerImage.loss(model.logits(x.clone()), x);
+/// assert!((loss.array() - plain.array()).abs() < 1e-4);
+/// ```
+pub fn reconstruction_loss<M: Autoencoder<D>, D: Device<f32>>(
+    model: &mut M,
+    x: Images<D>,
+    grads: Gradients<f32, D>,
+    loss: Reconstruction,
+) -> Tensor<Rank0, f32, D, OwnedTape<f32, D>> {
+    let logits = model.logits_traced(x.clone().traced(grads));
+    loss.loss(logits, x)
+}
+
 /// Trains an autoencoder to reconstruct its (clean) input with the given loss; the test metric
 /// is the same loss. This is Chapter 1's objective; later chapters pass their own closures to
 /// [`fit`].
@@ -115,10 +140,7 @@ pub fn train_reconstruction<M: Autoencoder<D>, D: Device<f32>>(
         data,
         cfg,
         run,
-        |m, batch: Batch<D>, grads| {
-            let logits = m.logits_traced(batch.x.clone().traced(grads));
-            loss.loss(logits, batch.x)
-        },
+        |m, batch: Batch<D>, grads| reconstruction_loss(m, batch.x, grads, loss),
         |m, batch| {
             Eval::loss(scalar(&loss.loss(m.logits(batch.x.clone()), batch.x.clone())) as f64)
         },

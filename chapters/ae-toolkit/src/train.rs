@@ -66,7 +66,13 @@ impl TrainConfig {
         }
     }
 
-    fn adam_config(&self) -> AdamConfig {
+    /// dfdx's Adam settings for this configuration (ε 10⁻⁸, no weight decay).
+    ///
+    /// ```
+    /// let adam = ae_toolkit::train::TrainConfig::adam(1, 128).adam_config();
+    /// assert_eq!((adam.lr, adam.betas, adam.eps), (1e-3, [0.9, 0.999], 1e-8));
+    /// ```
+    pub fn adam_config(&self) -> AdamConfig {
         AdamConfig {
             lr: self.learning_rate,
             betas: self.betas,

@@ -19,7 +19,7 @@ use ae_toolkit::batch::{batches, Images};
 use ae_toolkit::data::{DataSplits, Dataset, PIXELS};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::{bce_with_logits_per_image, scalar, Reconstruction};
-use ae_toolkit::model::Autoencoder;
+use ae_toolkit::model::{reconstruction_loss, Autoencoder};
 use ae_toolkit::pca::Pca;
 use ae_toolkit::train::{fit, Eval, History, RunOptions, TrainConfig};
 use nalgebra::DMatrix;
@@ -295,10 +295,7 @@ pub fn train_bce_scored_by_squared_error<M: Autoencoder<D>, D: Device<f32>>(
         data,
         cfg,
         run,
-        |m, batch, grads| {
-            let logits = m.logits_traced(batch.x.clone().traced(grads));
-            bce_with_logits_per_image(logits, batch.x)
-        },
+        |m, batch, grads| reconstruction_loss(m, batch.x, grads, Reconstruction::BcePerImage),
         |m, batch| {
             let logits: Images<D> = m.logits(batch.x.clone());
             let bce = scalar(&bce_with_logits_per_image(logits.clone(), batch.x.clone())) as f64;
