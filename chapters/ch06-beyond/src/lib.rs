@@ -458,6 +458,48 @@ mod tests {
         assert!(close(mean(&per_image), batch, 1e-3));
     }
 
+    /// Eckart–Young as the chapter states it: on the images PCA was fitted to, the mean squared
+    /// error per image with k components is (n − 1)/n times the sum of the discarded eigenvalues.
+    #[test]
+    fn pca_error_is_the_discarded_variance() {
+        let train = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+            .train
+            .head(400);
+        let n = train.len() as f64;
+        let all = Pca::fit(&train.images, PIXELS, PIXELS);
+        for k in [0, 1, 10, 50] {
+            let error = mean(&pca_squared_errors(&all, &train, k));
+            let discarded: f64 = all.variances[k..].iter().sum();
+            let want = (n - 1.0) / n * discarded;
+            assert!(close(error, want, 1e-6 * want), "k {k}: {error} vs {want}");
+        }
+    }
+
+    /// The chapter's tilt argument: turning the k-th principal direction by ε towards the
+    /// (k+1)-th raises the error per image by (n − 1)/n · sin²ε · (λ_k − λ_{k+1}) ≈ ε²(λ_k − λ_{k+1}).
+    #[test]
+    fn tilting_the_pca_subspace_costs_second_order_in_the_angle() {
+        let train = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+            .train
+            .head(400);
+        let n = train.len() as f64;
+        let k = 10;
+        let pca = Pca::fit(&train.images, PIXELS, k + 1);
+        let base = mean(&pca_squared_errors(&pca, &train, k));
+        for eps in [0.01f64, 5f64.to_radians(), 0.5] {
+            let mut tilted = pca.clone();
+            tilted.components[k - 1] = pca.components[k - 1]
+                .iter()
+                .zip(&pca.components[k])
+                .map(|(u, v)| eps.cos() * u + eps.sin() * v)
+                .collect();
+            let rise = mean(&pca_squared_errors(&tilted, &train, k)) - base;
+            let gap = pca.variances[k - 1] - pca.variances[k];
+            let want = (n - 1.0) / n * eps.sin().powi(2) * gap;
+            assert!(close(rise, want, 1e-6 * base), "ε {eps}: {rise} vs {want}");
+        }
+    }
+
     #[test]
     fn split_scores_by_label() {
         let (n, a) = split_scores(&[1.0, 2.0, 3.0], &[4, 7, 4], 4);
