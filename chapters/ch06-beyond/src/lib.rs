@@ -373,6 +373,26 @@ mod tests {
         assert!(t.iter().all(|&t| t < 1e-6), "{t:?}");
     }
 
+    /// The chapter's yardstick: a random 10-dimensional subspace of R⁷⁸⁴ is nearly orthogonal to
+    /// the PCA subspace (cosines of order 2√(k/n) ≈ 0.23, so every angle above about 75°).
+    #[test]
+    fn a_random_subspace_is_nearly_orthogonal_to_the_pca_one() {
+        let dev = Cpu::seed_from_u64(4);
+        let train = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist).train;
+        let pca = Pca::fit(&train.images, PIXELS, 10);
+        let random: Vec<Vec<f64>> = (0..10)
+            .map(|_| {
+                let v: Tensor<Rank1<PIXELS>, f32, Cpu> = dev.sample_normal();
+                v.as_vec().into_iter().map(f64::from).collect()
+            })
+            .collect();
+        let angles: Vec<f64> = principal_angles(&random, &pca.components)
+            .iter()
+            .map(|a| a.to_degrees())
+            .collect();
+        assert!(angles.iter().all(|&a| a > 70.0), "{angles:?}");
+    }
+
     #[test]
     fn roc_auc_matches_hand_counts() {
         // Pairs (anomalous, normal): 3 > 1, 3 > 2, 0.5 < 1, 0.5 < 2 → 2 of 4.
