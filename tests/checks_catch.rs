@@ -420,3 +420,22 @@ fn twins_with_different_structure_are_caught() {
     assert!(msgs.iter().any(|m| m.starts_with("book/zh/chapter.md:20: headings differ from the English twin from heading #3 on: #### at book/zh/chapter.md:20 vs ### at book/en/chapter.md:19")), "{}", show(&problems));
     assert!(msgs.iter().any(|m| m.starts_with("book/zh/chapter.md:7: 1 display equations ($$…$$) but the English twin book/en/chapter.md has 2")), "{}", show(&problems));
 }
+
+#[test]
+fn a_rejected_term_in_chinese_prose_is_caught() {
+    let dir = copy_fixture("good");
+    // In prose: caught. In inline code, in math and as the allowed first-use gloss: left alone.
+    edit(
+        dir.path(),
+        "book/zh/chapter.md",
+        "自编码器把",
+        "自动编码器（autoencoder）即自编码机，`自动编码器` $\\text{自编码机}$ 把",
+    );
+    let problems = source_problems(dir.path());
+    assert_one(
+        &problems,
+        "book/zh/chapter.md",
+        3,
+        &["`自编码机`: the glossary's term for this concept is `自编码器` (book/zh-terms.txt:2)"],
+    );
+}

@@ -22,6 +22,7 @@ mod markdown;
 pub mod search;
 mod sources;
 
+pub mod terms;
 use std::fmt;
 use std::fs;
 use std::io::{BufRead, BufReader};

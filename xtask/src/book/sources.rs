@@ -24,7 +24,8 @@ struct Page {
 }
 
 /// Runs every source check on both languages: includes, links and images, math delimiters,
-/// SUMMARY.md entries, pages without a twin, and twin pages whose structure differs.
+/// SUMMARY.md entries, pages without a twin, twin pages whose structure differs, and the Chinese
+/// pages' terminology (one term per concept, see [`super::terms`]).
 pub fn check_sources(layout: &Layout) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut pages: BTreeMap<&str, BTreeMap<String, Page>> = BTreeMap::new();
@@ -104,6 +105,7 @@ pub fn check_sources(layout: &Layout) -> Vec<Problem> {
     }
     problems.sort();
     problems.dedup();
+    problems.extend(super::terms::check_terms(layout));
     problems
 }
 
