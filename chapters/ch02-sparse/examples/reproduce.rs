@@ -301,7 +301,7 @@ fn sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     line_chart(
         &out_dir.join("beta-sweep.svg"),
         &format!(
-            "β from {} to {}: sparsity against reconstruction (ρ = {})",
+            "β from {} to {}: reconstruction against sparsity (ρ = {})",
             SWEEP[0],
             SWEEP[SWEEP.len() - 1],
             args.rho

@@ -367,7 +367,7 @@ fn beta_sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     line_chart(
         &out.join("beta-sweep.svg"),
         &format!(
-            "β from {} to {}: rate against distortion",
+            "β from {} to {}: distortion against rate",
             BETAS[0],
             BETAS[BETAS.len() - 1]
         ),
