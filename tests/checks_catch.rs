@@ -439,3 +439,93 @@ fn a_rejected_term_in_chinese_prose_is_caught() {
         &["`自编码机`: the glossary's term for this concept is `自编码器` (book/zh-terms.txt:2)"],
     );
 }
+
+#[test]
+fn a_graded_answer_on_a_chapter_page_is_caught() {
+    // The good fixture's chapter shows the stub of its graded exercise `softplus`
+    // (chapters/demo/src/lib.rs), derived at build time: signature and doc, `todo!()` for a body.
+    let dir = copy_fixture("good");
+    let build = |dir: &Path| {
+        let out = tempfile::tempdir().unwrap();
+        let layout = Layout::for_fixture(&repo_root(), dir, out.path()).unwrap();
+        let report = build_layout(&layout, tools()).unwrap();
+        assert!(
+            report.failures.is_empty() && report.warnings.is_empty(),
+            "{report:?}"
+        );
+        (out, layout)
+    };
+    let (out, layout) = build(dir.path());
+    assert!(
+        check_html(&layout).is_empty(),
+        "{}",
+        show(&check_html(&layout))
+    );
+    for lang in ["en", "zh"] {
+        let html = fs::read_to_string(out.path().join(lang).join("chapter.html")).unwrap();
+        assert!(html.contains("pub fn softplus(x: f64) -&gt; f64"), "{lang}");
+        assert!(html.contains("todo!()"), "{lang}");
+        assert!(!html.contains("ln_1p"), "{lang}: the answer is on the page");
+    }
+
+    // The answer shown (English: included by its anchor) and hidden (Chinese: the whole file
+    // pulled in by `rustdoc_include`, everything but one other item as hidden `boring` lines).
+    let stub = "{{#include ../../target/book-stubs/demo/softplus.rs}}";
+    edit(
+        dir.path(),
+        "book/en/chapter.md",
+        stub,
+        "{{#include ../../chapters/demo/src/lib.rs:softplus}}",
+    );
+    edit(
+        dir.path(),
+        "book/zh/chapter.md",
+        stub,
+        "{{#rustdoc_include ../../chapters/demo/src/lib.rs:relu}}",
+    );
+    let (out, layout) = build(dir.path());
+    let zh = fs::read_to_string(out.path().join("zh/chapter.html")).unwrap();
+    assert!(zh.contains("class=\"boring\""), "no hidden lines: {zh}");
+    let problems = check_html(&layout);
+    assert_eq!(problems.len(), 2, "{}", show(&problems));
+    for (p, file) in problems
+        .iter()
+        .zip(["book/en/chapter.md", "book/zh/chapter.md"])
+    {
+        assert_eq!((p.file.as_str(), p.line), (file, 32), "{p}");
+        assert!(
+            p.message
+                .contains("the answer to graded exercise `softplus`")
+                && p.message.contains("`let tail = (-x.abs()).exp().ln_1p();`"),
+            "{p}"
+        );
+    }
+    drop(out);
+
+    // The same answer on the solutions page is allowed.
+    let dir = copy_fixture("good");
+    for (lang, title, entry) in [
+        ("en", "Solutions", "- [A chapter](chapter.md)\n"),
+        ("zh", "答案", "- [一章](chapter.md)\n"),
+    ] {
+        fs::write(
+            dir.path().join(format!("book/{lang}/solutions.md")),
+            format!("# {title}\n\n```rust\n{{{{#include ../../chapters/demo/src/lib.rs:softplus}}}}\n```\n"),
+        )
+        .unwrap();
+        edit(
+            dir.path(),
+            &format!("book/{lang}/SUMMARY.md"),
+            entry,
+            &format!("{entry}- [{title}](solutions.md)\n"),
+        );
+    }
+    let (out, layout) = build(dir.path());
+    let solutions = fs::read_to_string(out.path().join("en/solutions.html")).unwrap();
+    assert!(solutions.contains("ln_1p"), "{solutions}");
+    assert!(
+        check_html(&layout).is_empty(),
+        "{}",
+        show(&check_html(&layout))
+    );
+}

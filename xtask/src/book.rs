@@ -17,6 +17,7 @@
 //! `book/search.rs`), `book/generated/` is copied into each site as `generated/` (pages refer to
 //! figures as `generated/ch01/x.svg`), and `target/book/index.html` redirects to `en/`.
 
+pub mod exercises;
 mod html;
 mod markdown;
 pub mod search;
@@ -207,6 +208,8 @@ pub struct BuildReport {
 pub fn build_layout(layout: &Layout, tools: &Tools) -> Result<BuildReport> {
     fs::create_dir_all(&layout.out_dir)
         .with_context(|| format!("cannot create {}", layout.out_dir.display()))?;
+    // The graded exercises' stubs the chapter pages include, derived from the chapters' source.
+    let stub_problems = exercises::write_stubs(layout);
     let results: Vec<(Lang, Result<Vec<String>>)> = std::thread::scope(|s| {
         let handles: Vec<_> = LANGS
             .into_iter()
@@ -228,7 +231,10 @@ pub fn build_layout(layout: &Layout, tools: &Tools) -> Result<BuildReport> {
             })
             .collect()
     });
-    let mut report = BuildReport::default();
+    let mut report = BuildReport {
+        failures: stub_problems,
+        ..BuildReport::default()
+    };
     for (lang, result) in results {
         let dest = layout.out_dir.join(lang.code);
         match result {
@@ -441,10 +447,17 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
         .join("target")
         .join("book-serve")
         .join(lang.code);
+    for p in exercises::write_stubs(&layout) {
+        eprintln!("book: {p}");
+    }
     let mut cmd = mdbook_command(&layout, &tools, lang)?;
     // Rebuild when included code or generated outputs change too (mdBook exits if a watched
     // directory does not exist, so only existing ones).
-    let watch: Vec<String> = [layout.root.join("chapters"), layout.generated_dir()]
+    let watch: Vec<String> = [
+        layout.root.join("chapters"),
+        layout.generated_dir(),
+        exercises::stubs_dir(&layout),
+    ]
         .iter()
         .filter(|d| d.is_dir())
         .map(|d| d.display().to_string())
@@ -474,6 +487,9 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
             // wiped them.
             let generated = layout.generated_dir();
             while !done.load(Ordering::Relaxed) {
+                // Keep the exercises' stubs in step with the chapters' source (quiet: the
+                // problems were shown at the start).
+                let _ = exercises::write_stubs(&layout);
                 if generated.is_dir() && dest.join("index.html").is_file() {
                     if let Err(e) = copy_dir(&generated, &dest.join("generated")) {
                         eprintln!("book: cannot copy generated outputs: {e:#}");

@@ -52,12 +52,14 @@ pub fn check_html(layout: &Layout) -> Vec<Problem> {
             page.check(&mut problems);
         }
     }
+    // 5. No graded exercise's answer on a page but the solutions page.
+    problems.extend(super::exercises::check_answers(layout));
     problems.sort();
     problems.dedup();
     problems
 }
 
-fn html_pages(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn html_pages(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -27,7 +27,9 @@ struct Page {
 /// SUMMARY.md entries, pages without a twin, twin pages whose structure differs, and the Chinese
 /// pages' terminology (one term per concept, see [`super::terms`]).
 pub fn check_sources(layout: &Layout) -> Vec<Problem> {
-    let mut problems = Vec::new();
+    // The chapter pages include the graded exercises' stubs, derived from the chapters' source:
+    // derive them first (see [`super::exercises`]).
+    let mut problems = super::exercises::write_stubs(layout);
     let mut pages: BTreeMap<&str, BTreeMap<String, Page>> = BTreeMap::new();
     let mut summaries: BTreeMap<&str, Vec<TocEntry>> = BTreeMap::new();
 
