@@ -30,7 +30,8 @@ SHA-256 checksums), or run without --data-dir/AE_DATA_DIR to use the embedded su
 /// );
 /// // What a truncated download turns into:
 /// let labels = Idx { kind: IdxKind::Labels, count: 3, rows: 1, cols: 1, data: vec![7, 2, 1] };
-/// let err = Idx::parse(&labels.to_bytes()[..10], IdxKind::Labels, "t10k-labels").unwrap_err();
+/// let err: DataError =
+///     Idx::parse(&labels.to_bytes()[..10], IdxKind::Labels, "t10k-labels").unwrap_err().into();
 /// assert!(matches!(err, DataError::Corrupt { .. }));
 /// let msg = err.to_string();
 /// assert!(msg.starts_with("t10k-labels is corrupt") && msg.contains("it is truncated"), "{msg}");
@@ -109,4 +110,30 @@ pub enum DataError {
         /// The checksum of what arrived.
         actual: String,
     },
+}
+
+/// The IDX reader's errors keep their variant and gain the advice on how to get good data.
+///
+/// ```
+/// use ae_toolkit::error::{DataError, FETCH_HINT};
+/// use ae_toolkit::idx::{Idx, IdxKind};
+/// let mut header = vec![0, 0, 8, 3];
+/// for field in [1u32, 32, 32] {
+///     header.extend_from_slice(&field.to_be_bytes());
+/// }
+/// let err = DataError::from(Idx::parse(&header, IdxKind::Images, "images").unwrap_err());
+/// assert_eq!(
+///     err.to_string(),
+///     format!("images holds 32×32 images; this book's models take 28×28. {FETCH_HINT}")
+/// );
+/// ```
+impl From<mnist_idx::IdxError> for DataError {
+    fn from(e: mnist_idx::IdxError) -> Self {
+        use mnist_idx::IdxError;
+        match e {
+            IdxError::Unreadable { file, reason } => DataError::Unreadable { file, reason },
+            IdxError::Corrupt { file, problem } => DataError::Corrupt { file, problem },
+            IdxError::WrongShape { file, rows, cols } => DataError::WrongShape { file, rows, cols },
+        }
+    }
 }

