@@ -203,7 +203,7 @@ fn main_experiment(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         &[
             "penalty · 惩罚",
             "setting · 设置",
-            "test BCE per image · 测试 BCE（每图）",
+            "test BCE per image · 逐图像测试 BCE",
             "mean activation ρ̂ · 平均激活",
             &format!("Σ KL(ρ‖ρ̂ⱼ), ρ = {}", args.rho),
             "units with ρ̂ⱼ < 0.01 · 几乎不激活的单元",
@@ -316,7 +316,7 @@ fn sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let mut table = markdown_table(
         &[
             "β",
-            "test BCE per image · 测试 BCE（每图）",
+            "test BCE per image · 逐图像测试 BCE",
             "mean activation ρ̂ · 平均激活",
             "Σ KL(ρ‖ρ̂ⱼ)",
         ],

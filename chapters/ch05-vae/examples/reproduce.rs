@@ -237,7 +237,7 @@ impl OnDevice for Main<'_> {
         let nll = -log_px.iter().sum::<f64>() / log_px.len() as f64;
         let elbo = h.last().test.loss;
         let table = markdown_table(
-            &["", "nats per test image · 每张测试图像（nats）"],
+            &["", "nats per test image · 每张测试图像（奈特）"],
             &[
                 vec![
                     "−ELBO (1 sample per image) · 负证据下界".into(),

@@ -184,7 +184,7 @@ impl OnDevice for PcaComparison<'_> {
             "\nSquared error summed over the 784 pixels, averaged over the {} test images; \
              angles between the linear decoder's column space and the top-k principal \
              directions. · 误差为每张测试图像 784 个像素的平方误差之和，再对 {} 张测试图像取平均；\
-             夹角为线性解码器列空间与前 k 个主方向之间的主角。\n\n{} · Adam, batch 128, \
+             夹角为线性解码器列空间与前 k 个主方向之间的主夹角。\n\n{} · Adam, batch 128, \
              linear: lr {LINEAR_LEARNING_RATE}, {} epochs; nonlinear: lr 1e-3, {} epochs; seed {}.\n\nCommand · 命令: {}\n",
             data.test.len(),
             data.test.len(),
@@ -434,7 +434,7 @@ fn deep_outputs<D: Device<f32>>(
     }
     let table = markdown_table(
         &[
-            "epoch · 轮次",
+            "epoch · 轮",
             "minutes · 分钟",
             "squared error · 平方误差",
             "BCE",
