@@ -17,11 +17,10 @@ use ae_toolkit::data::{embedded, load, DataDir, DataSource, DataSplits, Dataset,
 use ae_toolkit::dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorRef,
 };
-use ae_toolkit::dfdx::optim::{Adam, Optimizer};
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::{scalar, Reconstruction};
+use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::Autoencoder;
-use ae_toolkit::train::{History, RunOptions, TrainConfig};
+use ae_toolkit::train::{History, NonFiniteLoss, RunOptions, TrainConfig, TrainStep};
 use anyhow::Context;
 
 /// Seed of every device and of the training configurations.
@@ -31,7 +30,7 @@ pub const SEED: u64 = 0;
 pub const SGEMM_N: usize = 1024;
 
 /// A loss that still carries its gradient tape (what a chapter's training closure returns).
-pub type TapedLoss = Tensor<Rank0, f32, Cpu, OwnedTape<f32, Cpu>>;
+pub type TapedLoss = ae_toolkit::train::TapedLoss<Cpu>;
 
 /// One model of the comparison: an entry of [`models`].
 pub struct Model {
@@ -307,25 +306,22 @@ impl Sgemm {
 
 struct Stepper<M, F> {
     model: M,
-    opt: Adam<M, f32, Cpu>,
-    grads: Option<Gradients<f32, Cpu>>,
+    step: TrainStep<M, Cpu>,
     batch: Batch<Cpu>,
     loss: F,
 }
 
-/// A [`Step`] of `model` on `batch`: `loss` is the chapter's training closure (the one it passes
-/// to `fit`), and the step around it is `fit`'s.
+/// A [`Step`] of `model` on `batch`: `loss` is the chapter's training objective (the one it
+/// passes to `fit`), and the step around it is `fit`'s own, [`TrainStep`].
 pub fn stepper<M, F>(model: M, cfg: &TrainConfig, batch: Batch<Cpu>, loss: F) -> Box<dyn Step>
 where
     M: TensorCollection<f32, Cpu> + 'static,
     F: FnMut(&mut M, Batch<Cpu>, Gradients<f32, Cpu>) -> TapedLoss + 'static,
 {
-    let opt = Adam::new(&model, cfg.adam_config());
-    let grads = Some(model.alloc_grads());
+    let step = TrainStep::new(&model, cfg);
     Box::new(Stepper {
         model,
-        opt,
-        grads,
+        step,
         batch,
         loss,
     })
@@ -336,21 +332,17 @@ where
     M: TensorCollection<f32, Cpu>,
     F: FnMut(&mut M, Batch<Cpu>, Gradients<f32, Cpu>) -> TapedLoss,
 {
-    // ANCHOR: step
     fn step(&mut self) -> f32 {
-        // `fit`'s loop body (chapters/ae-toolkit/src/train.rs, anchor `train_step`).
-        let grads = self.grads.take().expect("put back after every step");
-        let loss = (self.loss)(&mut self.model, self.batch.clone(), grads);
-        let value = scalar(&loss); // fit reads the loss for its NaN guard and running mean
-        let mut grads = loss.backward();
-        self.opt
-            .update(&mut self.model, &grads)
-            .expect("Adam's update cannot fail on the CPU");
-        self.model.zero_grads(&mut grads);
-        self.grads = Some(grads);
-        value
+        // `fit` calls the same `TrainStep::step` for every batch (chapters/ae-toolkit/src/train.rs).
+        let outcome = self
+            .step
+            .step(&mut self.model, self.batch.clone(), &mut self.loss);
+        match outcome {
+            Ok(Ok(loss)) => loss,
+            Ok(Err(NonFiniteLoss(v))) => panic!("the benchmarked model diverged: loss {v}"),
+            Err(e) => panic!("Adam's update failed: {e}"),
+        }
     }
-    // ANCHOR_END: step
 
     fn linear_shapes(&self) -> Vec<(usize, usize)> {
         linear_shapes(&self.model)
@@ -471,23 +463,16 @@ mod ch02 {
 
 mod ch03 {
     use super::*;
-    use ae_toolkit::data::PIXELS;
-    use ch03_denoising::{denoising_loss, noise_rng, DenoisingAutoencoder, Noise};
+    use ch03_denoising::{training_objective, DenoisingAutoencoder, Noise};
 
     /// The chapter's main corruption (the default of its `reproduce` example).
     const NOISE: Noise = Noise::Gaussian { sigma: 0.5 };
 
     pub fn step(dev: &Cpu, cfg: &TrainConfig, train: &Dataset, batch: Batch<Cpu>) -> Box<dyn Step> {
         let model = DenoisingAutoencoder::build_on_device(dev);
-        // The chapter's training closure: fresh noise on the batch's pixels at every step.
-        let (dev, train) = (dev.clone(), train.select(&batch.indices));
-        let indices: Vec<usize> = (0..batch.len()).collect();
-        let mut rng = noise_rng(cfg.seed, 1);
-        stepper(model, cfg, batch, move |m, batch, grads| {
-            let noisy = NOISE.corrupt(&train.gather(&indices), &mut rng);
-            let noisy = dev.tensor_from_vec(noisy, (batch.len(), Const::<PIXELS>));
-            denoising_loss(m, batch.x, noisy, grads)
-        })
+        // The chapter's training objective: fresh noise on the batch's pixels at every step.
+        let objective = training_objective(dev.clone(), train.clone(), NOISE, cfg.seed);
+        stepper(model, cfg, batch, objective)
     }
 
     pub fn epoch(dev: &Cpu, cfg: &TrainConfig, data: &DataSplits) -> anyhow::Result<History> {
@@ -498,19 +483,19 @@ mod ch03 {
 
 mod ch05 {
     use super::*;
-    use ch05_vae::{elbo_terms, Vae, LATENT};
+    use ch05_vae::{training_objective, Vae, LATENT};
 
     /// The chapter's main model: β = 1, the plain negative ELBO.
     const BETA: f32 = 1.0;
 
     pub fn step(dev: &Cpu, cfg: &TrainConfig, _: &Dataset, batch: Batch<Cpu>) -> Box<dyn Step> {
         let model = Vae::<LATENT>::build_on_device(dev);
-        let dev = dev.clone();
-        stepper(model, cfg, batch, move |m, batch, grads| {
-            let eps = dev.sample_normal_like(&(batch.len(), Const::<LATENT>));
-            let (reconstruction, kl) = elbo_terms(m, batch.x, eps, grads);
-            reconstruction + kl * BETA
-        })
+        stepper(
+            model,
+            cfg,
+            batch,
+            training_objective::<LATENT, Cpu>(dev.clone(), BETA),
+        )
     }
 
     pub fn epoch(dev: &Cpu, cfg: &TrainConfig, data: &DataSplits) -> anyhow::Result<History> {

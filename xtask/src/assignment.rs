@@ -989,6 +989,82 @@ pub fn check(root: &Path, opts: &GradeOptions) -> anyhow::Result<()> {
     if !problems.is_empty() {
         bail!("assignment check failed:\n{}", problems.join("\n"));
     }
+    check_copy_stands_alone(root, &chapters[0], opts)
+}
+
+/// A student copy is a workspace of its own: inside one (solved with the reference), the shared
+/// crate's tests pass and the chapter's example runs, writing its figures, tables, metrics and
+/// checkpoints inside the copy and nothing beside it. The copy sits alone in a fresh directory,
+/// so anything written next to it is seen.
+fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> anyhow::Result<()> {
+    let outer = tempfile::tempdir()?;
+    let copy = outer.path().join("copy");
+    student_copy(root, &[chapter.to_string()], &copy)?;
+    std::fs::copy(
+        lib_rs(&root.join("chapters").join(chapter)),
+        lib_rs(&copy.join(chapter)),
+    )?;
+    let cargo_in_copy = |args: &[&str]| -> anyhow::Result<()> {
+        let out = Command::new(cargo())
+            .args(args)
+            .current_dir(&copy)
+            .env("CARGO_TARGET_DIR", &opts.target_dir)
+            .env_remove("AE_DATA_DIR") // the copy's own data directory, as a student's would be
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "in a student copy of {chapter}, `cargo {}` failed:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    };
+    // The shared crate's unit and integration tests, and its doctests about where outputs go
+    // (all of its doctests would take minutes to compile again; the main suite runs them).
+    cargo_in_copy(&["test", "-p", "ae-toolkit", "--lib", "--tests", "--quiet"])?;
+    cargo_in_copy(&["test", "-p", "ae-toolkit", "--doc", "--quiet", "cli::"])?;
+    // One epoch of the chapter's example with its default outputs: they must land in the copy.
+    cargo_in_copy(&[
+        "run",
+        "--quiet",
+        "--profile",
+        "test",
+        "-p",
+        chapter,
+        "--example",
+        "reproduce",
+        "--",
+        "--epochs",
+        "1",
+        "--quiet",
+    ])?;
+    let beside: Vec<String> = std::fs::read_dir(outer.path())?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "copy")
+        .collect();
+    if !beside.is_empty() {
+        bail!(
+            "a student copy of {chapter} wrote outside itself, into {}: {beside:?}",
+            outer.path().display()
+        );
+    }
+    let short = chapter.split('-').next().unwrap_or(chapter);
+    for inside in [
+        copy.join("book/generated").join(short),
+        copy.join("target/runs").join(short),
+    ] {
+        if std::fs::read_dir(&inside).map_or(true, |mut d| d.next().is_none()) {
+            bail!(
+                "the example in a student copy of {chapter} wrote nothing to {}",
+                inside.display()
+            );
+        }
+    }
+    if opts.verbose {
+        eprintln!("{chapter}: a student copy stands alone (tests pass, outputs stay inside)");
+    }
     Ok(())
 }
 

@@ -331,10 +331,124 @@ fn test_everything() -> anyhow::Result<()> {
         "--tests",
     ])?;
     total += cargo_test(&["test", "--workspace", "--no-fail-fast", "--doc"])?;
+    total += run_examples()?;
     cuda_check()?;
     // One closing line for the whole suite, in the plain form CI reads.
     println!("tests: {} passed, {} failed", total.passed, total.failed);
     Ok(())
+}
+
+/// Every chapter's `reproduce` example with all its experiments, for one epoch on the embedded
+/// subset, writing into a temporary directory: an example that breaks at run time fails the suite,
+/// and the book's `book/generated/` is left untouched (checked). Built with the test profile, so
+/// it reuses what `cargo test` compiled.
+fn run_examples() -> anyhow::Result<TestCount> {
+    let root = root();
+    let mut chapters: Vec<(String, PathBuf)> = std::fs::read_dir(root.join("chapters"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("examples/reproduce.rs").is_file())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    chapters.sort();
+    let generated = root.join("book/generated");
+    let before = tree_snapshot(&generated)?;
+    let mut count = TestCount::default();
+    for (chapter, dir) in chapters {
+        let everything = every_experiment_flag(&dir.join("examples/reproduce.rs"))?;
+        let tmp = tempfile::tempdir()?;
+        let (data, out, runs) = (
+            tmp.path().join("no-data"),
+            tmp.path().join("out"),
+            tmp.path().join("runs"),
+        );
+        std::fs::create_dir_all(&data)?;
+        let mut args: Vec<String> = [
+            "run",
+            "--quiet",
+            "--profile",
+            "test",
+            "-p",
+            &chapter,
+            "--example",
+            "reproduce",
+            "--",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(everything);
+        for (flag, path) in [
+            ("--data-dir", &data),
+            ("--out", &out),
+            ("--runs-dir", &runs),
+        ] {
+            args.extend([flag.to_string(), path.display().to_string()]);
+        }
+        args.extend(["--epochs", "1", "--quiet"].map(String::from));
+        eprintln!("\n==> cargo {}", args.join(" "));
+        let started = std::time::Instant::now();
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(&args)
+            .current_dir(&root)
+            .status()?;
+        let wrote = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
+        let ok = status.success() && wrote > 0;
+        println!(
+            "example {chapter}: {} ({wrote} files written, {:.1} s)",
+            if ok { "ok" } else { "FAILED" },
+            started.elapsed().as_secs_f64()
+        );
+        if ok {
+            count.passed += 1;
+        } else {
+            count.failed += 1;
+        }
+    }
+    if tree_snapshot(&generated)? != before {
+        println!(
+            "examples: FAILED: a run with --out elsewhere changed {}",
+            generated.display()
+        );
+        count.failed += 1;
+    }
+    if count.failed > 0 {
+        bail!("{} of the chapters' examples failed", count.failed);
+    }
+    Ok(count)
+}
+
+/// The flag that makes an example run everything it can (`--preset all`, `--experiment all`,
+/// `--dataset all`), read from the first `value_enum` argument of its `Args`.
+fn every_experiment_flag(example: &Path) -> anyhow::Result<Vec<String>> {
+    let src = std::fs::read_to_string(example)?;
+    for flag in ["preset", "experiment", "dataset"] {
+        if src.contains(&format!("    {flag}: ")) {
+            return Ok(vec![format!("--{flag}"), "all".into()]);
+        }
+    }
+    bail!(
+        "{}: no --preset, --experiment or --dataset flag to run everything with",
+        example.display()
+    )
+}
+
+/// Every file under `dir` with its size and modification time.
+fn tree_snapshot(dir: &Path) -> anyhow::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                files.push((entry.path(), meta.len(), meta.modified()?));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 #[derive(Default)]

@@ -44,6 +44,18 @@ pub fn write_with(
     tmp.as_file().sync_all()?;
     tmp.persist(path)
         .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+    sync_dir(dir)
+}
+
+/// Makes a rename in `dir` durable: without this a power cut after the rename can still leave the
+/// directory pointing at the old file (or at none).
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot flush the directory {}", dir.display()))?;
+    #[cfg(not(unix))]
+    let _ = dir; // Windows cannot open a directory as a file; its renames are journaled.
     Ok(())
 }
 
@@ -81,9 +93,13 @@ pub fn write_via_path(
     let suffix = format!(".partial.{ext}");
     let tmp = builder(&suffix).tempfile_in(dir)?.into_temp_path();
     produce(&tmp).with_context(|| format!("while writing {}", path.display()))?;
+    // The writer closed its file; flush its contents to disk before the rename makes it visible.
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot flush {} to disk", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
-    Ok(())
+    sync_dir(dir)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod baseline;
 pub mod batch;
 pub mod cli;
 pub mod data;

@@ -98,7 +98,7 @@ impl TrainConfig {
 /// let run = RunOptions { run_dir: Some(dir.path().into()), run_name: "demo".into(), ..Default::default() };
 /// let mut model = dev.build_module::<Tiny, f32>();
 /// let first = train_reconstruction(&mut model, &dev, &data, loss, &TrainConfig::adam(1, 20), &run).unwrap();
-/// for file in ["metrics.csv", "metrics.json", "checkpoint.safetensors", "checkpoint.json"] {
+/// for file in ["metrics.csv", "metrics.json", "checkpoint-epoch-0001.safetensors", "checkpoint.json"] {
 ///     assert!(dir.path().join(file).is_file(), "{file}");
 /// }
 /// // Asked for two epochs with `resume`, a new process continues after epoch 1.
@@ -111,8 +111,8 @@ impl TrainConfig {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Directory for `metrics.csv`, `metrics.json`, `checkpoint.safetensors`, `checkpoint.json`;
-    /// `None` writes nothing (tests).
+    /// Directory for `metrics.csv`, `metrics.json`, the checkpoint (`checkpoint.json` and the
+    /// weights file it names, `checkpoint-epoch-NNNN.safetensors`); `None` writes nothing (tests).
     pub run_dir: Option<PathBuf>,
     /// Continue from the checkpoint in `run_dir` if there is one.
     pub resume: bool,
@@ -124,10 +124,14 @@ pub struct RunOptions {
 
 /// Test-set metrics: the loss and any named parts of it (e.g. a VAE's reconstruction and KL).
 ///
+/// Stored in `metrics.json` and checkpoints as plain JSON, parts in order:
+///
 /// ```
 /// use ae_toolkit::train::Eval;
 /// let e = Eval { loss: 30.5, parts: vec![("reconstruction".into(), 25.0), ("kl".into(), 5.5)] };
-/// assert_eq!(e.parts.iter().map(|(_, v)| v).sum::<f64>(), e.loss);
+/// let json = serde_json::to_string(&e).unwrap();
+/// assert_eq!(json, r#"{"loss":30.5,"parts":[["reconstruction",25.0],["kl",5.5]]}"#);
+/// assert_eq!(serde_json::from_str::<Eval>(&json).unwrap(), e);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Eval {
@@ -154,10 +158,13 @@ impl Eval {
 
 /// What one epoch measured.
 ///
+/// Records written before `train_eval` existed still load (it defaults to `None`):
+///
 /// ```
 /// use ae_toolkit::train::{EpochRecord, Eval};
-/// let r = EpochRecord { epoch: 1, train_loss: Some(0.5), test: Eval::loss(0.4), seconds: 2.0, samples_per_sec: 1000.0, train_eval: None };
-/// assert_eq!(r.samples_per_sec * r.seconds, 2000.0); // images seen in the epoch
+/// let old = r#"{"epoch":1,"train_loss":0.5,"test":{"loss":0.4,"parts":[]},"seconds":2.0,"samples_per_sec":1000.0}"#;
+/// let r: EpochRecord = serde_json::from_str(old).unwrap();
+/// assert_eq!(r, EpochRecord { epoch: 1, train_loss: Some(0.5), test: Eval::loss(0.4), seconds: 2.0, samples_per_sec: 1000.0, train_eval: None });
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
@@ -331,10 +338,31 @@ struct CheckpointMeta {
     run_name: String,
     config: TrainConfig,
     history: History,
+    /// The weights file (in the same directory) saved after the last epoch of `history`. Each
+    /// save writes a new file, so this description and the weights it names never disagree.
+    /// (Absent in checkpoints written before the name changed with the epoch.)
+    #[serde(default)]
+    weights: Option<String>,
 }
 
-const WEIGHTS: &str = "checkpoint.safetensors";
-const META: &str = "checkpoint.json";
+/// The checkpoint's description: run, configuration, history and the name of its weights file.
+pub const CHECKPOINT_META: &str = "checkpoint.json";
+/// The weights file of checkpoints written before each save got its own name.
+const LEGACY_WEIGHTS: &str = "checkpoint.safetensors";
+
+/// The weights file saved after `epoch`: `checkpoint-epoch-0007.safetensors`.
+///
+/// ```
+/// assert_eq!(ae_toolkit::train::checkpoint_weights_name(7), "checkpoint-epoch-0007.safetensors");
+/// ```
+pub fn checkpoint_weights_name(epoch: usize) -> String {
+    format!("checkpoint-epoch-{epoch:04}.safetensors")
+}
+
+fn is_checkpoint_weights(name: &str) -> bool {
+    name == LEGACY_WEIGHTS
+        || (name.starts_with("checkpoint-epoch-") && name.ends_with(".safetensors"))
+}
 
 /// Trains `model` on `data.train`, evaluating on `data.test` before training and after every
 /// epoch.
@@ -374,12 +402,31 @@ pub fn fit<M, D>(
     data: &DataSplits,
     cfg: &TrainConfig,
     run: &RunOptions,
-    mut train_loss: impl FnMut(
-        &mut M,
-        Batch<D>,
-        Gradients<f32, D>,
-    ) -> Tensor<Rank0, f32, D, OwnedTape<f32, D>>,
+    train_loss: impl FnMut(&mut M, Batch<D>, Gradients<f32, D>) -> TapedLoss<D>,
     mut eval: impl FnMut(&M, &Batch<D>) -> Eval,
+) -> anyhow::Result<History>
+where
+    D: Device<f32>,
+    M: TensorCollection<f32, D>,
+{
+    let batch_size = cfg.eval_batch_size;
+    fit_evaluating_sets(model, dev, data, cfg, run, train_loss, |m, set| {
+        evaluate(m, dev, set, batch_size, &mut eval)
+    })
+}
+
+/// [`fit`] for metrics that are not means over batches: `evaluate_set(model, set)` scores a whole
+/// data set (the test set after every epoch, and the training set when asked). Chapter 2's
+/// sparsity penalty needs this: it is a function of each unit's mean activation over the set,
+/// which averaging per-batch penalties would only approximate.
+pub fn fit_evaluating_sets<M, D>(
+    model: &mut M,
+    dev: &D,
+    data: &DataSplits,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+    mut train_loss: impl FnMut(&mut M, Batch<D>, Gradients<f32, D>) -> TapedLoss<D>,
+    mut evaluate_set: impl FnMut(&M, &Dataset) -> Eval,
 ) -> anyhow::Result<History>
 where
     D: Device<f32>,
@@ -403,10 +450,12 @@ where
         history.epochs.push(EpochRecord {
             epoch: 0,
             train_loss: None,
-            test: evaluate(model, dev, test, cfg.eval_batch_size, &mut eval),
+            test: finite(evaluate_set(model, test), 0, "test")?,
             train_eval: cfg
                 .evaluate_train_set
-                .then(|| evaluate(model, dev, train, cfg.eval_batch_size, &mut eval)),
+                .then(|| evaluate_set(model, train))
+                .map(|e| finite(e, 0, "training"))
+                .transpose()?,
             seconds: 0.0,
             samples_per_sec: 0.0,
         });
@@ -417,8 +466,7 @@ where
         eprintln!("resuming after epoch {} of {}", start_epoch - 1, cfg.epochs);
     }
 
-    let mut opt = Adam::new(model, cfg.adam_config());
-    let mut grads = model.alloc_grads();
+    let mut stepper = TrainStep::new(model, cfg);
     let steps = batch_count(train.len(), cfg.batch_size);
     for epoch in start_epoch..=cfg.epochs {
         let bar = progress_bar(run.verbose, steps, epoch, cfg.epochs);
@@ -427,28 +475,23 @@ where
         let order = epoch_order(train.len(), cfg.seed, epoch);
         for (step, batch) in batches(dev, train, cfg.batch_size, Some(order)).enumerate() {
             let n = batch.len();
-            // ANCHOR: train_step
-            let loss = train_loss(model, batch, grads);
-            let value = crate::losses::scalar(&loss);
-            if !value.is_finite() {
-                bar.abandon();
-                return Err(Diverged {
-                    epoch,
-                    step: step + 1,
-                    value,
-                    last_good: if seen > 0 {
-                        format!("{}", loss_sum / seen as f64)
-                    } else {
-                        "none".into()
-                    },
+            let value = match stepper.step(model, batch, &mut train_loss)? {
+                Ok(value) => value,
+                Err(NonFiniteLoss(value)) => {
+                    bar.abandon();
+                    return Err(Diverged {
+                        epoch,
+                        step: step + 1,
+                        value,
+                        last_good: if seen > 0 {
+                            format!("{}", loss_sum / seen as f64)
+                        } else {
+                            "none".into()
+                        },
+                    }
+                    .into());
                 }
-                .into());
-            }
-            grads = loss.backward(); // gradients of the loss w.r.t. every parameter
-            opt.update(model, &grads)
-                .map_err(|e| anyhow::anyhow!("optimizer update failed: {e:?}"))?;
-            model.zero_grads(&mut grads); // otherwise they accumulate across steps
-                                          // ANCHOR_END: train_step
+            };
             loss_sum += value as f64 * n as f64;
             seen += n;
             bar.inc(1);
@@ -465,10 +508,12 @@ where
         let record = EpochRecord {
             epoch,
             train_loss: Some(loss_sum / seen as f64),
-            test: evaluate(model, dev, test, cfg.eval_batch_size, &mut eval),
+            test: finite(evaluate_set(model, test), epoch, "test")?,
             train_eval: cfg
                 .evaluate_train_set
-                .then(|| evaluate(model, dev, train, cfg.eval_batch_size, &mut eval)),
+                .then(|| evaluate_set(model, train))
+                .map(|e| finite(e, epoch, "training"))
+                .transpose()?,
             seconds,
             samples_per_sec: seen as f64 / seconds,
         };
@@ -493,6 +538,112 @@ where
         save_checkpoint(model, cfg, run, &history)?;
     }
     Ok(history)
+}
+
+/// A training loss that was NaN or infinite; the step was not applied.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NonFiniteLoss(pub f32);
+
+/// The loss of a batch with its gradient tape, as a chapter's objective returns it.
+pub type TapedLoss<D> = Tensor<Rank0, f32, D, OwnedTape<f32, D>>;
+
+/// One optimisation step, the same for [`fit`] and for the benchmarks that time it: the
+/// objective's loss with its tape, the backward pass, Adam's update, the gradients zeroed.
+///
+/// ```
+/// use ae_toolkit::{batch::batches, data::{embedded, DatasetKind}, losses::Reconstruction};
+/// use ae_toolkit::model::reconstruction_loss;
+/// use ae_toolkit::train::{TrainConfig, TrainStep};
+/// use dfdx::prelude::*;
+/// let dev = Cpu::seed_from_u64(0);
+/// let mut model = dev.build_module::<((Linear<784, 8>, ReLU), Linear<8, 784>), f32>();
+/// let mut step = TrainStep::new(&model, &TrainConfig::adam(1, 50));
+/// let batch = batches(&dev, &embedded(DatasetKind::Mnist).test.head(50), 50, None).next().unwrap();
+/// let mut objective = |m: &mut _, b: ae_toolkit::batch::Batch<Cpu>, g| {
+///     reconstruction_loss(m, b.x, g, Reconstruction::BcePerImage)
+/// };
+/// let first = step.step(&mut model, batch.clone(), &mut objective).unwrap().unwrap();
+/// let second = step.step(&mut model, batch, &mut objective).unwrap().unwrap();
+/// assert!(second < first, "one Adam step on the same batch lowers its loss: {first} -> {second}");
+/// ```
+pub struct TrainStep<M, D: Device<f32>> {
+    opt: Adam<M, f32, D>,
+    grads: Option<Gradients<f32, D>>,
+}
+
+impl<M: TensorCollection<f32, D>, D: Device<f32>> TrainStep<M, D> {
+    /// Adam with the configuration's settings, and gradient buffers for `model`.
+    pub fn new(model: &M, cfg: &TrainConfig) -> Self {
+        TrainStep {
+            opt: Adam::new(model, cfg.adam_config()),
+            grads: Some(model.alloc_grads()),
+        }
+    }
+
+    /// Runs the objective `train_loss` on `batch` and, if its loss is finite, backpropagates and updates
+    /// `model`. Returns the loss, or [`NonFiniteLoss`] (and leaves `model` unchanged).
+    pub fn step(
+        &mut self,
+        model: &mut M,
+        batch: Batch<D>,
+        train_loss: &mut impl FnMut(&mut M, Batch<D>, Gradients<f32, D>) -> TapedLoss<D>,
+    ) -> anyhow::Result<Result<f32, NonFiniteLoss>> {
+        let grads = self.grads.take().unwrap_or_else(|| model.alloc_grads());
+        // ANCHOR: train_step
+        let loss = train_loss(model, batch, grads);
+        let value = crate::losses::scalar(&loss);
+        if !value.is_finite() {
+            return Ok(Err(NonFiniteLoss(value)));
+        }
+        let mut grads = loss.backward(); // gradients of the loss w.r.t. every parameter
+        self.opt
+            .update(model, &grads)
+            .map_err(|e| anyhow::anyhow!("optimizer update failed: {e:?}"))?;
+        model.zero_grads(&mut grads); // otherwise they accumulate across steps
+                                      // ANCHOR_END: train_step
+        self.grads = Some(grads);
+        Ok(Ok(value))
+    }
+}
+
+/// An evaluation metric came out NaN or infinite: the model's outputs can no longer be scored.
+///
+/// ```
+/// use ae_toolkit::train::EvaluationNotFinite;
+/// let e = EvaluationNotFinite { epoch: 3, set: "test", metric: "kl".into(), value: f64::NAN };
+/// assert!(e.to_string().starts_with("evaluation failed after epoch 3: the test set's kl is NaN"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "evaluation failed after epoch {epoch}: the {set} set's {metric} is {value}, so the model's \
+     outputs can no longer be scored. Lower the learning rate, check the input range matches the \
+     output activation, or resume from an earlier checkpoint."
+)]
+pub struct EvaluationNotFinite {
+    /// The epoch just trained (0: the untrained model).
+    pub epoch: usize,
+    /// `"test"` or `"training"`.
+    pub set: &'static str,
+    /// `"loss"` or the name of a part.
+    pub metric: String,
+    /// The non-finite value.
+    pub value: f64,
+}
+
+fn finite(eval: Eval, epoch: usize, set: &'static str) -> Result<Eval, EvaluationNotFinite> {
+    let metrics = std::iter::once(("loss", eval.loss))
+        .chain(eval.parts.iter().map(|(name, v)| (name.as_str(), *v)));
+    for (metric, value) in metrics {
+        if !value.is_finite() {
+            return Err(EvaluationNotFinite {
+                epoch,
+                set,
+                metric: metric.into(),
+                value,
+            });
+        }
+    }
+    Ok(eval)
 }
 
 /// Mean test metrics over `data`, weighting each batch by its size.
@@ -570,10 +721,11 @@ fn save_checkpoint<M: TensorCollection<f32, D>, D: Device<f32>>(
     let Some(dir) = &run.run_dir else {
         return Ok(());
     };
-    // Weights first, then the metadata that points at them: a crash between the two leaves the
-    // previous metadata, whose epoch is older than the weights — resume then repeats an epoch at
-    // worst, and never pairs metadata with weights it doesn't describe (checked on load).
-    crate::atomic::write_via_path(&dir.join(WEIGHTS), |tmp| {
+    // The weights go to a file of their own for this epoch, then the description that names them
+    // replaces the old one, and only then are older weights removed. Whenever the process stops,
+    // the description on disk names weights that exist and are the ones it describes.
+    let weights = checkpoint_weights_name(history.last().epoch);
+    crate::atomic::write_via_path(&dir.join(&weights), |tmp| {
         model
             .save_safetensors(tmp)
             .map_err(|e| anyhow::anyhow!("{e:?}"))
@@ -582,11 +734,20 @@ fn save_checkpoint<M: TensorCollection<f32, D>, D: Device<f32>>(
         run_name: run.run_name.clone(),
         config: cfg.clone(),
         history: history.clone(),
+        weights: Some(weights.clone()),
     };
     crate::atomic::write(
-        &dir.join(META),
+        &dir.join(CHECKPOINT_META),
         serde_json::to_string_pretty(&meta)?.as_bytes(),
-    )
+    )?;
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if is_checkpoint_weights(&name) && name != weights {
+            std::fs::remove_file(dir.join(&name))
+                .with_context(|| format!("cannot remove the old weights {}", name))?;
+        }
+    }
+    Ok(())
 }
 
 fn resume_from<M: TensorCollection<f32, D>, D: Device<f32>>(
@@ -597,7 +758,7 @@ fn resume_from<M: TensorCollection<f32, D>, D: Device<f32>>(
     let (Some(dir), true) = (&run.run_dir, run.resume) else {
         return Ok(None);
     };
-    let meta_path = dir.join(META);
+    let meta_path = dir.join(CHECKPOINT_META);
     if !meta_path.exists() {
         eprintln!(
             "note: --resume given but {} has no checkpoint; starting fresh",
@@ -628,7 +789,27 @@ fn resume_from<M: TensorCollection<f32, D>, D: Device<f32>>(
             cfg
         );
     }
-    load_weights(model, &dir.join(WEIGHTS))?;
+    let epochs: Vec<usize> = meta.history.epochs.iter().map(|e| e.epoch).collect();
+    if epochs.is_empty() || epochs.iter().enumerate().any(|(i, &e)| i != e) {
+        bail!(
+            "{} is damaged: its history should list epochs 0, 1, 2, … in order but lists {:?}. \
+             Delete the directory {} (or drop --resume) to start the run again.",
+            meta_path.display(),
+            epochs,
+            dir.display()
+        );
+    }
+    let weights = dir.join(meta.weights.as_deref().unwrap_or(LEGACY_WEIGHTS));
+    if !weights.is_file() {
+        bail!(
+            "the weights file {} named by {} is missing. Delete the directory {} (or drop \
+             --resume) to start the run again.",
+            weights.display(),
+            meta_path.display(),
+            dir.display()
+        );
+    }
+    load_weights(model, &weights)?;
     Ok(Some(meta))
 }
 
@@ -657,6 +838,12 @@ pub fn load_weights<M: TensorCollection<f32, D>, D: Device<f32>>(
     model: &mut M,
     path: &Path,
 ) -> anyhow::Result<()> {
+    if !path.is_file() {
+        bail!(
+            "cannot load weights from {}: the file is missing",
+            path.display()
+        );
+    }
     model.load_safetensors(path).map_err(|e| {
         anyhow::anyhow!(
             "cannot load weights from {}: {e:?} (was it saved by a model of another shape?)",

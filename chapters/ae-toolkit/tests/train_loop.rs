@@ -5,7 +5,10 @@ use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::train_reconstruction;
-use ae_toolkit::train::{evaluate, fit, Diverged, Eval, RunOptions, TrainConfig};
+use ae_toolkit::train::{
+    checkpoint_weights_name, evaluate, fit, Diverged, Eval, EvaluationNotFinite, RunOptions,
+    TrainConfig,
+};
 
 type Tiny = ((Linear<784, 8>, ReLU), Linear<8, 784>);
 
@@ -99,7 +102,7 @@ fn resume_continues_where_the_checkpoint_left_off() {
     for f in [
         "metrics.csv",
         "metrics.json",
-        "checkpoint.safetensors",
+        "checkpoint-epoch-0002.safetensors",
         "checkpoint.json",
     ] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
@@ -226,4 +229,159 @@ fn the_training_set_is_scored_when_asked_and_only_then() {
     )
     .unwrap();
     assert!(plain.epochs.iter().all(|e| e.train_eval.is_none()));
+}
+
+fn run_in(dir: &std::path::Path) -> RunOptions {
+    RunOptions {
+        run_dir: Some(dir.into()),
+        resume: true,
+        verbose: false,
+        run_name: "tiny".into(),
+    }
+}
+
+fn weights_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".safetensors"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_checkpoint_names_the_weights_it_describes_even_after_a_crash() {
+    let (data, dir) = (small(), tempfile::tempdir().unwrap());
+    let run = run_in(dir.path());
+    let dev = Cpu::seed_from_u64(1);
+    let bce = Reconstruction::BcePerImage;
+    let mut model = dev.build_module::<Tiny, f32>();
+    train_reconstruction(
+        &mut model,
+        &dev,
+        &data,
+        bce,
+        &TrainConfig::adam(2, 100),
+        &run,
+    )
+    .unwrap();
+    // One weights file, the last epoch's, named by the description; older ones are gone.
+    assert_eq!(weights_files(dir.path()), [checkpoint_weights_name(2)]);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("checkpoint.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["weights"], checkpoint_weights_name(2).as_str());
+
+    // A process that died after writing epoch 3's weights but before its description leaves the
+    // description of epoch 2 in place — and it still names epoch 2's weights.
+    let other = dev.build_module::<Tiny, f32>();
+    other
+        .save_safetensors(dir.path().join(checkpoint_weights_name(3)))
+        .unwrap();
+    let mut resumed = dev.build_module::<Tiny, f32>();
+    let h = train_reconstruction(
+        &mut resumed,
+        &dev,
+        &data,
+        bce,
+        &TrainConfig::adam(2, 100),
+        &run,
+    )
+    .unwrap();
+    assert_eq!(h.last().epoch, 2);
+    assert_eq!(resumed.0 .0.weight.as_vec(), model.0 .0.weight.as_vec());
+    assert_ne!(resumed.0 .0.weight.as_vec(), other.0 .0.weight.as_vec());
+    // The next save cleans the orphan up.
+    train_reconstruction(
+        &mut resumed,
+        &dev,
+        &data,
+        bce,
+        &TrainConfig::adam(3, 100),
+        &run,
+    )
+    .unwrap();
+    assert_eq!(weights_files(dir.path()), [checkpoint_weights_name(3)]);
+}
+
+#[test]
+fn resuming_from_a_damaged_description_or_without_weights_is_a_clear_error() {
+    let (data, dir) = (small(), tempfile::tempdir().unwrap());
+    let run = run_in(dir.path());
+    let dev = Cpu::seed_from_u64(1);
+    let bce = Reconstruction::BcePerImage;
+    let cfg = TrainConfig::adam(1, 100);
+    let mut model = dev.build_module::<Tiny, f32>();
+    train_reconstruction(&mut model, &dev, &data, bce, &cfg, &run).unwrap();
+    let meta_path = dir.path().join("checkpoint.json");
+    let good = std::fs::read_to_string(&meta_path).unwrap();
+
+    // The history emptied (it used to panic with "history has epoch 0").
+    let mut meta: serde_json::Value = serde_json::from_str(&good).unwrap();
+    meta["history"]["epochs"] = serde_json::json!([]);
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let err = train_reconstruction(&mut model, &dev, &data, bce, &cfg, &run)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("checkpoint.json is damaged") && err.contains("[]"),
+        "{err}"
+    );
+    assert!(err.contains("drop --resume"), "{err}");
+
+    // The weights file removed: say it is missing, not that it has another shape.
+    std::fs::write(&meta_path, &good).unwrap();
+    std::fs::remove_file(dir.path().join(checkpoint_weights_name(1))).unwrap();
+    let err = train_reconstruction(&mut model, &dev, &data, bce, &cfg, &run)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("checkpoint-epoch-0001.safetensors") && err.contains("is missing"),
+        "{err}"
+    );
+    assert!(!err.contains("another shape"), "{err}");
+    let err = ae_toolkit::train::load_weights(&mut model, &dir.path().join("nothing.safetensors"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nothing.safetensors: the file is missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_non_finite_evaluation_stops_training_before_it_reaches_a_table() {
+    let dev = Cpu::seed_from_u64(0);
+    let mut model = dev.build_module::<Tiny, f32>();
+    let data = small();
+    let mut evaluations = 0;
+    let err = fit(
+        &mut model,
+        &dev,
+        &data,
+        &TrainConfig::adam(3, 100),
+        &RunOptions::default(),
+        |m, batch, grads| {
+            Reconstruction::BcePerImage.loss(m.forward_mut(batch.x.clone().traced(grads)), batch.x)
+        },
+        // The training loss stays finite; the test metric's part turns NaN after epoch 1.
+        |_, _| {
+            evaluations += 1;
+            let kl = if evaluations > 1 { f64::NAN } else { 0.5 };
+            Eval {
+                loss: 1.0,
+                parts: vec![("kl".into(), kl)],
+            }
+        },
+    )
+    .unwrap_err();
+    let e = err
+        .downcast_ref::<EvaluationNotFinite>()
+        .expect("an EvaluationNotFinite error");
+    assert_eq!((e.epoch, e.set, e.metric.as_str()), (1, "test", "kl"));
+    assert!(
+        err.to_string().contains("the test set's kl is NaN"),
+        "{err}"
+    );
 }

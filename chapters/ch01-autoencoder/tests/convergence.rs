@@ -1,10 +1,12 @@
 //! Chapter 1 trains for real: on the embedded MNIST subset (2,000 train / 500 test images), with
-//! fixed seeds, each preset's test loss ends far below the untrained loss and near a reference run.
+//! fixed seeds, each preset's test loss ends well below what needs no training at all — every
+//! test image replaced by the mean training image (computed here) — and near a reference run.
 //!
 //! Reference values come from `cargo test -p ch01-autoencoder --test convergence -- --nocapture`
 //! (seed 0) and are printed by each test; the thresholds leave about 5 % of room above them so that
 //! only a real regression (a broken loss, optimiser or batching) fails.
 
+use ae_toolkit::baseline::{mean_image_loss, pca_loss};
 use ae_toolkit::data::{embedded, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::train::{History, RunOptions};
@@ -35,13 +37,30 @@ where
     h
 }
 
+/// The losses, in the preset's loss, of two reconstructions that need no training: the mean
+/// training image, and PCA with as many components as the code is wide (fitted on the same 2,000
+/// training images; clamped into [0, 1] for the sigmoid outputs).
+fn baselines(preset: PresetName, code: usize) -> (f64, f64) {
+    let data = embedded(DatasetKind::Mnist);
+    let loss = preset.preset().loss;
+    let mean = mean_image_loss(loss, &data.train, &data.test);
+    let pca = pca_loss(loss, &data.train, &data.test, code);
+    println!("{preset:?} baselines: mean image {mean:.4}, PCA-{code} {pca:.4}");
+    (mean, pca)
+}
+
 #[test]
 fn basic_converges() {
     let h = run::<Basic>(PresetName::Basic, 20, 0, None);
     // Untrained: ≈ 784·ln 2 ≈ 543 BCE per image (σ(z) ≈ 0.5 everywhere).
     assert!((h.untrained_test_loss() - 784.0 * 2f64.ln()).abs() < 15.0);
     let last = h.last().test.loss;
-    assert!(last < 0.3 * h.untrained_test_loss());
+    let (mean, pca) = baselines(PresetName::Basic, 20);
+    assert!(last < MARGIN * mean, "{last} vs mean image {mean}");
+    // In BCE, the basic model also beats PCA with 20 components (108.2 on this subset). The deep
+    // and shallow presets do not beat PCA of their code size in 20 and 40 epochs on 2,000 images
+    // (0.0163 and 0.1184 here), so for them the mean image is the bar.
+    assert!(last < pca, "{last} vs PCA-20 {pca}");
     assert!(
         last < REFERENCE_BASIC * 1.05,
         "{last} vs reference {REFERENCE_BASIC}"
@@ -52,7 +71,8 @@ fn basic_converges() {
 fn deep_converges() {
     let h = run::<Deep>(PresetName::Deep, 20, 0, None);
     let last = h.last().test.loss;
-    assert!(last < 0.5 * h.untrained_test_loss());
+    let (mean, _) = baselines(PresetName::Deep, 32);
+    assert!(last < MARGIN * mean, "{last} vs mean image {mean}");
     assert!(
         last < REFERENCE_DEEP * 1.05,
         "{last} vs reference {REFERENCE_DEEP}"
@@ -63,7 +83,8 @@ fn deep_converges() {
 fn shallow_converges() {
     let h = run::<Shallow>(PresetName::Shallow, 40, 0, None);
     let last = h.last().test.loss;
-    assert!(last < 0.5 * h.untrained_test_loss());
+    let (mean, _) = baselines(PresetName::Shallow, 32);
+    assert!(last < MARGIN * mean, "{last} vs mean image {mean}");
     assert!(
         last < REFERENCE_SHALLOW * 1.05,
         "{last} vs reference {REFERENCE_SHALLOW}"
@@ -71,22 +92,32 @@ fn shallow_converges() {
 }
 
 /// The chapter's finding: the Keras model needs Keras' Glorot initialisation to reach the blog's
-/// loss; with dfdx's (= PyTorch's) default it lags behind.
+/// loss; with dfdx's (= PyTorch's) default it lags behind. Not one lucky seed: on each of several
+/// seeds, and on their mean by a margin.
 #[test]
 fn glorot_beats_default_init_on_the_shallow_model() {
-    let glorot = run::<Shallow>(PresetName::Shallow, 40, 0, Some(Init::Glorot))
-        .last()
-        .test
-        .loss;
-    let default = run::<Shallow>(PresetName::Shallow, 40, 0, Some(Init::Default))
-        .last()
-        .test
-        .loss;
-    // On the full set, 50 epochs end at 0.0915 (Glorot) vs 0.0984 (default) at seed 0
-    // (`--preset init-comparison`); on this subset's 320 steps: 0.176 vs 0.183.
+    let final_loss = |seed, init| {
+        run::<Shallow>(PresetName::Shallow, 40, seed, Some(init))
+            .last()
+            .test
+            .loss
+    };
+    let seeds = [0, 1, 2];
+    let glorot: Vec<f64> = seeds.iter().map(|&s| final_loss(s, Init::Glorot)).collect();
+    let default: Vec<f64> = seeds
+        .iter()
+        .map(|&s| final_loss(s, Init::Default))
+        .collect();
+    println!("shallow after 40 epochs, seeds {seeds:?}: Glorot {glorot:?}, default {default:?}");
+    for ((g, d), s) in glorot.iter().zip(&default).zip(seeds) {
+        assert!(g < d, "seed {s}: glorot {g} vs default {d}");
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     assert!(
-        glorot < 0.98 * default,
-        "glorot {glorot} vs default {default}"
+        mean(&glorot) < 0.98 * mean(&default),
+        "mean over seeds: glorot {} vs default {}",
+        mean(&glorot),
+        mean(&default)
     );
 }
 
@@ -108,6 +139,10 @@ fn same_seed_same_losses_other_seed_other_losses() {
     );
     assert_ne!(losses(&a), losses(&c));
 }
+
+/// A trained model must end at most this fraction of the mean image's loss (the seed-0 runs end
+/// at 0.50, 0.67 and 0.69 of it; a model that learned only the mean image scores 1).
+const MARGIN: f64 = 0.75;
 
 // Seed-0 reference runs on this subset (printed by the tests above): basic after 20 epochs,
 // deep after 20, shallow (Glorot) after 40. For scale, the untrained losses are 544.8, 0.2325 and

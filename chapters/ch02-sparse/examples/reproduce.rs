@@ -54,12 +54,9 @@ struct Args {
     run: RunArgs,
 }
 
+/// ρ as the library validates it (`ch02_sparse::check_rho`).
 fn open_unit_interval(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
-        Ok(v) => Err(format!("{v} is not strictly between 0 and 1")),
-        Err(e) => Err(e.to_string()),
-    }
+    ch02_sparse::check_rho(s.parse::<f32>().map_err(|e| e.to_string())?)
 }
 
 fn non_negative(s: &str) -> Result<f32, String> {

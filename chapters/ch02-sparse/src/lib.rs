@@ -6,10 +6,10 @@
 //! the reconstruction loss and the training loop come from [`ae_toolkit`].
 
 use ae_toolkit::batch::{Batch, Images};
-use ae_toolkit::data::DataSplits;
+use ae_toolkit::data::{DataSplits, Dataset};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::{bce_with_logits_per_image, scalar};
-use ae_toolkit::train::{fit, Eval, History, RunOptions, TrainConfig};
+use ae_toolkit::train::{evaluate, fit_evaluating_sets, Eval, History, RunOptions, TrainConfig};
 
 /// Number of hidden units.
 pub const HIDDEN: usize = 400;
@@ -107,19 +107,98 @@ pub fn sparse_loss<D: Device<f32>>(
 }
 // ANCHOR_END: objective
 
-/// Test metrics of a batch, without a tape: BCE per image, the KL penalty for `rho`, the mean
-/// activation over units and images.
-pub fn evaluate_batch<D: Device<f32>>(model: &Model<D>, batch: &Batch<D>, rho: f32) -> Eval {
-    let hidden = model.0.forward(batch.x.clone());
-    let bce = scalar(&bce_with_logits_per_image(
-        model.1.forward(hidden.clone()),
-        batch.x.clone(),
-    )) as f64;
-    let kl = scalar(&kl_sparsity(hidden.clone(), rho)) as f64;
-    let mean = scalar(&hidden.mean::<Rank0, _>()) as f64;
+/// Checks that a target activation ρ lies in the open interval (0, 1): at 0 or 1 the KL penalty's
+/// `ρ ln ρ` or `(1 − ρ) ln(1 − ρ)` is `0 · ln 0`, NaN in floating point, and outside it the
+/// penalty is not a divergence between two Bernoulli distributions at all.
+///
+/// ```
+/// assert_eq!(ch02_sparse::check_rho(0.05), Ok(0.05));
+/// let err = ch02_sparse::check_rho(0.0).unwrap_err();
+/// assert!(err.contains("between 0 and 1"), "{err}");
+/// assert!(ch02_sparse::check_rho(f32::NAN).is_err());
+/// ```
+pub fn check_rho(rho: f32) -> Result<f32, String> {
+    if rho > 0.0 && rho < 1.0 {
+        Ok(rho)
+    } else {
+        Err(format!(
+            "the target activation ρ must lie strictly between 0 and 1 (got {rho}); the chapter \
+             uses 0.05"
+        ))
+    }
+}
+
+impl Penalty {
+    /// The penalty if its parameters are valid: ρ in (0, 1), weights finite and non-negative.
+    pub fn validated(self) -> Result<Self, String> {
+        let weight = |name: &str, w: f32| {
+            if w.is_finite() && w >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the penalty weight {name} must be finite and ≥ 0 (got {w})"
+                ))
+            }
+        };
+        match self {
+            Penalty::None => {}
+            Penalty::Kl { rho, beta } => {
+                check_rho(rho)?;
+                weight("β", beta)?;
+            }
+            Penalty::L1 { lambda } => weight("λ", lambda)?,
+        }
+        Ok(self)
+    }
+}
+
+/// `Σⱼ KL(ρ ‖ ρ̂ⱼ)` of given mean activations `ρ̂ⱼ` (clamped like [`kl_sparsity`]), in f64: the
+/// penalty of a whole data set, from each unit's mean over all of its images.
+///
+/// ```
+/// // One unit at ρ̂ = 0.1, one at ρ̂ = ρ: KL(0.05 ‖ 0.1) + 0.
+/// let kl = ch02_sparse::kl_of_means(0.05, &[0.1, 0.05]);
+/// let hand = 0.05 * (0.05f64 / 0.1).ln() + 0.95 * (0.95f64 / 0.9).ln();
+/// assert!((kl - hand).abs() < 1e-12);
+/// ```
+pub fn kl_of_means(rho: f32, means: &[f64]) -> f64 {
+    let (rho, eps) = (rho as f64, RHO_HAT_EPSILON as f64);
+    means
+        .iter()
+        .map(|&m| {
+            let m = m.clamp(eps, 1.0 - eps);
+            rho * (rho / m).ln() + (1.0 - rho) * ((1.0 - rho) / (1.0 - m)).ln()
+        })
+        .sum()
+}
+
+/// Test metrics of a whole data set, without a tape: BCE per image (averaged over batches of
+/// `batch_size`), and, from each unit's mean activation over *all* of `data`'s images, the KL
+/// penalty for `rho` and the mean activation over units and images. Computing the KL per batch
+/// and averaging would make it depend on the evaluation batch size; the formula's ρ̂ⱼ is a mean
+/// over the set.
+pub fn evaluate_set<D: Device<f32>>(
+    model: &Model<D>,
+    dev: &D,
+    data: &Dataset,
+    batch_size: usize,
+    rho: f32,
+) -> Eval {
+    let mut bce = |m: &Model<D>, batch: &Batch<D>| {
+        let logits = m.1.forward(m.0.forward(batch.x.clone()));
+        Eval::loss(scalar(&bce_with_logits_per_image(logits, batch.x.clone())) as f64)
+    };
+    let loss = evaluate(model, dev, data, batch_size, &mut bce).loss;
+    let means = unit_means(model, dev, data);
     Eval {
-        loss: bce,
-        parts: vec![("kl".into(), kl), ("mean_activation".into(), mean)],
+        loss,
+        parts: vec![
+            ("kl".into(), kl_of_means(rho, &means)),
+            (
+                "mean_activation".into(),
+                means.iter().sum::<f64>() / HIDDEN as f64,
+            ),
+        ],
     }
 }
 
@@ -133,25 +212,23 @@ pub fn train<D: Device<f32>>(
     cfg: &TrainConfig,
     run: &RunOptions,
 ) -> anyhow::Result<(Model<D>, History)> {
+    let penalty = penalty.validated().map_err(anyhow::Error::msg)?;
+    check_rho(rho_report).map_err(anyhow::Error::msg)?;
     let mut model = SparseAutoencoder::build_on_device(dev);
-    let history = fit(
+    let history = fit_evaluating_sets(
         &mut model,
         dev,
         data,
         cfg,
         run,
         |m, batch, grads| sparse_loss(m, batch.x, grads, penalty),
-        |m, batch| evaluate_batch(m, batch, rho_report),
+        |m, set| evaluate_set(m, dev, set, cfg.eval_batch_size, rho_report),
     )?;
     Ok((model, history))
 }
 
 /// Each hidden unit's mean activation over all of `data`'s images.
-pub fn unit_means<D: Device<f32>>(
-    model: &Model<D>,
-    dev: &D,
-    data: &ae_toolkit::data::Dataset,
-) -> Vec<f64> {
+pub fn unit_means<D: Device<f32>>(model: &Model<D>, dev: &D, data: &Dataset) -> Vec<f64> {
     let mut sums = vec![0.0f64; HIDDEN];
     for batch in ae_toolkit::batch::batches(dev, data, 1000, None) {
         let h = model.0.forward(batch.x).as_vec();
@@ -319,6 +396,57 @@ mod tests {
             assert!(
                 (t - (b + k)).abs() <= 1e-4 * (1.0 + t.abs()),
                 "{t} vs {b} + {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn training_with_rho_outside_the_open_unit_interval_is_refused() {
+        let dev = Cpu::seed_from_u64(0);
+        let full = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist);
+        let data = DataSplits {
+            train: full.train.head(20),
+            test: full.test.head(10),
+            ..full
+        };
+        let cfg = TrainConfig::adam(1, 10);
+        for rho in [0.0, 1.0, -0.5, f32::NAN] {
+            let penalty = Penalty::Kl { rho, beta: 3.0 };
+            let err = train(&dev, &data, penalty, 0.05, &cfg, &RunOptions::default())
+                .expect_err("ρ outside (0, 1) must be refused");
+            assert!(err.to_string().contains("between 0 and 1"), "{err}");
+            let err = train(
+                &dev,
+                &data,
+                Penalty::None,
+                rho,
+                &cfg,
+                &RunOptions::default(),
+            )
+            .expect_err("a reported ρ outside (0, 1) must be refused");
+            assert!(err.to_string().contains("between 0 and 1"), "{err}");
+        }
+        let negative = Penalty::L1 { lambda: -1.0 };
+        assert!(negative.validated().is_err());
+    }
+
+    #[test]
+    fn the_evaluated_kl_is_that_of_the_whole_sets_mean_activations() {
+        // The formula's ρ̂ⱼ is unit j's mean over the evaluated set: the KL must not depend on the
+        // evaluation batch size, and must equal the penalty of the whole set taken as one batch.
+        let dev = Cpu::seed_from_u64(3);
+        let model = dev.build_module::<SparseAutoencoder, f32>();
+        let test = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+            .test
+            .head(300);
+        let kl_of = |batch_size| evaluate_set(&model, &dev, &test, batch_size, 0.05).parts[0].1;
+        let whole = dev.tensor_from_vec(test.images.clone(), (300, Const::<784>));
+        let one_batch = kl_sparsity(model.0.forward(whole), 0.05).array() as f64;
+        for batch_size in [7, 64, 300, 1000] {
+            let kl = kl_of(batch_size);
+            assert!(
+                (kl - one_batch).abs() < 1e-4 * one_batch,
+                "batch size {batch_size}: {kl} vs {one_batch}"
             );
         }
     }

@@ -557,9 +557,9 @@ fn anomaly(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         )?;
         let auc = |s: &[f64]| {
             let (normal, anomalous) = split_scores(s, &test.labels, r.digit);
-            roc_auc(&normal, &anomalous)
+            roc_auc(&normal, &anomalous).map_err(|e| anyhow::anyhow!("digit {}: {e}", r.digit))
         };
-        let a = [auc(&r.ae), auc(&r.vae), auc(&r.pca)];
+        let a = [auc(&r.ae)?, auc(&r.vae)?, auc(&r.pca)?];
         println!(
             "digit {digit} held out: ROC-AUC AE {:.3}, VAE {:.3}, PCA {:.3}",
             a[0], a[1], a[2]

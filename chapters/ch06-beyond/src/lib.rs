@@ -195,11 +195,26 @@ pub fn principal_angles(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<f64> {
 /// The area under the ROC curve of a score that should be higher for `anomalous` than for
 /// `normal` items: the probability that a random anomalous item outscores a random normal one,
 /// ties counting one half (the Mann–Whitney statistic, from mid-ranks of the pooled scores).
-pub fn roc_auc(normal: &[f64], anomalous: &[f64]) -> f64 {
-    assert!(
-        !normal.is_empty() && !anomalous.is_empty(),
-        "ROC-AUC needs items of both kinds"
-    );
+///
+/// An error, not a number, when either kind is empty or a score is NaN or infinite: a NaN has no
+/// rank (it equals nothing, not even itself), so no area can be computed.
+pub fn roc_auc(normal: &[f64], anomalous: &[f64]) -> Result<f64, String> {
+    if normal.is_empty() || anomalous.is_empty() {
+        return Err(format!(
+            "ROC-AUC needs items of both kinds (got {} normal and {} anomalous)",
+            normal.len(),
+            anomalous.len()
+        ));
+    }
+    let bad = normal.iter().chain(anomalous).filter(|s| !s.is_finite());
+    let bad = bad.count();
+    if bad > 0 {
+        return Err(format!(
+            "{bad} of the {} scores are NaN or infinite; ROC-AUC needs finite scores (a model \
+             that diverged gives such scores: retrain it with a lower learning rate)",
+            normal.len() + anomalous.len()
+        ));
+    }
     let mut pooled: Vec<(f64, bool)> = normal
         .iter()
         .map(|&s| (s, false))
@@ -219,7 +234,7 @@ pub fn roc_auc(normal: &[f64], anomalous: &[f64]) -> f64 {
         start = end;
     }
     let (n_a, n_n) = (anomalous.len() as f64, normal.len() as f64);
-    (rank_sum - n_a * (n_a + 1.0) / 2.0) / (n_a * n_n)
+    Ok((rank_sum - n_a * (n_a + 1.0) / 2.0) / (n_a * n_n))
 }
 // ANCHOR_END: roc_auc
 // END SOLUTION
@@ -396,14 +411,26 @@ mod tests {
     #[test]
     fn roc_auc_matches_hand_counts() {
         // Pairs (anomalous, normal): 3 > 1, 3 > 2, 0.5 < 1, 0.5 < 2 → 2 of 4.
-        assert_eq!(roc_auc(&[1.0, 2.0], &[3.0, 0.5]), 0.5);
+        assert_eq!(roc_auc(&[1.0, 2.0], &[3.0, 0.5]), Ok(0.5));
         // Perfect and perfectly wrong rankings.
-        assert_eq!(roc_auc(&[1.0, 2.0], &[5.0, 6.0, 7.0]), 1.0);
-        assert_eq!(roc_auc(&[5.0, 6.0], &[1.0]), 0.0);
+        assert_eq!(roc_auc(&[1.0, 2.0], &[5.0, 6.0, 7.0]), Ok(1.0));
+        assert_eq!(roc_auc(&[5.0, 6.0], &[1.0]), Ok(0.0));
         // A tie counts one half: (2 vs 2) ½, (2 vs 1) 1 → 1.5 / 2.
-        assert_eq!(roc_auc(&[2.0, 1.0], &[2.0]), 0.75);
+        assert_eq!(roc_auc(&[2.0, 1.0], &[2.0]), Ok(0.75));
         // All tied: ½.
-        assert_eq!(roc_auc(&[4.0; 3], &[4.0; 5]), 0.5);
+        assert_eq!(roc_auc(&[4.0; 3], &[4.0; 5]), Ok(0.5));
+    }
+
+    #[test]
+    fn roc_auc_refuses_non_finite_scores_and_empty_groups() {
+        // A NaN equals nothing, not even itself: before this check the tie loop never advanced.
+        let err = roc_auc(&[1.0, f64::NAN, 2.0], &[f64::INFINITY, 3.0]).unwrap_err();
+        assert!(
+            err.starts_with("2 of the 5 scores are NaN or infinite"),
+            "{err}"
+        );
+        let err = roc_auc(&[], &[1.0]).unwrap_err();
+        assert!(err.contains("0 normal and 1 anomalous"), "{err}");
     }
 
     #[test]
@@ -424,7 +451,7 @@ mod tests {
             }
         }
         let want = wins / (normal.len() * anomalous.len()) as f64;
-        assert!(close(roc_auc(&normal, &anomalous), want, 1e-12));
+        assert!(close(roc_auc(&normal, &anomalous).unwrap(), want, 1e-12));
     }
 
     #[test]

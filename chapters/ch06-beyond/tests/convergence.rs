@@ -3,6 +3,7 @@
 //! Reference values from `cargo test -p ch06-beyond --test convergence -- --nocapture`;
 //! thresholds leave about 5 % of room (angles and ROC-AUC: the margins stated at each assert).
 
+use ae_toolkit::baseline::mean_image_loss;
 use ae_toolkit::data::{embedded, DatasetKind, PIXELS};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::Reconstruction;
@@ -74,7 +75,15 @@ fn the_deep_autoencoder_trains_in_the_papers_metric() {
         Reconstruction::BcePerImage,
     ));
     assert!((direct - h.last().test.loss).abs() < 1e-3 * direct);
-    assert!(h.last().test.loss < 0.4 * h.untrained_test_loss());
+    // What needs no training: the mean training image for every test image.
+    let mean_image =
+        mean_image_loss(Reconstruction::SigmoidMse, &data.train, &data.test) * PIXELS as f64;
+    println!("mean image {mean_image:.2} squared error per image");
+    assert!(
+        h.last().test.loss < DEEP_MARGIN * mean_image,
+        "{} vs mean image {mean_image}",
+        h.last().test.loss
+    );
     assert!(
         h.last().test.loss < REFERENCE_DEEP * 1.05,
         "{}",
@@ -102,7 +111,7 @@ fn reconstruction_error_flags_a_digit_never_seen_in_training() {
     let pca = Pca::fit(&data.train.images, PIXELS, 20);
     let auc = |scores: Vec<f64>| {
         let (normal, anomalous) = split_scores(&scores, &data.test.labels, HELD_OUT);
-        roc_auc(&normal, &anomalous)
+        roc_auc(&normal, &anomalous).expect("finite scores of both kinds")
     };
     let ae_auc = auc(model_bce_per_image(&ae, &dev, &data.test));
     let vae_auc = auc(vae_negative_elbo(&vae, &dev, &data.test, 5));
@@ -122,6 +131,10 @@ fn reconstruction_error_flags_a_digit_never_seen_in_training() {
 
 const LINEAR_EPOCHS: usize = 200;
 const DEEP_EPOCHS: usize = 10;
+/// The deep autoencoder must end at most this fraction of the mean image's squared error (seed 0:
+/// 41.19 of 50.77, 0.81, after a plateau near the mean image in epochs 2–4; learning the mean
+/// image alone scores 1).
+const DEEP_MARGIN: f64 = 0.85;
 const ANOMALY_EPOCHS: usize = 20;
 const HELD_OUT: u8 = 0;
 // Seed-0 references on the subset.
