@@ -391,7 +391,14 @@ pub fn unescape_html(s: &str) -> String {
     while let Some(p) = rest.find('&') {
         out.push_str(&rest[..p]);
         rest = &rest[p..];
-        let Some(semi) = rest[..rest.len().min(12)].find(';') else {
+        // A reference is short: look for its `;` among the next few characters (not bytes: the
+        // text may go on in Chinese).
+        let semi = rest
+            .char_indices()
+            .take_while(|&(i, _)| i < 12)
+            .find(|&(_, c)| c == ';')
+            .map(|(i, _)| i);
+        let Some(semi) = semi else {
             out.push('&');
             rest = &rest[1..];
             continue;
@@ -634,6 +641,10 @@ mod tests {
     #[test]
     fn helpers() {
         assert_eq!(unescape_html("&#92;frac &amp; &#x41;&lt;"), "\\frac & A<");
+        assert_eq!(
+            unescape_html("a & 稀疏自编码器 &amp;"),
+            "a & 稀疏自编码器 &"
+        );
         assert_eq!(percent_decode("a%20b%E4%B8%AD"), "a b中");
         assert_eq!(
             align(&[1, 2, 3], &[1, 3, 4]),
