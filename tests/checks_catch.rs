@@ -528,4 +528,35 @@ fn a_graded_answer_on_a_chapter_page_is_caught() {
         "{}",
         show(&check_html(&layout))
     );
+    drop(out);
+
+    // A chapter page that sets graded exercises links to the solutions: name the crate like the
+    // page (`chapters/chapter/` for `chapter.md`), and the page without a link is caught.
+    fs::rename(
+        dir.path().join("chapters/demo"),
+        dir.path().join("chapters/chapter"),
+    )
+    .unwrap();
+    let (out, layout) = build(dir.path());
+    let problems = check_html(&layout);
+    assert_eq!(problems.len(), 2, "{}", show(&problems));
+    for (p, file) in problems
+        .iter()
+        .zip(["book/en/chapter.md", "book/zh/chapter.md"])
+    {
+        assert_eq!(p.file, file, "{p}");
+        assert!(p.message.contains("does not link to solutions.md"), "{p}");
+    }
+    drop(out);
+    for lang in ["en", "zh"] {
+        let page = dir.path().join(format!("book/{lang}/chapter.md"));
+        let text = fs::read_to_string(&page).unwrap();
+        fs::write(&page, text + "\n[Solutions](solutions.md)\n").unwrap();
+    }
+    let (_out, layout) = build(dir.path());
+    assert!(
+        check_html(&layout).is_empty(),
+        "{}",
+        show(&check_html(&layout))
+    );
 }

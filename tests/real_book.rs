@@ -77,3 +77,28 @@ fn both_languages_build_and_the_html_passes_every_check() {
         }
     }
 }
+
+#[test]
+fn every_graded_exercise_has_answer_lines_for_the_check() {
+    // The check that keeps answers off the chapter pages looks for these lines: an exercise
+    // without any would never be caught.
+    let layout = Layout::for_repo(&repo_root()).unwrap();
+    let (exercises, problems) = xtask::book::exercises::graded_exercises(&layout);
+    assert!(problems.is_empty(), "{}", show(&problems));
+    assert!(exercises.len() >= 6, "{exercises:?}");
+    for e in &exercises {
+        assert!(
+            !e.answer_lines.is_empty(),
+            "{}/{}: no distinctive line in its body",
+            e.chapter,
+            e.id
+        );
+        assert!(
+            e.stub.contains("todo!()"),
+            "{}/{}: {}",
+            e.chapter,
+            e.id,
+            e.stub
+        );
+    }
+}

@@ -14,7 +14,8 @@
 //! - [`check_answers`] reads the built HTML of both languages and fails if a distinctive line of
 //!   any answer (a line inside a `fn` body of a region, not trivial, and not also found outside
 //!   the regions of its file) appears in the text of any page but the solutions page and the
-//!   print version, whether shown or hidden (`<span class="boring">` lines count too).
+//!   print version, whether shown or hidden (`<span class="boring">` lines count too), and if a
+//!   chapter page that sets graded exercises (`<chapter>.html`) does not link to the solutions.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -188,9 +189,8 @@ pub fn write_stubs(layout: &Layout) -> Vec<Problem> {
     problems
 }
 
-/// The text content of `html`'s `<main>`: tags dropped, character references decoded, every run
-/// of whitespace one space.
-fn page_text(html: &str) -> String {
+/// The inside of `html`'s `<main>` (the page's content, without navigation).
+fn main_html(html: &str) -> &str {
     let start = html
         .find("<main")
         .and_then(|p| html[p..].find('>').map(|e| p + e + 1))
@@ -198,7 +198,13 @@ fn page_text(html: &str) -> String {
     let end = html[start..]
         .find("</main>")
         .map_or(html.len(), |e| e + start);
-    let main = &html[start..end];
+    &html[start..end]
+}
+
+/// The text content of `html`'s `<main>`: tags dropped, character references decoded, every run
+/// of whitespace one space.
+fn page_text(html: &str) -> String {
+    let main = main_html(html);
     let mut text = String::with_capacity(main.len());
     let mut rest = main;
     while let Some(p) = rest.find('<') {
@@ -219,6 +225,29 @@ pub fn check_answers(layout: &Layout) -> Vec<Problem> {
     let solutions = Path::new(SOLUTIONS_PAGE).with_extension("html");
     for lang in LANGS {
         let site = layout.out_dir.join(lang.code);
+        // A chapter that sets graded exercises (its page named like its crate) links to the
+        // solutions page, where the answers are.
+        let chapters: BTreeSet<&str> = exercises.iter().map(|e| e.chapter.as_str()).collect();
+        for chapter in chapters {
+            let page = site.join(format!("{chapter}.html"));
+            let Ok(html) = fs::read_to_string(&page) else {
+                continue;
+            };
+            // In the content: the navigation links every page to its neighbours.
+            let href = format!("href=\"{}", solutions.display());
+            if !main_html(&html).contains(&href) {
+                let source = layout.src_dir(lang.code).join(format!("{chapter}.md"));
+                let (file, at) = locate(layout, &source, &page, &["## Exercises", "## 练习"]);
+                problems.push(Problem::new(
+                    file,
+                    at,
+                    format!(
+                        "the chapter sets graded exercises but does not link to {SOLUTIONS_PAGE}, \
+                         where their answers are"
+                    ),
+                ));
+            }
+        }
         for file in super::html::html_pages(&site) {
             let rel = file.strip_prefix(&site).unwrap_or(&file).to_path_buf();
             if rel == solutions || SKIPPED.iter().any(|s| rel == Path::new(s)) {
