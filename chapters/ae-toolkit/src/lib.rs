@@ -12,6 +12,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod export;
 pub mod fetch;
 pub mod idx;
 pub mod losses;

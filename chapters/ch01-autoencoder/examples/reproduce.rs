@@ -16,6 +16,8 @@ use ae_toolkit::cli::{markdown_table, RunArgs};
 use ae_toolkit::data::{load, DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::{on_device, OnDevice};
 use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
+use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::{encode_all, reconstruct, Autoencoder};
 use ae_toolkit::pca::Pca;
 use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
@@ -28,6 +30,8 @@ use clap::Parser;
 const INIT_COMPARISON: PresetName = PresetName::Shallow;
 type InitComparisonModel = Shallow;
 const CHAPTER: &str = "ch01";
+/// Test images on which the f16 rounding of the exported weights is measured.
+const F16_CHECK_IMAGES: usize = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Choice {
@@ -159,7 +163,7 @@ where
     M: BuildOnDevice<D, f32>,
     M::Built: Autoencoder<D>,
 {
-    let (trained, cfg) = run_one::<M, D>(dev, args, data, preset, init)?;
+    let (mut trained, cfg) = run_one::<M, D>(dev, args, data, preset, init)?;
     let out = args.run.out_dir(CHAPTER);
     let h = &trained.history;
     let unit = preset.loss.unit();
@@ -241,7 +245,79 @@ where
         &out.join(format!("{}-summary.md", preset.id)),
         markdown_table(&["", ""], &rows).as_bytes(),
     )?;
+    if preset.name == PresetName::Basic {
+        export_basic(
+            &mut trained.model,
+            dev,
+            data,
+            &out,
+            &command(args, preset.id, args.init),
+        )?;
+    }
     Ok(trained.history)
+}
+
+/// Writes the weights Chapter 3's drawing widget runs (`basic.safetensors`, half precision, with
+/// one test image of each digit for its "test digit" button), golden inputs and outputs of the
+/// Rust model for the JavaScript tests (`basic-golden.safetensors`), and `basic-weights.md` (size
+/// and the error of f16). Rounds `model`'s weights to f16 on the way.
+fn export_basic<M: Autoencoder<D>, D: Device<f32>>(
+    model: &mut M,
+    dev: &D,
+    data: &DataSplits,
+    out: &Path,
+    command: &str,
+) -> anyhow::Result<()> {
+    let loss = Reconstruction::BcePerImage;
+    let n = F16_CHECK_IMAGES.min(data.test.len());
+    let golden_in = data.test.head(4).images;
+    let golden32 = reconstruct(model, dev, &data.test, 4, loss);
+    let all32 = reconstruct(model, dev, &data.test, n, loss);
+    round_to_f16(model);
+    let golden16 = reconstruct(model, dev, &data.test, 4, loss);
+    let err = max_abs_diff(&all32, &reconstruct(model, dev, &data.test, n, loss));
+
+    let mut file = SafeTensors::default();
+    file.metadata(
+        "holds",
+        "Chapter 1's basic autoencoder 784-400-20-400-784 (model.0.* encoder, model.1.* decoder; \
+         dfdx layer names, Linear weights (out, in), output logits); examples: the first test \
+         image of each digit, 0-255",
+    );
+    file.metadata("command", command);
+    file.add_module("model.", model, Dtype::F16);
+    let examples: Vec<usize> = (0..10u8)
+        .filter_map(|d| data.test.labels.iter().position(|&l| l == d))
+        .collect();
+    let pixels: Vec<f32> = data
+        .test
+        .select(&examples)
+        .images
+        .iter()
+        .map(|p| p * 255.0)
+        .collect();
+    file.add("examples", &[examples.len(), PIXELS], &pixels, Dtype::U8);
+    let bytes = file.write(&out.join("basic.safetensors"))?;
+
+    let mut golden = SafeTensors::default();
+    golden.metadata(
+        "holds",
+        "the first 4 test images (x) and the Rust model's pixel probabilities for them, with \
+         f32 weights (y.f32) and with the weights rounded to f16 as in basic.safetensors (y.f16)",
+    );
+    golden.add("x", &[4, PIXELS], &golden_in, Dtype::F32);
+    golden.add("y.f32", &[4, PIXELS], &golden32, Dtype::F32);
+    golden.add("y.f16", &[4, PIXELS], &golden16, Dtype::F32);
+    golden.write(&out.join("basic-golden.safetensors"))?;
+    println!("basic.safetensors: {bytes} bytes; f16 rounding changes outputs by at most {err:.5}");
+    let table = weights_table(
+        "ch01/basic.safetensors",
+        "Chapter 1's `basic` autoencoder, 784-400-20-400-784 · 第 1 章的 `basic` 自编码器",
+        bytes,
+        err,
+        &format!("pixel probabilities, first {n} test images"),
+    );
+    ae_toolkit::atomic::write(&out.join("basic-weights.md"), table.as_bytes())
 }
 
 fn run_one<M, D>(

@@ -14,6 +14,9 @@ use ae_toolkit::cli::{markdown_table, RunArgs};
 use ae_toolkit::data::{load, DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::{on_device, OnDevice};
 use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
+use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
 use ae_toolkit::train::{History, TrainConfig};
 use ch05_vae::{decode, encode, importance_log_likelihood, train, Model, LATENT};
@@ -26,12 +29,22 @@ const PACKAGE: &str = "ch05-vae";
 const BETAS: [f32; 4] = [0.5, 1.0, 2.0, 4.0];
 /// A widely used PyTorch example with this model reports about this test loss after 10 epochs.
 const REPORTED: f64 = 105.0;
+/// Test images whose 2-D codes the latent-walk widget draws.
+const WIDGET_POINTS: usize = 3000;
+
+/// Chapter 1's `basic` autoencoder with a 2-D code instead of 20: the plain model the
+/// latent-walk widget interpolates with, next to the 2-D VAE.
+type PlainAe2d = (
+    (Linear<784, 400>, ReLU, Linear<400, 2>),
+    (Linear<2, 400>, ReLU, Linear<400, 784>),
+);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Experiment {
     /// 20-D latent space, β = 1: loss per epoch, samples, reconstructions, interpolation, log p(x)
     Main,
-    /// 2-D latent space: the decoded manifold and the latent scatter
+    /// 2-D latent space: the decoded manifold and the latent scatter; and, for the page's
+    /// latent-walk widget, a 2-D plain autoencoder (Chapter 1's recipe) and both decoders' weights
     Latent2d,
     /// β from 0.5 to 4: rate against distortion
     Beta,
@@ -330,8 +343,139 @@ impl OnDevice for Latent2d<'_> {
             args.run
                 .reproduce_command(PACKAGE, &["--experiment", "latent2d"])
         );
-        ae_toolkit::atomic::write(&out.join("latent-2d.md"), table.as_bytes())
+        ae_toolkit::atomic::write(&out.join("latent-2d.md"), table.as_bytes())?;
+
+        // For the latent-walk widget: a plain autoencoder with a 2-D code, trained like
+        // Chapter 1's `basic`, then both decoders' weights.
+        let mut ae = PlainAe2d::build_on_device(&dev);
+        let run = args.run.run_options(
+            CHAPTER,
+            "plain-ae-2d",
+            "784-400-2-400-784 plain autoencoder",
+        );
+        eprintln!("training plain-ae-2d (Chapter 1's recipe with a 2-D code)");
+        let ae_h = train_reconstruction(
+            &mut ae,
+            &dev,
+            data,
+            Reconstruction::BcePerImage,
+            &config(args),
+            &run,
+        )?;
+        println!(
+            "plain-ae-2d: test BCE per image {:.2} after {} epochs",
+            ae_h.last().test.loss,
+            ae_h.last().epoch
+        );
+        export_latent_walk(args, &dev, data, model, ae, ae_h.last().test.loss)
     }
+}
+
+/// Writes `latent-walk.safetensors` (both 2-D decoders in half precision, the test codes and
+/// labels, a strip of test digits with their codes under both models),
+/// `latent-walk-golden.safetensors` (codes and what the Rust decoders make of them, with the
+/// f32 weights and with the weights rounded to f16, for the JavaScript tests) and
+/// `latent-walk.md` (file size and the error of f16).
+fn export_latent_walk<D: Device<f32>>(
+    args: &Args,
+    dev: &D,
+    data: &DataSplits,
+    mut vae: Model<2, D>,
+    mut ae: <PlainAe2d as BuildOnDevice<D, f32>>::Built,
+    ae_loss: f64,
+) -> anyhow::Result<()> {
+    let out = args.run.out_dir(CHAPTER);
+    let points = data.test.head(WIDGET_POINTS);
+    let x = dev.tensor_from_vec(points.images.clone(), (points.len(), Const::<PIXELS>));
+    let codes = encode(&vae, x).0.as_vec();
+    // The strip: the first test image of each digit.
+    let strip: Vec<usize> = (0..10u8)
+        .filter_map(|d| data.test.labels.iter().position(|&l| l == d))
+        .collect();
+    let strip = data.test.select(&strip);
+    let x = dev.tensor_from_vec(strip.images.clone(), (strip.len(), Const::<PIXELS>));
+    let strip_vae = encode(&vae, x.clone()).0.as_vec();
+    let strip_ae = ae.0.forward(x).as_vec();
+    let ae_decode = |ae: &<PlainAe2d as BuildOnDevice<D, f32>>::Built, z: &[f32]| {
+        let z = dev.tensor_from_vec(z.to_vec(), (z.len() / 2, Const::<2>));
+        ae.1.forward(z).sigmoid().as_vec()
+    };
+    // Golden codes: the origin, two fixed points, and the midpoint of the first two strip codes.
+    let mid = |c: &[f32]| [(c[0] + c[2]) / 2.0, (c[1] + c[3]) / 2.0];
+    let mut vae_z = vec![0.0, 0.0, 1.5, -0.75, -2.0, 2.5];
+    vae_z.extend(mid(&strip_vae));
+    let mut ae_z = strip_ae[..4].to_vec();
+    ae_z.extend(mid(&strip_ae));
+    ae_z.extend([0.0, 0.0]);
+    let (vae32, ae32) = (decode(&vae, dev, &vae_z), ae_decode(&ae, &ae_z));
+    // What rounding to f16 costs, over the decodings of all the drawn codes.
+    let (vae_all, ae_all) = (decode(&vae, dev, &codes), ae_decode(&ae, &codes));
+    round_to_f16(&mut vae);
+    round_to_f16(&mut ae);
+    let (vae16, ae16) = (decode(&vae, dev, &vae_z), ae_decode(&ae, &ae_z));
+    let err_vae = max_abs_diff(&vae_all, &decode(&vae, dev, &codes));
+    let err_ae = max_abs_diff(&ae_all, &ae_decode(&ae, &codes));
+
+    let mut file = SafeTensors::default();
+    file.metadata(
+        "holds",
+        "decoders of the 2-D VAE (vae.*) and of a 2-D plain autoencoder (ae.*), dfdx layer \
+         names, Linear weights (out, in), outputs are logits; VAE posterior means of test \
+         images (codes, labels); the first test image of each digit (strip.images, 0-255) with \
+         its code under both models",
+    );
+    file.metadata(
+        "command",
+        args.run
+            .reproduce_command(PACKAGE, &["--experiment", "latent2d"]),
+    );
+    file.add_module("vae.", &vae.1, Dtype::F16);
+    file.add_module("ae.", &ae.1, Dtype::F16);
+    file.add("codes", &[points.len(), 2], &codes, Dtype::F16);
+    let labels: Vec<f32> = points.labels.iter().map(|&l| l as f32).collect();
+    file.add("labels", &[points.len()], &labels, Dtype::U8);
+    let pixels: Vec<f32> = strip.images.iter().map(|p| p * 255.0).collect();
+    file.add("strip.images", &[strip.len(), PIXELS], &pixels, Dtype::U8);
+    file.add("strip.vae", &[strip.len(), 2], &strip_vae, Dtype::F32);
+    file.add("strip.ae", &[strip.len(), 2], &strip_ae, Dtype::F32);
+    let bytes = file.write(&out.join("latent-walk.safetensors"))?;
+
+    let mut golden = SafeTensors::default();
+    golden.metadata(
+        "holds",
+        "codes (*.z) and pixel probabilities decoded from them by the Rust model with f32 \
+         weights (*.f32) and with the weights rounded to f16 as in latent-walk.safetensors \
+         (*.f16)",
+    );
+    for (name, z, y32, y16) in [("vae", &vae_z, &vae32, &vae16), ("ae", &ae_z, &ae32, &ae16)] {
+        let n = z.len() / 2;
+        golden.add(&format!("{name}.z"), &[n, 2], z, Dtype::F32);
+        golden.add(&format!("{name}.f32"), &[n, PIXELS], y32, Dtype::F32);
+        golden.add(&format!("{name}.f16"), &[n, PIXELS], y16, Dtype::F32);
+    }
+    golden.write(&out.join("latent-walk-golden.safetensors"))?;
+
+    let table = weights_table(
+        "ch05/latent-walk.safetensors",
+        &format!(
+            "2-D VAE decoder, 2-D plain autoencoder decoder (784-400-2-400-784, Chapter 1's \
+             recipe, test BCE {:.2}), {} test codes · 两个二维解码器与 {} 个测试编码",
+            ae_loss,
+            points.len(),
+            points.len()
+        ),
+        bytes,
+        err_vae.max(err_ae),
+        &format!(
+            "pixel probabilities of the {} decoded test codes",
+            points.len()
+        ),
+    );
+    println!(
+        "latent-walk.safetensors: {bytes} bytes; f16 rounding changes decoded pixels by at most \
+         {err_vae:.5} (VAE), {err_ae:.5} (plain AE)"
+    );
+    ae_toolkit::atomic::write(&out.join("latent-walk.md"), table.as_bytes())
 }
 
 struct BetaRun<'a> {
