@@ -458,10 +458,10 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
         layout.generated_dir(),
         exercises::stubs_dir(&layout),
     ]
-        .iter()
-        .filter(|d| d.is_dir())
-        .map(|d| d.display().to_string())
-        .collect();
+    .iter()
+    .filter(|d| d.is_dir())
+    .map(|d| d.display().to_string())
+    .collect();
     cmd.env(
         "MDBOOK_BUILD__EXTRA_WATCH_DIRS",
         serde_json::to_string(&watch)?,
