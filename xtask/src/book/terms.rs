@@ -197,7 +197,9 @@ mod tests {
         let got: Vec<_> = p.iter().map(|p| (p.line, p.message.clone())).collect();
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got[0].0, 3);
-        assert!(got[0].1.starts_with("`批次`: the glossary's term for this concept is `小批量`"));
+        assert!(got[0]
+            .1
+            .starts_with("`批次`: the glossary's term for this concept is `小批量`"));
         assert_eq!(got[1].0, 11);
         assert!(got[1].1.contains("`Dropout`"));
     }
