@@ -439,13 +439,12 @@ mod ch01 {
 
 mod ch02 {
     use super::*;
-    use ch02_sparse::{sparse_loss, Penalty, SparseAutoencoder};
+    use ch02_sparse::{sparse_loss, Penalty, SparseAutoencoder, BETA, RHO};
 
-    /// The chapter's main model: ρ = 0.05, β = 3 (the defaults of its `reproduce` example).
-    const RHO: f32 = 0.05;
+    /// The chapter's main model: its ρ and β (the defaults of its `reproduce` example).
     const PENALTY: Penalty = Penalty::Kl {
         rho: RHO,
-        beta: 3.0,
+        beta: BETA,
     };
 
     pub fn step(dev: &Cpu, cfg: &TrainConfig, _: &Dataset, batch: Batch<Cpu>) -> Box<dyn Step> {
@@ -463,10 +462,10 @@ mod ch02 {
 
 mod ch03 {
     use super::*;
-    use ch03_denoising::{training_objective, DenoisingAutoencoder, Noise};
+    use ch03_denoising::{training_objective, DenoisingAutoencoder, Noise, SIGMA};
 
     /// The chapter's main corruption (the default of its `reproduce` example).
-    const NOISE: Noise = Noise::Gaussian { sigma: 0.5 };
+    const NOISE: Noise = Noise::Gaussian { sigma: SIGMA };
 
     pub fn step(dev: &Cpu, cfg: &TrainConfig, train: &Dataset, batch: Batch<Cpu>) -> Box<dyn Step> {
         let model = DenoisingAutoencoder::build_on_device(dev);

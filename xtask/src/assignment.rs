@@ -365,40 +365,71 @@ fn teacher_only(rel: &Path) -> bool {
                 .is_some_and(|n| is_hidden_target(n.trim_end_matches(".rs"))))
 }
 
-/// The repository's top-level Cargo.toml with other members, the given `ae-toolkit` path, and
-/// the patched crates of `vendor/` found under `vendor` (see vendor/README.md).
+/// The crates under `chapters/` that every chapter shares (the toolkit and what it builds on):
+/// the directory names that `[workspace.dependencies]` of the top-level Cargo.toml points into.
+pub fn shared_crates(root: &Path) -> anyhow::Result<Vec<String>> {
+    let doc = workspace_manifest(root)?;
+    let mut dirs = Vec::new();
+    if let Some(deps) = doc["workspace"]["dependencies"].as_table_like() {
+        for (_, dep) in deps.iter() {
+            let path = dep.get("path").and_then(|p| p.as_str()).unwrap_or_default();
+            if let Some(dir) = path.strip_prefix("chapters/") {
+                dirs.push(dir.to_string());
+            }
+        }
+    }
+    if !dirs.iter().any(|d| d == "ae-toolkit") {
+        bail!("Cargo.toml: [workspace.dependencies] has no ae-toolkit under chapters/");
+    }
+    Ok(dirs)
+}
+
+fn workspace_manifest(root: &Path) -> anyhow::Result<toml_edit::DocumentMut> {
+    let path = root.join("Cargo.toml");
+    std::fs::read_to_string(&path)?
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))
+}
+
+/// The repository's top-level Cargo.toml for a workspace of other `members`: each shared crate
+/// (see [`shared_crates`]) found at `shared(dir)`, the patched crates of `vendor/` under `vendor`
+/// (see vendor/README.md), and no `exclude` list (it names directories of the repository).
 fn workspace_toml(
     root: &Path,
     members: &[String],
-    toolkit: &str,
+    shared: &dyn Fn(&str) -> String,
     vendor: &str,
 ) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(root.join("Cargo.toml"))?;
-    let mut out = String::new();
-    let mut seen = (false, false);
-    for line in text.lines() {
-        if line.contains("path = \"vendor/") {
-            let _ = writeln!(
-                out,
-                "{}",
-                line.replace("path = \"vendor/", &format!("path = \"{vendor}/"))
-            );
-        } else if line.starts_with("members = ") {
-            let quoted: Vec<String> = members.iter().map(|m| format!("{m:?}")).collect();
-            let _ = writeln!(out, "members = [{}]", quoted.join(", "));
-            seen.0 = true;
-        } else if line.starts_with("ae-toolkit = ") {
-            let _ = writeln!(out, "ae-toolkit = {{ path = {toolkit:?} }}");
-            seen.1 = true;
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    if seen != (true, true) {
-        bail!("Cargo.toml: no `members = ` or `ae-toolkit = ` line to rewrite");
-    }
-    Ok(out)
+    let mut doc = workspace_manifest(root)?;
+    let ws = doc["workspace"]
+        .as_table_mut()
+        .context("Cargo.toml has no [workspace] table")?;
+    ws["members"] = toml_edit::value(members.iter().collect::<toml_edit::Array>());
+    ws.remove("exclude");
+    let repoint =
+        |table: Option<&mut dyn toml_edit::TableLike>, from: &str, to: &dyn Fn(&str) -> String| {
+            for (_, dep) in table.into_iter().flat_map(|t| t.iter_mut()) {
+                let Some(dep) = dep.as_table_like_mut() else {
+                    continue;
+                };
+                let Some(rest) = dep
+                    .get("path")
+                    .and_then(|p| p.as_str())
+                    .and_then(|p| p.strip_prefix(from))
+                else {
+                    continue;
+                };
+                let path = to(rest);
+                dep.insert("path", toml_edit::value(path));
+            }
+        };
+    repoint(ws["dependencies"].as_table_like_mut(), "chapters/", shared);
+    repoint(
+        doc["patch"]["crates-io"].as_table_like_mut(),
+        "vendor/",
+        &|rest| format!("{vendor}/{rest}"),
+    );
+    Ok(doc.to_string())
 }
 
 /// Writes a student copy of `chapters` (a standalone workspace) into `out`.
@@ -407,11 +438,13 @@ pub fn student_copy(root: &Path, chapters: &[String], out: &Path) -> anyhow::Res
         bail!("{} exists and is not empty", out.display());
     }
     std::fs::create_dir_all(out)?;
-    copy_tree(
-        &root.join("chapters/ae-toolkit"),
-        &out.join("ae-toolkit"),
-        &|_| false,
-    )?;
+    let shared = shared_crates(root)?;
+    for dir in &shared {
+        // A fuzz target is a workspace of its own, for the maintainers (see its README).
+        copy_tree(&root.join("chapters").join(dir), &out.join(dir), &|rel| {
+            rel == Path::new("fuzz")
+        })?;
+    }
     let mut readme = String::from(
         "# Autoencoders in Rust: exercises\n\n\
          Each exercise is a function whose body is `todo!()`, between the lines\n\
@@ -422,7 +455,7 @@ pub fn student_copy(root: &Path, chapters: &[String], out: &Path) -> anyhow::Res
          Check yourself with the chapter's tests, e.g. `cargo test -p ch02-sparse --lib`.\n\
          The grader runs these tests and more.\n",
     );
-    let mut members = vec!["ae-toolkit".to_string()];
+    let mut members = shared.clone();
     for chapter in chapters {
         for dep in chapter_deps(root, chapter)? {
             if !chapters.contains(&dep) && !members.contains(&dep) {
@@ -454,7 +487,7 @@ pub fn student_copy(root: &Path, chapters: &[String], out: &Path) -> anyhow::Res
     copy_tree(&root.join("vendor"), &out.join("vendor"), &|_| false)?;
     std::fs::write(
         out.join("Cargo.toml"),
-        workspace_toml(root, &members, "ae-toolkit", "vendor")?,
+        workspace_toml(root, &members, &|dir| dir.to_string(), "vendor")?,
     )?;
     for f in ["Cargo.lock", "rust-toolchain.toml"] {
         std::fs::copy(root.join(f), out.join(f))?;
@@ -673,13 +706,13 @@ pub fn grade_source(
         })?;
         members.push(dep);
     }
-    let toolkit = root.join("chapters/ae-toolkit");
+    let chapters_dir = root.join("chapters");
     std::fs::write(
         ws.join("Cargo.toml"),
         workspace_toml(
             root,
             &members,
-            &toolkit.to_string_lossy(),
+            &|dir| chapters_dir.join(dir).to_string_lossy().into_owned(),
             &root.join("vendor").to_string_lossy(),
         )?,
     )?;

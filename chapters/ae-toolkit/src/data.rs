@@ -306,7 +306,7 @@ impl DataDir {
                 origin: DataDirOrigin::Env,
             },
             (None, None) => DataDir {
-                path: crate::cli::workspace_root().join("data"),
+                path: crate::paths::workspace_root().join("data"),
                 origin: DataDirOrigin::Default,
             },
         }
@@ -752,33 +752,5 @@ mod tests {
             labels: vec![],
         };
         assert_eq!(d.to_symmetric_range().images, vec![-1.0, 0.0, 1.0]);
-    }
-}
-
-#[cfg(test)]
-mod shipped_files {
-    use crate::fetch::sha256_hex;
-    use std::io::Read;
-
-    /// The checksums published in `data/README.md` are those of the files actually shipped.
-    #[test]
-    fn readme_checksums_match_the_shipped_subset() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
-        let mut checked = 0;
-        for line in readme
-            .lines()
-            .filter(|l| l.starts_with("| `") && l.contains(".gz`"))
-        {
-            let cells: Vec<&str> = line.split('`').collect();
-            let (file, sum) = (cells[1], cells[3]);
-            let mut raw = Vec::new();
-            flate2::read::GzDecoder::new(std::fs::File::open(dir.join(file)).unwrap())
-                .read_to_end(&mut raw)
-                .unwrap();
-            assert_eq!(sha256_hex(&raw), sum, "{file}");
-            checked += 1;
-        }
-        assert_eq!(checked, 8);
     }
 }

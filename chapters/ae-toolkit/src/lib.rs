@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod idx;
 pub mod losses;
 pub mod model;
+pub mod paths;
 pub mod pca;
 pub mod plot;
 pub mod train;

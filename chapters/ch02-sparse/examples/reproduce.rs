@@ -42,10 +42,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Experiment::Main)]
     experiment: Experiment,
     /// Target mean activation ρ, in (0, 1)
-    #[arg(long, default_value_t = 0.05, value_parser = open_unit_interval)]
+    #[arg(long, default_value_t = ch02_sparse::RHO, value_parser = open_unit_interval)]
     rho: f32,
     /// Weight β of the KL penalty (main experiment)
-    #[arg(long, default_value_t = 3.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = ch02_sparse::BETA, value_parser = non_negative)]
     beta: f32,
     /// Weight λ of the L1 activity penalty (main experiment)
     #[arg(long, default_value_t = 1.0, value_parser = non_negative)]

@@ -14,6 +14,11 @@ use ae_toolkit::train::{evaluate, fit_evaluating_sets, Eval, History, RunOptions
 /// Number of hidden units.
 pub const HIDDEN: usize = 400;
 
+/// The chapter's target mean activation ρ (its example's default, and the benchmarks').
+pub const RHO: f32 = 0.05;
+/// The chapter's weight β of the KL penalty (its example's default, and the benchmarks').
+pub const BETA: f32 = 3.0;
+
 // ANCHOR: model
 /// Encoder: 784 → 400 with a sigmoid, so every activation lies in (0, 1).
 pub type SparseEncoder = (Linear<784, HIDDEN>, Sigmoid);

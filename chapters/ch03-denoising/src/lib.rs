@@ -97,6 +97,9 @@ impl std::fmt::Display for Noise {
     }
 }
 
+/// The chapter's Gaussian noise level σ (its example's default, and the benchmarks').
+pub const SIGMA: f32 = 0.5;
+
 // ANCHOR: objective
 /// The denoising objective: reconstruct the clean `x` from its corrupted copy `noisy`.
 pub fn denoising_loss<D: Device<f32>>(
