@@ -129,7 +129,7 @@ impl SafeTensors {
             offset += bytes.len();
         }
         let mut json = serde_json::to_vec(&header).expect("a JSON map always serialises");
-        while json.len() % 8 != 0 {
+        while !json.len().is_multiple_of(8) {
             json.push(b' ');
         }
         let mut out = Vec::with_capacity(8 + json.len() + offset);
@@ -350,7 +350,7 @@ mod tests {
         file.add("u", &[3], &[-4.0, 7.4, 300.0], Dtype::U8);
         let bytes = file.to_bytes();
         let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        assert_eq!(n % 8, 0);
+        assert!(n.is_multiple_of(8));
         let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
         assert_eq!(header["__metadata__"]["what"], "a test");
         let data = &bytes[8 + n..];

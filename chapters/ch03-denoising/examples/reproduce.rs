@@ -15,6 +15,7 @@ use ae_toolkit::cli::{markdown_table, RunArgs};
 use ae_toolkit::data::{load, DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::{on_device, OnDevice};
 use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
 use ae_toolkit::plot::{image_rows, line_chart, Series};
 use ae_toolkit::train::{History, TrainConfig};
 use ch03_denoising::{
@@ -30,6 +31,8 @@ const SIGMAS: [f32; 6] = [0.1, 0.2, 0.3, 0.5, 0.7, 1.0];
 const RANGE: f64 = 2.0;
 /// Test images scored for PSNR (the filters run on the CPU, image by image).
 const PSNR_IMAGES: usize = 2000;
+/// Noisy test images on which the f16 rounding of the exported weights is measured.
+const F16_CHECK_IMAGES: usize = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Which {
@@ -46,7 +49,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Which::FashionMnist)]
     dataset: Which,
     /// σ of the Gaussian noise the model is trained with (pixels in [−1, 1])
-    #[arg(long, default_value_t = 0.5, value_parser = positive)]
+    #[arg(long, default_value_t = ch03_denoising::SIGMA, value_parser = positive)]
     sigma: f32,
     /// Fraction of pixels masked for the masking-noise model
     #[arg(long, default_value_t = 0.3, value_parser = fraction)]
@@ -129,14 +132,82 @@ impl OnDevice for Run<'_> {
         let description = format!("{} on {}", self.noise, self.data.label());
         let run = self.args.run.run_options(CHAPTER, &name, &description);
         eprintln!("training {name} ({})", self.noise);
-        let (model, history) = train(&dev, self.data, self.noise, &cfg, &run)?;
-        let outputs = self
+        let (mut model, history) = train(&dev, self.data, self.noise, &cfg, &run)?;
+        let outputs: Vec<Vec<f32>> = self
             .inputs
             .iter()
             .map(|x| denoise(&model, &dev, x))
             .collect();
+        if self.data.kind == DatasetKind::Mnist && matches!(self.noise, Noise::Gaussian { .. }) {
+            // The last input holds the scored test images at the training σ.
+            let noisy = self.inputs.last().expect("the Gaussian run has inputs");
+            let denoised = outputs.last().expect("one output per input");
+            export_mnist_gaussian(self.args, &dev, &mut model, noisy, denoised)?;
+        }
         Ok(Outcome { history, outputs })
     }
+}
+
+/// Writes the weights Chapter 3's drawing widget runs (`mnist-gaussian.safetensors`, half
+/// precision), golden inputs and outputs of the Rust model for the JavaScript tests
+/// (`mnist-gaussian-golden.safetensors`) and `mnist-gaussian-weights.md` (size and the error of
+/// f16). `noisy` are test images with the training noise, `denoised` the model's outputs for
+/// them. Rounds `model`'s weights to f16 on the way.
+fn export_mnist_gaussian<D: Device<f32>>(
+    args: &Args,
+    dev: &D,
+    model: &mut ch03_denoising::Model<D>,
+    noisy: &[f32],
+    denoised: &[f32],
+) -> anyhow::Result<()> {
+    let out = args.run.out_dir(CHAPTER);
+    let n = F16_CHECK_IMAGES.min(noisy.len() / PIXELS);
+    let golden_in = &noisy[..4 * PIXELS];
+    round_to_f16(model);
+    let rounded = denoise(model, dev, &noisy[..n * PIXELS]);
+    let err = max_abs_diff(&denoised[..n * PIXELS], &rounded);
+    let command = args.run.reproduce_command(PACKAGE, &flags(args, "mnist"));
+
+    let mut file = SafeTensors::default();
+    file.metadata(
+        "holds",
+        format!(
+            "Chapter 3's denoising autoencoder 784-512-256-128-256-512-784 trained on MNIST in \
+             [-1, 1] with Gaussian noise sigma = {} (model.0.* encoder, model.1.* decoder; dfdx \
+             layer names, Linear weights (out, in), linear output in [-1, 1])",
+            args.sigma
+        ),
+    );
+    file.metadata("command", command);
+    file.add_module("model.", model, Dtype::F16);
+    let bytes = file.write(&out.join("mnist-gaussian.safetensors"))?;
+
+    let mut golden = SafeTensors::default();
+    golden.metadata(
+        "holds",
+        "the first 4 noisy test images (x, [-1, 1]) and the Rust model's outputs for them, with \
+         f32 weights (y.f32) and with the weights rounded to f16 as in \
+         mnist-gaussian.safetensors (y.f16)",
+    );
+    golden.add("x", &[4, PIXELS], golden_in, Dtype::F32);
+    golden.add("y.f32", &[4, PIXELS], &denoised[..4 * PIXELS], Dtype::F32);
+    golden.add("y.f16", &[4, PIXELS], &rounded[..4 * PIXELS], Dtype::F32);
+    golden.write(&out.join("mnist-gaussian-golden.safetensors"))?;
+    println!(
+        "mnist-gaussian.safetensors: {bytes} bytes; f16 rounding changes outputs by at most {err:.5}"
+    );
+    let table = weights_table(
+        "ch03/mnist-gaussian.safetensors",
+        &format!(
+            "this chapter's MNIST model, Gaussian noise σ = {}, 784-512-256-128-256-512-784 · \
+             本章在 MNIST 上以 σ = {} 的高斯噪声训练的模型",
+            args.sigma, args.sigma
+        ),
+        bytes,
+        err,
+        &format!("outputs in [−1, 1], first {n} noisy test images"),
+    );
+    ae_toolkit::atomic::write(&out.join("mnist-gaussian-weights.md"), table.as_bytes())
 }
 
 fn noise_id(noise: Noise) -> &'static str {
