@@ -1,6 +1,6 @@
 //! Flags every chapter's `reproduce` example shares, and where its outputs go.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::data::DataDir;
 use crate::device::DeviceKind;

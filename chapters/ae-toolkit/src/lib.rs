@@ -8,12 +8,16 @@
 pub mod atomic;
 pub mod baseline;
 pub mod batch;
+pub mod catalogue;
+pub mod checkpoint;
 pub mod cli;
 pub mod data;
+pub mod data_dir;
 pub mod device;
 pub mod error;
 pub mod export;
 pub mod fetch;
+pub mod history;
 pub mod idx;
 pub mod losses;
 pub mod model;

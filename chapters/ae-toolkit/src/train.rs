@@ -6,17 +6,20 @@
 //! closure computing the training loss on a batch (recording the gradient tape) and one
 //! evaluating a batch without a tape.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use dfdx::optim::{Adam, AdamConfig, Optimizer};
 use dfdx::prelude::*;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{batch_count, batches, epoch_order, Batch};
+pub use crate::checkpoint::{checkpoint_weights_name, load_weights, CHECKPOINT_META};
+use crate::checkpoint::{resume_from, save_checkpoint, save_metrics};
 use crate::data::{DataSplits, Dataset};
+pub use crate::history::{EpochRecord, Eval, History};
 
 /// Hyper-parameters of a training run.
 ///
@@ -122,169 +125,6 @@ pub struct RunOptions {
     pub run_name: String,
 }
 
-/// Test-set metrics: the loss and any named parts of it (e.g. a VAE's reconstruction and KL).
-///
-/// Stored in `metrics.json` and checkpoints as plain JSON, parts in order:
-///
-/// ```
-/// use ae_toolkit::train::Eval;
-/// let e = Eval { loss: 30.5, parts: vec![("reconstruction".into(), 25.0), ("kl".into(), 5.5)] };
-/// let json = serde_json::to_string(&e).unwrap();
-/// assert_eq!(json, r#"{"loss":30.5,"parts":[["reconstruction",25.0],["kl",5.5]]}"#);
-/// assert_eq!(serde_json::from_str::<Eval>(&json).unwrap(), e);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Eval {
-    /// The objective, averaged over the test images.
-    pub loss: f64,
-    /// Named parts, each averaged over the test images.
-    pub parts: Vec<(String, f64)>,
-}
-
-impl Eval {
-    /// An evaluation with no parts.
-    ///
-    /// ```
-    /// use ae_toolkit::train::Eval;
-    /// assert_eq!(Eval::loss(0.25), Eval { loss: 0.25, parts: vec![] });
-    /// ```
-    pub fn loss(loss: f64) -> Self {
-        Eval {
-            loss,
-            parts: Vec::new(),
-        }
-    }
-}
-
-/// What one epoch measured.
-///
-/// Records written before `train_eval` existed still load (it defaults to `None`):
-///
-/// ```
-/// use ae_toolkit::train::{EpochRecord, Eval};
-/// let old = r#"{"epoch":1,"train_loss":0.5,"test":{"loss":0.4,"parts":[]},"seconds":2.0,"samples_per_sec":1000.0}"#;
-/// let r: EpochRecord = serde_json::from_str(old).unwrap();
-/// assert_eq!(r, EpochRecord { epoch: 1, train_loss: Some(0.5), test: Eval::loss(0.4), seconds: 2.0, samples_per_sec: 1000.0, train_eval: None });
-/// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// 1-based epoch; 0 is the untrained model.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's batches (weighted by batch size); `None` at epoch 0.
-    pub train_loss: Option<f64>,
-    /// Test metrics after the epoch.
-    pub test: Eval,
-    /// The same metrics on the training set, when [`TrainConfig::evaluate_train_set`] is on.
-    #[serde(default)]
-    pub train_eval: Option<Eval>,
-    /// Seconds spent training in this epoch (evaluation excluded).
-    pub seconds: f64,
-    /// Training images per second.
-    pub samples_per_sec: f64,
-}
-
-/// The whole run so far, epoch 0 (untrained) first.
-///
-/// ```
-/// use ae_toolkit::train::{EpochRecord, Eval, History};
-/// let untrained = EpochRecord { epoch: 0, train_loss: None, test: Eval::loss(543.0), seconds: 0.0, samples_per_sec: 0.0, train_eval: None };
-/// let h = History { epochs: vec![untrained] };
-/// assert_eq!(h.last().epoch, 0);
-/// assert_eq!(h.last().train_loss, None); // nothing trained yet
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    /// One record per epoch.
-    pub epochs: Vec<EpochRecord>,
-}
-
-impl History {
-    /// The test loss of the untrained model.
-    ///
-    /// ```
-    /// use ae_toolkit::train::{EpochRecord, Eval, History};
-    /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
-    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0, train_eval: None }
-    /// }
-    /// let h = History { epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0)] };
-    /// assert_eq!(h.untrained_test_loss(), 543.0);
-    /// ```
-    pub fn untrained_test_loss(&self) -> f64 {
-        self.epochs[0].test.loss
-    }
-    /// The last epoch's record.
-    ///
-    /// ```
-    /// use ae_toolkit::train::{EpochRecord, Eval, History};
-    /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
-    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0, train_eval: None }
-    /// }
-    /// let h = History { epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0)] };
-    /// assert_eq!((h.last().epoch, h.last().test.loss), (1, 120.0));
-    /// ```
-    pub fn last(&self) -> &EpochRecord {
-        self.epochs.last().expect("history has epoch 0")
-    }
-    /// Total training seconds.
-    ///
-    /// ```
-    /// use ae_toolkit::train::{EpochRecord, Eval, History};
-    /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
-    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0, train_eval: None }
-    /// }
-    /// let h = History {
-    ///     epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0), record(2, Some(110.0), 105.0, 2.5)],
-    /// };
-    /// assert_eq!(h.training_seconds(), 5.5);
-    /// ```
-    pub fn training_seconds(&self) -> f64 {
-        self.epochs.iter().map(|e| e.seconds).sum()
-    }
-
-    /// The metrics as CSV: one row per epoch, one column per part.
-    ///
-    /// ```
-    /// use ae_toolkit::train::{EpochRecord, Eval, History};
-    /// let eval = |loss: f64, kl: f64| Eval { loss, parts: vec![("kl".into(), kl)] };
-    /// let h = History {
-    ///     epochs: vec![
-    ///         EpochRecord { epoch: 0, train_loss: None, test: eval(3.0, 0.0), seconds: 0.0, samples_per_sec: 0.0, train_eval: None },
-    ///         EpochRecord { epoch: 1, train_loss: Some(2.5), test: eval(2.0, 0.5), seconds: 1.25, samples_per_sec: 1600.0, train_eval: None },
-    ///     ],
-    /// };
-    /// assert_eq!(
-    ///     h.to_csv(),
-    ///     "epoch,train_loss,test_loss,test_kl,train_set_loss,seconds,samples_per_sec\n\
-    ///      0,,3,0,,0.000,0.0\n\
-    ///      1,2.5,2,0.5,,1.250,1600.0\n"
-    /// );
-    /// ```
-    pub fn to_csv(&self) -> String {
-        let parts: Vec<&str> = self.epochs[0]
-            .test
-            .parts
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let mut s = String::from("epoch,train_loss,test_loss");
-        for p in &parts {
-            s.push_str(&format!(",test_{p}"));
-        }
-        s.push_str(",train_set_loss,seconds,samples_per_sec\n");
-        for e in &self.epochs {
-            let train = e.train_loss.map(|v| v.to_string()).unwrap_or_default();
-            s.push_str(&format!("{},{train},{}", e.epoch, e.test.loss));
-            for (_, v) in &e.test.parts {
-                s.push_str(&format!(",{v}"));
-            }
-            let train_set = e.train_eval.as_ref().map(|t| t.loss.to_string());
-            s.push_str(&format!(",{}", train_set.unwrap_or_default()));
-            s.push_str(&format!(",{:.3},{:.1}\n", e.seconds, e.samples_per_sec));
-        }
-        s
-    }
-}
-
 /// Stopped because the loss became NaN or infinite.
 ///
 /// [`fit`] returns it inside its `anyhow::Error`:
@@ -331,37 +171,6 @@ pub struct Diverged {
     pub value: f32,
     /// The last finite training loss, if any.
     pub last_good: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CheckpointMeta {
-    run_name: String,
-    config: TrainConfig,
-    history: History,
-    /// The weights file (in the same directory) saved after the last epoch of `history`. Each
-    /// save writes a new file, so this description and the weights it names never disagree.
-    /// (Absent in checkpoints written before the name changed with the epoch.)
-    #[serde(default)]
-    weights: Option<String>,
-}
-
-/// The checkpoint's description: run, configuration, history and the name of its weights file.
-pub const CHECKPOINT_META: &str = "checkpoint.json";
-/// The weights file of checkpoints written before each save got its own name.
-const LEGACY_WEIGHTS: &str = "checkpoint.safetensors";
-
-/// The weights file saved after `epoch`: `checkpoint-epoch-0007.safetensors`.
-///
-/// ```
-/// assert_eq!(ae_toolkit::train::checkpoint_weights_name(7), "checkpoint-epoch-0007.safetensors");
-/// ```
-pub fn checkpoint_weights_name(epoch: usize) -> String {
-    format!("checkpoint-epoch-{epoch:04}.safetensors")
-}
-
-fn is_checkpoint_weights(name: &str) -> bool {
-    name == LEGACY_WEIGHTS
-        || (name.starts_with("checkpoint-epoch-") && name.ends_with(".safetensors"))
 }
 
 /// Trains `model` on `data.train`, evaluating on `data.test` before training and after every
@@ -699,155 +508,4 @@ fn progress_bar(verbose: bool, steps: usize, epoch: usize, epochs: usize) -> Pro
     );
     bar.set_prefix(format!("{epoch}/{epochs}"));
     bar
-}
-
-fn save_metrics(history: &History, run: &RunOptions) -> anyhow::Result<()> {
-    let Some(dir) = &run.run_dir else {
-        return Ok(());
-    };
-    crate::atomic::write(&dir.join("metrics.csv"), history.to_csv().as_bytes())?;
-    crate::atomic::write(
-        &dir.join("metrics.json"),
-        serde_json::to_string_pretty(history)?.as_bytes(),
-    )
-}
-
-fn save_checkpoint<M: TensorCollection<f32, D>, D: Device<f32>>(
-    model: &M,
-    cfg: &TrainConfig,
-    run: &RunOptions,
-    history: &History,
-) -> anyhow::Result<()> {
-    let Some(dir) = &run.run_dir else {
-        return Ok(());
-    };
-    // The weights go to a file of their own for this epoch, then the description that names them
-    // replaces the old one, and only then are older weights removed. Whenever the process stops,
-    // the description on disk names weights that exist and are the ones it describes.
-    let weights = checkpoint_weights_name(history.last().epoch);
-    crate::atomic::write_via_path(&dir.join(&weights), |tmp| {
-        model
-            .save_safetensors(tmp)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-    })?;
-    let meta = CheckpointMeta {
-        run_name: run.run_name.clone(),
-        config: cfg.clone(),
-        history: history.clone(),
-        weights: Some(weights.clone()),
-    };
-    crate::atomic::write(
-        &dir.join(CHECKPOINT_META),
-        serde_json::to_string_pretty(&meta)?.as_bytes(),
-    )?;
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if is_checkpoint_weights(&name) && name != weights {
-            std::fs::remove_file(dir.join(&name))
-                .with_context(|| format!("cannot remove the old weights {}", name))?;
-        }
-    }
-    Ok(())
-}
-
-fn resume_from<M: TensorCollection<f32, D>, D: Device<f32>>(
-    model: &mut M,
-    cfg: &TrainConfig,
-    run: &RunOptions,
-) -> anyhow::Result<Option<CheckpointMeta>> {
-    let (Some(dir), true) = (&run.run_dir, run.resume) else {
-        return Ok(None);
-    };
-    let meta_path = dir.join(CHECKPOINT_META);
-    if !meta_path.exists() {
-        eprintln!(
-            "note: --resume given but {} has no checkpoint; starting fresh",
-            dir.display()
-        );
-        return Ok(None);
-    }
-    let meta: CheckpointMeta =
-        serde_json::from_slice(&std::fs::read(&meta_path)?).with_context(|| {
-            format!(
-                "{} is not a valid checkpoint description",
-                meta_path.display()
-            )
-        })?;
-    // The number of epochs may grow (train 10, then resume to 20); nothing else may change.
-    let comparable = |c: &TrainConfig| TrainConfig {
-        epochs: 0,
-        ..c.clone()
-    };
-    if meta.run_name != run.run_name || comparable(&meta.config) != comparable(cfg) {
-        bail!(
-            "the checkpoint in {} belongs to a different run ({} with {:?}); this run is {} with \
-             {:?}. Use another --runs-dir or drop --resume.",
-            dir.display(),
-            meta.run_name,
-            meta.config,
-            run.run_name,
-            cfg
-        );
-    }
-    let epochs: Vec<usize> = meta.history.epochs.iter().map(|e| e.epoch).collect();
-    if epochs.is_empty() || epochs.iter().enumerate().any(|(i, &e)| i != e) {
-        bail!(
-            "{} is damaged: its history should list epochs 0, 1, 2, … in order but lists {:?}. \
-             Delete the directory {} (or drop --resume) to start the run again.",
-            meta_path.display(),
-            epochs,
-            dir.display()
-        );
-    }
-    let weights = dir.join(meta.weights.as_deref().unwrap_or(LEGACY_WEIGHTS));
-    if !weights.is_file() {
-        bail!(
-            "the weights file {} named by {} is missing. Delete the directory {} (or drop \
-             --resume) to start the run again.",
-            weights.display(),
-            meta_path.display(),
-            dir.display()
-        );
-    }
-    load_weights(model, &weights)?;
-    Ok(Some(meta))
-}
-
-/// Loads weights saved by a run (or by [`dfdx`]'s `save_safetensors`) into `model`, with an error
-/// naming the file when it doesn't fit the model.
-///
-/// ```
-/// use ae_toolkit::train::load_weights;
-/// use dfdx::prelude::*;
-/// type Net = (Linear<784, 8>, Linear<8, 784>);
-/// let dev = Cpu::seed_from_u64(0);
-/// let trained = dev.build_module::<Net, f32>();
-/// let dir = tempfile::tempdir().unwrap();
-/// let path = dir.path().join("weights.safetensors");
-/// trained.save_safetensors(&path).unwrap();
-/// let mut restored = dev.build_module::<Net, f32>(); // other random weights
-/// assert_ne!(restored.0.weight.as_vec(), trained.0.weight.as_vec());
-/// load_weights(&mut restored, &path).unwrap();
-/// assert_eq!(restored.0.weight.as_vec(), trained.0.weight.as_vec());
-///
-/// let mut wider = dev.build_module::<(Linear<784, 16>, Linear<16, 784>), f32>();
-/// let err = load_weights(&mut wider, &path).unwrap_err().to_string();
-/// assert!(err.contains("weights.safetensors") && err.contains("another shape"), "{err}");
-/// ```
-pub fn load_weights<M: TensorCollection<f32, D>, D: Device<f32>>(
-    model: &mut M,
-    path: &Path,
-) -> anyhow::Result<()> {
-    if !path.is_file() {
-        bail!(
-            "cannot load weights from {}: the file is missing",
-            path.display()
-        );
-    }
-    model.load_safetensors(path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot load weights from {}: {e:?} (was it saved by a model of another shape?)",
-            path.display()
-        )
-    })
 }
