@@ -347,15 +347,22 @@ fn run_examples() -> anyhow::Result<TestCount> {
     let mut chapters: Vec<(String, PathBuf)> = std::fs::read_dir(root.join("chapters"))?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.join("examples/reproduce.rs").is_file())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+        .filter_map(|p| {
+            // A one-file example, or one split into modules (`examples/reproduce/main.rs`).
+            let main = ["examples/reproduce.rs", "examples/reproduce/main.rs"]
+                .map(|f| p.join(f))
+                .into_iter()
+                .find(|f| f.is_file())?;
+            Some((p, main))
+        })
+        .map(|(p, main)| (p.file_name().unwrap().to_string_lossy().into_owned(), main))
         .collect();
     chapters.sort();
     let generated = root.join("book/generated");
     let before = tree_snapshot(&generated)?;
     let mut count = TestCount::default();
-    for (chapter, dir) in chapters {
-        let everything = every_experiment_flag(&dir.join("examples/reproduce.rs"))?;
+    for (chapter, example) in chapters {
+        let everything = every_experiment_flag(&example)?;
         let tmp = tempfile::tempdir()?;
         let (data, out, runs) = (
             tmp.path().join("no-data"),

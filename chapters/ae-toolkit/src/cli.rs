@@ -281,3 +281,41 @@ pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     }
     s
 }
+
+/// Value parsers for the examples' numeric flags (`value_parser = ae_toolkit::cli::positive`):
+/// a clear message instead of NaN or a negative rate reaching the model.
+///
+/// ```
+/// use ae_toolkit::cli::{fraction, non_negative, positive};
+/// assert_eq!(positive("0.5"), Ok(0.5));
+/// assert!(positive("0").unwrap_err().contains("> 0"));
+/// assert!(positive("NaN").is_err() && non_negative("inf").is_err());
+/// assert_eq!(non_negative("0"), Ok(0.0));
+/// assert!(fraction("1").unwrap_err().contains("[0, 1)"));
+/// assert!(fraction("x").is_err());
+/// ```
+pub fn positive(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("{v} must be a finite number > 0")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A finite number ≥ 0 (see [`positive`]).
+pub fn non_negative(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("{v} must be a finite number ≥ 0")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A fraction in `[0, 1)` (see [`positive`]).
+pub fn fraction(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is not in [0, 1)")),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -45,10 +45,10 @@ struct Args {
     #[arg(long, default_value_t = ch02_sparse::RHO, value_parser = open_unit_interval)]
     rho: f32,
     /// Weight β of the KL penalty (main experiment)
-    #[arg(long, default_value_t = ch02_sparse::BETA, value_parser = non_negative)]
+    #[arg(long, default_value_t = ch02_sparse::BETA, value_parser = ae_toolkit::cli::non_negative)]
     beta: f32,
     /// Weight λ of the L1 activity penalty (main experiment)
-    #[arg(long, default_value_t = 1.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 1.0, value_parser = ae_toolkit::cli::non_negative)]
     lambda: f32,
     #[command(flatten)]
     run: RunArgs,
@@ -57,14 +57,6 @@ struct Args {
 /// ρ as the library validates it (`ch02_sparse::check_rho`).
 fn open_unit_interval(s: &str) -> Result<f32, String> {
     ch02_sparse::check_rho(s.parse::<f32>().map_err(|e| e.to_string())?)
-}
-
-fn non_negative(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
-        Ok(v) => Err(format!("{v} must be a finite number ≥ 0")),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 fn main() {

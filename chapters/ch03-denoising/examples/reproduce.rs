@@ -49,29 +49,13 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Which::FashionMnist)]
     dataset: Which,
     /// σ of the Gaussian noise the model is trained with (pixels in [−1, 1])
-    #[arg(long, default_value_t = ch03_denoising::SIGMA, value_parser = positive)]
+    #[arg(long, default_value_t = ch03_denoising::SIGMA, value_parser = ae_toolkit::cli::positive)]
     sigma: f32,
     /// Fraction of pixels masked for the masking-noise model
-    #[arg(long, default_value_t = 0.3, value_parser = fraction)]
+    #[arg(long, default_value_t = 0.3, value_parser = ae_toolkit::cli::fraction)]
     mask: f32,
     #[command(flatten)]
     run: RunArgs,
-}
-
-fn positive(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        Ok(v) => Err(format!("{v} must be a finite number > 0")),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-fn fraction(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
-        Ok(v) => Err(format!("{v} is not in [0, 1)")),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// The flags that reproduce this data set's table, the non-default noise levels included.
