@@ -445,11 +445,15 @@
       const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
       if (e.key in moves) {
         setCode([state.z[0] + moves[e.key][0], state.z[1] + moves[e.key][1]]);
-        e.preventDefault();
       } else if (e.key === "Home") {
         setCode([0, 0]);
-        e.preventDefault();
+      } else {
+        return;
       }
+      // Handled here: neither scroll the page nor let mdBook turn it (its arrow keys go to the
+      // previous and next chapter).
+      e.preventDefault();
+      e.stopPropagation();
     });
     onThemeChange(drawPlane);
 
@@ -597,6 +601,7 @@
         return;
       }
       e.preventDefault();
+      e.stopPropagation();
       schedule();
     });
     pad.addEventListener("focus", schedule);
