@@ -1,5 +1,6 @@
 //! Reproduces Chapter 1: trains the chosen presets on MNIST and writes every number and figure
-//! the chapter shows into `book/generated/ch01/`.
+//! the chapter shows into `book/generated/ch01/`; the `basic` preset also writes its weights (f16
+//! safetensors) and golden outputs for the drawing widget of Chapter 3's page.
 //!
 //! Data: the full MNIST set from the data directory if it is there (`cargo xtask fetch-data`),
 //! otherwise the 2,000/500-image subset compiled into `ae-toolkit` (announced on stderr).

@@ -1,7 +1,8 @@
 //! Reproduces Chapter 3: trains denoising autoencoders on Fashion-MNIST and MNIST (scaled to
 //! [−1, 1]) with Gaussian and with masking noise, measures PSNR against noise level next to two
 //! classical filters, and writes every number and figure the chapter shows into
-//! `book/generated/ch03/`.
+//! `book/generated/ch03/`, with the MNIST Gaussian model's weights (f16 safetensors) and golden
+//! outputs for the page's drawing widget.
 //!
 //! Data: the full sets from the data directory if they are there (`cargo xtask fetch-data`),
 //! otherwise the 2,000/500-image subsets compiled into `ae-toolkit` (announced on stderr).

@@ -1,6 +1,8 @@
 //! Reproduces Chapter 5: trains the variational autoencoder on MNIST (20-D and 2-D latent
 //! spaces, and a short β sweep), estimates log p(x) by importance sampling next to the ELBO, and
-//! writes every number and figure into `book/generated/ch05/`.
+//! writes every number and figure into `book/generated/ch05/`. The 2-D experiment also trains a
+//! plain autoencoder with a 2-D code (Chapter 1's recipe) and writes both 2-D decoders' weights
+//! (f16 safetensors) and golden outputs for the page's latent-walk widget.
 //!
 //! Data: the full MNIST set from the data directory if it is there (`cargo xtask fetch-data`),
 //! otherwise the 2,000/500-image subset compiled into `ae-toolkit` (announced on stderr).
