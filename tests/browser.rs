@@ -105,7 +105,9 @@ fn respond(stream: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut parts = request_line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
     let path = target.split(['?', '#']).next().unwrap_or("/");
-    let path = percent_decode(path);
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned();
     let mut file = root.to_path_buf();
     let mut ok = method == "GET" || method == "HEAD";
     for part in path.split('/').filter(|p| !p.is_empty()) {
@@ -157,25 +159,6 @@ fn content_type(file: &Path) -> &'static str {
         "ttf" => "font/ttf",
         _ => "application/octet-stream",
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A headless Chromium with one tab, closed when dropped.
@@ -416,10 +399,8 @@ pub fn read_all(mut r: impl Read) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn base64_and_percent_decoding() {
+    fn base64_decoding() {
         assert_eq!(super::base64_decode("aGVsbG8gd29ybGQ="), b"hello world");
         assert_eq!(super::base64_decode("YWI="), b"ab");
-        assert_eq!(super::percent_decode("/zh/%E7%A8%80.html"), "/zh/稀.html");
-        assert_eq!(super::percent_decode("100%"), "100%");
     }
 }

@@ -297,7 +297,7 @@ fn build_lang(layout: &Layout, tools: &Tools, lang: Lang, dest: &Path) -> Result
         let mut warnings: Vec<String> = Vec::new();
         let mut skipping = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let plain = strip_ansi(&line);
+            let plain = strip_ansi_escapes::strip_str(&line);
             // Pass on what matters: not mdBook's progress (INFO) lines, not known-harmless ones.
             let info = plain.split_whitespace().take(2).any(|w| w == "INFO");
             let quiet = info || tools::is_known_harmless_warning(&plain);
@@ -357,26 +357,6 @@ fn log_warning(line: &str) -> Option<String> {
         return None;
     }
     Some(format!("mdbook {level}: {message}"))
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn redirect_page() -> String {
@@ -592,6 +572,9 @@ mod tests {
             log_warning("2026Z  WARN mdbook_katex: This mdbook-katex was built against mdbook v0.5.3, but …"),
             None
         );
-        assert_eq!(strip_ansi("\u{1b}[33m WARN\u{1b}[0m x"), " WARN x");
+        assert_eq!(
+            strip_ansi_escapes::strip_str("\u{1b}[33m WARN\u{1b}[0m x"),
+            " WARN x"
+        );
     }
 }

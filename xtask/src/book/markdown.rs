@@ -383,76 +383,14 @@ pub fn attr_value(tag_text: &str, name: &str) -> Option<String> {
 
 /// Decodes the HTML character references mdBook and KaTeX emit.
 pub fn unescape_html(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(p) = rest.find('&') {
-        out.push_str(&rest[..p]);
-        rest = &rest[p..];
-        // A reference is short: look for its `;` among the next few characters (not bytes: the
-        // text may go on in Chinese).
-        let semi = rest
-            .char_indices()
-            .take_while(|&(i, _)| i < 12)
-            .find(|&(_, c)| c == ';')
-            .map(|(i, _)| i);
-        let Some(semi) = semi else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..semi];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            "nbsp" => Some('\u{a0}'),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    html_escape::decode_html_entities(s).into_owned()
 }
 
 /// Decodes `%XX` escapes in a URL path.
 pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if let Some(v) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// One entry of SUMMARY.md.
@@ -541,30 +479,18 @@ pub fn parse_summary(text: &str) -> Vec<TocEntry> {
 /// Aligns two sequences by a longest common subsequence: pairs of indices, `None` on the side
 /// where an element has no counterpart.
 pub fn align<T: PartialEq>(a: &[T], b: &[T]) -> Vec<(Option<usize>, Option<usize>)> {
-    let (n, m) = (a.len(), b.len());
-    let mut l = vec![vec![0u32; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            l[i][j] = if a[i] == b[j] {
-                l[i + 1][j + 1] + 1
-            } else {
-                l[i + 1][j].max(l[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
+    let mut capture = similar::algorithms::Capture::new();
+    let Ok(()) = similar::algorithms::lcs::diff(&mut capture, a, 0..a.len(), b, 0..b.len());
+    let ops = capture.into_ops();
     let mut out = Vec::new();
-    while i < n || j < m {
-        if i < n && j < m && a[i] == b[j] {
-            out.push((Some(i), Some(j)));
-            i += 1;
-            j += 1;
-        } else if j >= m || (i < n && l[i + 1][j] >= l[i][j + 1]) {
-            out.push((Some(i), None));
-            i += 1;
-        } else {
-            out.push((None, Some(j)));
-            j += 1;
+    for op in ops {
+        let (tag, old, new) = op.as_tag_tuple();
+        match tag {
+            similar::DiffTag::Equal => out.extend(old.zip(new).map(|(i, j)| (Some(i), Some(j)))),
+            _ => {
+                out.extend(old.map(|i| (Some(i), None)));
+                out.extend(new.map(|j| (None, Some(j))));
+            }
         }
     }
     out
