@@ -591,10 +591,7 @@ pub struct Report {
 impl Report {
     /// A readable table (Markdown).
     pub fn table(&self) -> String {
-        let mut s = format!(
-            "{}: {:.1} / {:.1} points ({:.0} %)\n\n| Exercise | Score | Tests passed | Note |\n|---|---:|---:|---|\n",
-            self.chapter, self.score, self.max, self.percent
-        );
+        let mut rows = Vec::new();
         for e in &self.exercises {
             let passed = e.tests.iter().filter(|t| t.outcome == "passed").count();
             let note = match &e.compile_error {
@@ -622,16 +619,21 @@ impl Report {
                     note.join("; ")
                 }
             };
-            let _ = writeln!(
-                s,
-                "| `{}` | {:.1} / {:.1} | {passed} / {} | {note} |",
-                e.id,
-                e.score,
-                e.max,
-                e.tests.len()
-            );
+            rows.push(vec![
+                format!("`{}`", e.id),
+                format!("{:.1} / {:.1}", e.score, e.max),
+                format!("{passed} / {}", e.tests.len()),
+                note,
+            ]);
         }
-        s
+        format!(
+            "{}: {:.1} / {:.1} points ({:.0} %)\n\n{}",
+            self.chapter,
+            self.score,
+            self.max,
+            self.percent,
+            ae_toolkit::cli::markdown_table(&["Exercise", "Score", "Tests passed", "Note"], &rows)
+        )
     }
 }
 
@@ -1056,7 +1058,7 @@ fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> a
     // The shared crate's unit and integration tests, and its doctests about where outputs go
     // (all of its doctests would take minutes to compile again; the main suite runs them).
     cargo_in_copy(&["test", "-p", "ae-toolkit", "--lib", "--tests", "--quiet"])?;
-    cargo_in_copy(&["test", "-p", "ae-toolkit", "--doc", "--quiet", "cli::"])?;
+    cargo_in_copy(&["test", "-p", "ae-toolkit", "--doc", "--quiet", "paths::"])?;
     // One epoch of the chapter's example with its default outputs: they must land in the copy.
     cargo_in_copy(&[
         "run",
