@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ae_toolkit::cli::markdown_table;
 use ae_toolkit::data::{DataDir, DatasetKind};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -538,37 +539,46 @@ fn machine_rows<T, R>(r: &Report<T, R>) -> Vec<(String, String)> {
 }
 
 fn key_value_table(rows: &[(String, String)]) -> String {
-    let mut s = String::from("|  |  |\n|---|---|\n");
-    for (k, v) in rows {
-        writeln!(s, "| {k} | {v} |").unwrap();
-    }
-    s
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.clone()])
+        .collect();
+    markdown_table(&["", ""], &rows)
 }
 
 /// The Markdown of the step table.
 pub fn step_markdown(r: &Report<StepTimes, StepRow>) -> String {
-    let mut s = String::from(
-        "| model · 模型 | batch · 批量 | Rust img/s · 图像/秒 | PyTorch img/s · 图像/秒 | \
-         Rust ÷ PyTorch | Rust GFLOP/s | PyTorch GFLOP/s | Rust % of peak · 峰值占比 | \
-         PyTorch % of peak · 峰值占比 |\n|---|---|---|---|---|---|---|---|---|\n",
+    let rows: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|row| {
+            vec![
+                format!("`{}` ({})", row.id, row.what),
+                row.batch_size.to_string(),
+                format!("{:.0}", row.rust_images_per_s),
+                dash(row.torch_images_per_s.map(|v| format!("{v:.0}"))),
+                dash(row.ratio.map(|v| format!("{v:.2}"))),
+                format!("{:.1}", row.rust_gflops),
+                dash(row.torch_gflops.map(|v| format!("{v:.1}"))),
+                format!("{:.0} %", row.rust_peak_percent),
+                dash(row.torch_peak_percent.map(|v| format!("{v:.0} %"))),
+            ]
+        })
+        .collect();
+    let mut s = markdown_table(
+        &[
+            "model · 模型",
+            "batch · 批量",
+            "Rust img/s · 图像/秒",
+            "PyTorch img/s · 图像/秒",
+            "Rust ÷ PyTorch",
+            "Rust GFLOP/s",
+            "PyTorch GFLOP/s",
+            "Rust % of peak · 峰值占比",
+            "PyTorch % of peak · 峰值占比",
+        ],
+        &rows,
     );
-    for row in &r.rows {
-        writeln!(
-            s,
-            "| `{}` ({}) | {} | {:.0} | {} | {} | {:.1} | {} | {:.0} % | {} |",
-            row.id,
-            row.what,
-            row.batch_size,
-            row.rust_images_per_s,
-            dash(row.torch_images_per_s.map(|v| format!("{v:.0}"))),
-            dash(row.ratio.map(|v| format!("{v:.2}"))),
-            row.rust_gflops,
-            dash(row.torch_gflops.map(|v| format!("{v:.1}"))),
-            row.rust_peak_percent,
-            dash(row.torch_peak_percent.map(|v| format!("{v:.0} %"))),
-        )
-        .unwrap();
-    }
     s.push_str(
         "\nOne training step on a fixed batch of real images (the first training images of the \
          embedded subset): forward pass with a tape, backward pass, Adam update, gradients \
@@ -600,29 +610,38 @@ pub fn step_markdown(r: &Report<StepTimes, StepRow>) -> String {
 
 /// The Markdown of the epoch table.
 pub fn epoch_markdown(r: &Report<EpochTimes, EpochRow>) -> String {
-    let mut s = String::from(
-        "| model · 模型 | data · 数据 | batch · 批量 | Rust s · 秒 | PyTorch s · 秒 | \
-         Rust img/s · 图像/秒 | PyTorch img/s · 图像/秒 | Rust ÷ PyTorch |\n\
-         |---|---|---|---|---|---|---|---|\n",
+    let rows: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|row| {
+            vec![
+                format!("`{}`", row.id),
+                row.data.clone(),
+                row.batch_size.to_string(),
+                format!("{:.2}", row.rust_seconds),
+                dash(row.torch_seconds.map(|v| format!("{v:.2}"))),
+                format!("{:.0}", row.images as f64 / row.rust_seconds),
+                dash(
+                    row.torch_seconds
+                        .map(|v| format!("{:.0}", row.images as f64 / v)),
+                ),
+                dash(row.ratio.map(|v| format!("{v:.2}"))),
+            ]
+        })
+        .collect();
+    let mut s = markdown_table(
+        &[
+            "model · 模型",
+            "data · 数据",
+            "batch · 批量",
+            "Rust s · 秒",
+            "PyTorch s · 秒",
+            "Rust img/s · 图像/秒",
+            "PyTorch img/s · 图像/秒",
+            "Rust ÷ PyTorch",
+        ],
+        &rows,
     );
-    for row in &r.rows {
-        writeln!(
-            s,
-            "| `{}` | {} | {} | {:.2} | {} | {:.0} | {} | {} |",
-            row.id,
-            row.data,
-            row.batch_size,
-            row.rust_seconds,
-            dash(row.torch_seconds.map(|v| format!("{v:.2}"))),
-            row.images as f64 / row.rust_seconds,
-            dash(
-                row.torch_seconds
-                    .map(|v| format!("{:.0}", row.images as f64 / v))
-            ),
-            dash(row.ratio.map(|v| format!("{v:.2}"))),
-        )
-        .unwrap();
-    }
     s.push_str(
         "\nOne epoch over the training set in shuffled mini-batches of the chapter's size (the \
          last, smaller batch included). Timed: the shuffle, building each batch, and every \
