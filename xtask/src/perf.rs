@@ -930,8 +930,7 @@ fn measure_epochs(
 }
 
 fn machine(root: &Path, threads: usize, torch: Option<TorchInfo>) -> Machine {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let (cpu, isa) = parse_cpuinfo(&cpuinfo);
+    let (cpu, isa) = (cpu_name(), vector_extensions());
     let rustc = Command::new("rustc")
         .arg("-V")
         .current_dir(root)
@@ -955,29 +954,39 @@ fn machine(root: &Path, threads: usize, torch: Option<TorchInfo>) -> Machine {
     }
 }
 
-/// The 1-minute load average, on Linux.
+/// The 1-minute load average (none where the system has no such notion).
 fn load_average() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    cfg!(unix).then(|| sysinfo::System::load_average().one)
 }
 
-/// The CPU's model name and its vector extensions that matter here, from /proc/cpuinfo.
-pub fn parse_cpuinfo(cpuinfo: &str) -> (String, Vec<String>) {
-    let field = |name: &str| {
-        cpuinfo.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k.trim() == name).then(|| v.trim().to_string())
-        })
-    };
-    let cpu = field("model name").unwrap_or_else(|| "unknown CPU".into());
-    let flags = field("flags").unwrap_or_default();
-    let flags: Vec<&str> = flags.split_whitespace().collect();
-    let isa = [("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX-512F")]
-        .into_iter()
-        .filter(|(f, _)| flags.contains(f))
-        .map(|(_, name)| name.to_string())
-        .collect();
-    (cpu, isa)
+/// The CPU's model name.
+fn cpu_name() -> String {
+    use sysinfo::{CpuRefreshKind, RefreshKind, System};
+    let system =
+        System::new_with_specifics(RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing()));
+    let brand = system.cpus().first().map(|c| c.brand().trim().to_string());
+    brand
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// The CPU's vector extensions that matter here (what dfdx's matrix kernels dispatch on).
+fn vector_extensions() -> Vec<String> {
+    #[allow(unused_mut)]
+    let mut isa = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        for (detected, name) in [
+            (std::is_x86_feature_detected!("avx2"), "AVX2"),
+            (std::is_x86_feature_detected!("fma"), "FMA"),
+            (std::is_x86_feature_detected!("avx512f"), "AVX-512F"),
+        ] {
+            if detected {
+                isa.push(name.to_string());
+            }
+        }
+    }
+    isa
 }
 
 /// The version of package `name` in a Cargo.lock.
@@ -1507,12 +1516,25 @@ mod tests {
         let est = r#"{"mean":{"point_estimate":2.0},"median":{"point_estimate":9962499.1}}"#;
         assert!((criterion_median_seconds(est).unwrap() - 0.009_962_499_1).abs() < 1e-15);
         assert!(criterion_median_seconds(r#"{"mean":{}}"#).is_err());
-        let (cpu, isa) = parse_cpuinfo(
-            "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu sse avx2 fma avx512f avx512bw\n",
-        );
-        assert_eq!(cpu, "Intel(R) Xeon(R) Processor");
-        assert_eq!(isa, ["AVX2", "FMA", "AVX-512F"]);
-        assert_eq!(parse_cpuinfo("").0, "unknown CPU");
+        // On Linux, the same facts /proc/cpuinfo states (what the tables showed before sysinfo).
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |name: &str| {
+            cpuinfo.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == name).then(|| v.trim().to_string())
+            })
+        };
+        if let Some(model) = field("model name") {
+            assert_eq!(cpu_name(), model);
+        }
+        if let Some(flags) = field("flags") {
+            let flags: Vec<&str> = flags.split_whitespace().collect();
+            let has = |isa: &str| vector_extensions().iter().any(|i| i == isa);
+            assert_eq!(has("AVX2"), flags.contains(&"avx2"));
+            assert_eq!(has("FMA"), flags.contains(&"fma"));
+            assert_eq!(has("AVX-512F"), flags.contains(&"avx512f"));
+        }
+        assert!(load_average().is_some_and(|l| l >= 0.0));
         let lock = "[[package]]\nname = \"dfdx\"\nversion = \"0.13.0\"\nsource = \"x\"\n";
         assert_eq!(locked_version(lock, "dfdx").as_deref(), Some("0.13.0"));
         assert_eq!(locked_version(lock, "torch"), None);
