@@ -44,7 +44,7 @@ struct Args {
     /// What to run
     #[arg(long, value_enum, default_value_t = Experiment::Main)]
     experiment: Experiment,
-    /// Epochs of the overfitting experiment
+    /// Epochs of the overfitting experiment (the shared `--epochs` overrides it)
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     overfit_epochs: u32,
     #[command(flatten)]
@@ -224,7 +224,8 @@ fn overfit(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         test: data.test.head(SMALL_TEST),
         ..data.clone()
     };
-    let epochs = args.overfit_epochs as usize;
+    // The shared `--epochs` overrides this experiment's epochs too (as in every chapter's example).
+    let epochs = args.run.epochs_or(args.overfit_epochs as usize);
     let mut rows = Vec::new();
     let mut curves = Vec::new();
     let mut gaps = Vec::new();
