@@ -212,6 +212,8 @@ fn the_latent_walk_decodes_what_the_rust_decoder_decodes() {
     let gold = golden("ch05/latent-walk-golden.safetensors");
     let (_, z) = &gold["vae.z"];
     let (_, expected) = &gold["vae.f16"];
+    let (_, ae_z) = &gold["ae.z"];
+    let (_, ae_expected) = &gold["ae.f16"];
     const W: &str = "[data-ae-widget=latent-walk]";
     for lang in LANGS {
         let lang = lang.code;
@@ -268,6 +270,42 @@ fn the_latent_walk_decodes_what_the_rust_decoder_decodes() {
             eprintln!("{lang}: code {code:?}: max |browser − Rust| = {err:e}");
         }
         screenshot(&mut browser, &format!("{lang}-latent-walk-golden.png"));
+
+        // The plain autoencoder's plane, chosen with the mouse: its decoder, at its golden codes.
+        let p = point_in(
+            &mut browser,
+            &format!("{W} .ae-modes input[value=ae]"),
+            0.5,
+            0.5,
+        );
+        mouse(&mut browser, "mousePressed", p, 1);
+        mouse(&mut browser, "mouseReleased", p, 0);
+        let space = json_eval(
+            &mut browser,
+            &format!("document.querySelector('{W}').aeWidget.space()"),
+        );
+        assert_eq!(
+            space, "ae",
+            "{lang}: the radio button did not switch the plane"
+        );
+        for (k, code) in ae_z.chunks(2).enumerate() {
+            let shown = floats(&json_eval(
+                &mut browser,
+                &format!(
+                    "(() => {{ const w = document.querySelector('{W}'); w.aeWidget.setCode([{}, {}]); return w.aeWidget.image(); }})()",
+                    code[0], code[1]
+                ),
+            ));
+            let err = max_diff(&shown, &ae_expected[k * 784..(k + 1) * 784]);
+            assert!(
+                err <= TOLERANCE,
+                "{lang}: plain AE code {code:?}: max error {err}"
+            );
+        }
+        screenshot(&mut browser, &format!("{lang}-latent-walk-plain-ae.png"));
+        browser.eval(&format!(
+            "document.querySelector('{W}').aeWidget.setSpace('vae'), true"
+        ));
 
         // The pointer: two places on the plane, two codes, two images.
         let mut seen = Vec::new();

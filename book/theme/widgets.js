@@ -322,7 +322,22 @@
 
   // ---- Chapter 5: walk the latent space -------------------------------------------------------
 
-  const PLANE = 4; // the plane shows codes in [−4, 4]²
+  const PLANE = 4; // the VAE's plane shows codes in [−4, 4]²
+
+  /** A square around all of `codes` (x, y pairs) with a margin, and a grid step. */
+  function boundsOf(codes) {
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let i = 0; i < codes.length; i += 2) {
+      x0 = Math.min(x0, codes[i]);
+      x1 = Math.max(x1, codes[i]);
+      y0 = Math.min(y0, codes[i + 1]);
+      y1 = Math.max(y1, codes[i + 1]);
+    }
+    const half = Math.ceil(0.55 * Math.max(x1 - x0, y1 - y0));
+    const cx = Math.round((x0 + x1) / 2);
+    const cy = Math.round((y0 + y1) / 2);
+    return { cx, cy, half, grid: Math.max(1, Math.ceil(half / 5)) };
+  }
 
   async function latentWalk(root) {
     const file = await fetchWeights(root.dataset.weights);
@@ -335,14 +350,25 @@
     const rowVae = root.querySelector(".ae-interp-vae");
     const rowAe = root.querySelector(".ae-interp-ae");
     const picks = Array.from(root.querySelectorAll(".ae-strip button"));
-    const codes = t.codes.data;
     const labels = t.labels.data;
     const steps = Number(rowVae.width) / 28;
-    const state = { z: [0, 0], pick: [0, 1], image: null };
+    // The two latent planes the reader can walk: each model's own codes, decoder and range.
+    const spaces = {
+      vae: { decode: vae, codes: t.codes.data, strip: t["strip.vae"].data, cx: 0, cy: 0, half: PLANE, grid: 1 },
+      ae: Object.assign({ decode: ae, codes: t["ae.codes"].data, strip: t["strip.ae"].data }, boundsOf(t["ae.codes"].data)),
+    };
+    const spaceInputs = Array.from(root.querySelectorAll(".ae-modes input"));
+    const state = { space: spaces.vae, name: "vae", z: [0, 0], pick: [0, 1], image: null };
 
     const size = plane.width;
-    const toPx = (z) => [((z[0] + PLANE) / (2 * PLANE)) * size, ((PLANE - z[1]) / (2 * PLANE)) * size];
-    const toZ = (px, py) => [(px / size) * 2 * PLANE - PLANE, PLANE - (py / size) * 2 * PLANE];
+    const toPx = (z) => {
+      const { cx, cy, half } = state.space;
+      return [((z[0] - cx + half) / (2 * half)) * size, ((cy + half - z[1]) / (2 * half)) * size];
+    };
+    const toZ = (px, py) => {
+      const { cx, cy, half } = state.space;
+      return [cx - half + (px / size) * 2 * half, cy + half - (py / size) * 2 * half];
+    };
 
     function drawPlane() {
       const ctx = plane.getContext("2d");
@@ -351,8 +377,9 @@
       ctx.strokeStyle = themeColour("--table-border-color", "#888");
       ctx.lineWidth = 1;
       ctx.beginPath();
-      for (let k = -PLANE; k <= PLANE; k++) {
-        const [x, y] = toPx([k, k]);
+      const { cx, cy, half, grid } = state.space;
+      for (let k = -Math.ceil(half / grid) - 1; k <= Math.ceil(half / grid) + 1; k++) {
+        const [x, y] = toPx([Math.round(cx / grid) * grid + k * grid, Math.round(cy / grid) * grid + k * grid]);
         ctx.moveTo(x + 0.5, 0);
         ctx.lineTo(x + 0.5, size);
         ctx.moveTo(0, y + 0.5);
@@ -360,6 +387,7 @@
       }
       ctx.stroke();
       ctx.globalAlpha = 0.7;
+      const codes = state.space.codes;
       for (let i = 0; i < labels.length; i++) {
         const [x, y] = toPx([codes[2 * i], codes[2 * i + 1]]);
         ctx.fillStyle = DIGIT_COLOURS[labels[i]];
@@ -370,7 +398,7 @@
       ctx.strokeStyle = fg;
       ctx.fillStyle = fg;
       // The straight line between the two picked digits' codes (dashed), their ends as rings.
-      const strip = t["strip.vae"].data;
+      const strip = state.space.strip;
       const ends = state.pick.map((p) => toPx([strip[2 * p], strip[2 * p + 1]]));
       ctx.lineWidth = 2;
       ctx.setLineDash([6, 4]);
@@ -396,8 +424,10 @@
     }
 
     function setCode(z) {
-      state.z = [Math.max(-PLANE, Math.min(PLANE, z[0])), Math.max(-PLANE, Math.min(PLANE, z[1]))];
-      state.image = vae(state.z);
+      const { cx, cy, half } = state.space;
+      const clamp = (v, c) => Math.max(c - half, Math.min(c + half, v));
+      state.z = [clamp(z[0], cx), clamp(z[1], cy)];
+      state.image = state.space.decode(state.z);
       paintDigit(decoded, state.image);
       const text = "z = (" + fmt(state.z[0]) + ", " + fmt(state.z[1]) + ")";
       codeOut.textContent = text;
@@ -441,12 +471,12 @@
     plane.addEventListener("pointermove", (e) => setCode(fromEvent(e)));
     plane.addEventListener("pointerdown", (e) => setCode(fromEvent(e)));
     plane.addEventListener("keydown", (e) => {
-      const step = e.shiftKey ? 0.5 : 0.1;
+      const step = ((e.shiftKey ? 0.5 : 0.1) * state.space.half) / PLANE;
       const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
       if (e.key in moves) {
         setCode([state.z[0] + moves[e.key][0], state.z[1] + moves[e.key][1]]);
       } else if (e.key === "Home") {
-        setCode([0, 0]);
+        setCode([state.space.cx, state.space.cy]);
       } else {
         return;
       }
@@ -455,13 +485,24 @@
       e.preventDefault();
       e.stopPropagation();
     });
+    /** Switches the plane to the VAE's ("vae") or the plain autoencoder's ("ae") codes. */
+    function setSpace(name) {
+      state.name = name;
+      state.space = spaces[name];
+      spaceInputs.forEach((i) => (i.checked = i.value === name));
+      plane.setAttribute("aria-label", plane.dataset["label" + (name === "vae" ? "Vae" : "Ae")] || "");
+      setCode([state.space.cx, state.space.cy]);
+    }
+    spaceInputs.forEach((i) => i.addEventListener("change", () => i.checked && setSpace(i.value)));
     onThemeChange(drawPlane);
 
-    setCode([0, 0]);
+    setSpace("vae");
     drawLine();
     // For the browser tests: decode a given code, read what is shown.
     root.aeWidget = {
       setCode,
+      setSpace,
+      space: () => state.name,
       image: () => Array.from(state.image),
       code: () => state.z.slice(),
       picks: () => state.pick.slice(),

@@ -389,7 +389,8 @@ fn export_latent_walk<D: Device<f32>>(
     let out = args.run.out_dir(CHAPTER);
     let points = data.test.head(WIDGET_POINTS);
     let x = dev.tensor_from_vec(points.images.clone(), (points.len(), Const::<PIXELS>));
-    let codes = encode(&vae, x).0.as_vec();
+    let codes = encode(&vae, x.clone()).0.as_vec();
+    let ae_codes = ae.0.forward(x).as_vec();
     // The strip: the first test image of each digit.
     let strip: Vec<usize> = (0..10u8)
         .filter_map(|d| data.test.labels.iter().position(|&l| l == d))
@@ -411,19 +412,20 @@ fn export_latent_walk<D: Device<f32>>(
     ae_z.extend([0.0, 0.0]);
     let (vae32, ae32) = (decode(&vae, dev, &vae_z), ae_decode(&ae, &ae_z));
     // What rounding to f16 costs, over the decodings of all the drawn codes.
-    let (vae_all, ae_all) = (decode(&vae, dev, &codes), ae_decode(&ae, &codes));
+    let (vae_all, ae_all) = (decode(&vae, dev, &codes), ae_decode(&ae, &ae_codes));
     round_to_f16(&mut vae);
     round_to_f16(&mut ae);
     let (vae16, ae16) = (decode(&vae, dev, &vae_z), ae_decode(&ae, &ae_z));
     let err_vae = max_abs_diff(&vae_all, &decode(&vae, dev, &codes));
-    let err_ae = max_abs_diff(&ae_all, &ae_decode(&ae, &codes));
+    let err_ae = max_abs_diff(&ae_all, &ae_decode(&ae, &ae_codes));
 
     let mut file = SafeTensors::default();
     file.metadata(
         "holds",
         "decoders of the 2-D VAE (vae.*) and of a 2-D plain autoencoder (ae.*), dfdx layer \
          names, Linear weights (out, in), outputs are logits; VAE posterior means of test \
-         images (codes, labels); the first test image of each digit (strip.images, 0-255) with \
+         images (codes), the plain autoencoder's codes of the same images (ae.codes), their \
+         labels; the first test image of each digit (strip.images, 0-255) with \
          its code under both models",
     );
     file.metadata(
@@ -434,6 +436,7 @@ fn export_latent_walk<D: Device<f32>>(
     file.add_module("vae.", &vae.1, Dtype::F16);
     file.add_module("ae.", &ae.1, Dtype::F16);
     file.add("codes", &[points.len(), 2], &codes, Dtype::F16);
+    file.add("ae.codes", &[points.len(), 2], &ae_codes, Dtype::F16);
     let labels: Vec<f32> = points.labels.iter().map(|&l| l as f32).collect();
     file.add("labels", &[points.len()], &labels, Dtype::U8);
     let pixels: Vec<f32> = strip.images.iter().map(|p| p * 255.0).collect();
