@@ -910,6 +910,7 @@ fn run_test(
     timeout: Duration,
 ) -> anyhow::Result<(String, f64, String)> {
     use std::os::unix::process::CommandExt;
+    use wait_timeout::ChildExt;
     let log = tempfile::NamedTempFile::new()?;
     let start = Instant::now();
     let mut child = Command::new(exe)
@@ -921,21 +922,15 @@ fn run_test(
         .process_group(0)
         .spawn()
         .with_context(|| format!("cannot run {}", exe.display()))?;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if start.elapsed() > timeout {
-            // The whole group: the test and anything it started.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = child.wait_timeout(timeout)?;
+    if status.is_none() {
+        // The whole group (the test and anything it started), then the test itself, reaped.
+        // SAFETY: killpg takes plain integers and touches no memory of this process; the group
+        // is the child's own (`process_group(0)`), still unreaped, so its id is not reused.
+        unsafe { libc::killpg(child.id() as libc::pid_t, libc::SIGKILL) };
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let seconds = start.elapsed().as_secs_f64();
     let output = std::fs::read_to_string(log.path()).unwrap_or_default();
     let tail = |s: &str| {
@@ -1106,6 +1101,37 @@ fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_test_past_its_timeout_is_killed_with_everything_it_started() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("hangs");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nsleep 60 &\necho $! > grandchild\nsleep 60\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let start = Instant::now();
+        let (outcome, _, message) =
+            run_test(&script, "t", dir.path(), Duration::from_millis(500)).unwrap();
+        assert_eq!(outcome, "timeout");
+        assert!(message.contains("killed after"), "{message}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+        // The background `sleep` is gone too (or a zombie waiting for its new parent).
+        let pid = std::fs::read_to_string(dir.path().join("grandchild")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+            match stat {
+                Err(_) => break,
+                Ok(s) if s.rsplit(')').next().unwrap().trim_start().starts_with('Z') => break,
+                Ok(_) if Instant::now() > deadline => panic!("the test's child survived"),
+                Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
 
     const SRC: &str = "use x;\n// BEGIN SOLUTION a\n/// Doc with fn in it {.\npub fn a<T: Tr<f32>>(x: T) -> Out<T>\nwhere T: Copy {\n    let s = \"}\"; // }\n    if true { x } else { '}'; x }\n}\n// END SOLUTION\nfn other() { 1 }\n// BEGIN SOLUTION b\nimpl N {\n    pub fn b(self) -> u8 {\n        fn inner() {}\n        2\n    }\n}\n// END SOLUTION\n";
 
