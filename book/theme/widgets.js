@@ -412,14 +412,19 @@
         ctx.arc(x, y, 6, 0, 2 * Math.PI);
         ctx.stroke();
       }
-      // The code being decoded: a cross.
+      // The code being decoded: a cross, outlined in the background colour so that it stands
+      // out on the dots.
       const [x, y] = toPx(state.z);
-      ctx.lineWidth = 3;
       ctx.beginPath();
       ctx.moveTo(x - 10, y);
       ctx.lineTo(x + 10, y);
       ctx.moveTo(x, y - 10);
       ctx.lineTo(x, y + 10);
+      ctx.strokeStyle = themeColour("--bg", "#fff");
+      ctx.lineWidth = 6;
+      ctx.stroke();
+      ctx.strokeStyle = fg;
+      ctx.lineWidth = 3;
       ctx.stroke();
     }
 
