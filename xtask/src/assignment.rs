@@ -24,6 +24,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use cargo_metadata::diagnostic::DiagnosticLevel;
+use cargo_metadata::{Message, TargetKind};
 use serde::{Deserialize, Serialize};
 
 /// First line of a solution region; the exercise id follows.
@@ -816,25 +818,21 @@ fn build(
     let out = cmd.output().context("cannot run cargo")?;
     let mut exes = Vec::new();
     let mut first_error = None;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        match v["reason"].as_str() {
-            Some("compiler-message")
-                if v["message"]["level"] == "error" && first_error.is_none() =>
+    for message in Message::parse_stream(out.stdout.as_slice()) {
+        match message? {
+            Message::CompilerMessage(m)
+                if m.message.level == DiagnosticLevel::Error && first_error.is_none() =>
             {
-                first_error = v["message"]["rendered"].as_str().map(str::to_string);
+                first_error = m.message.rendered;
             }
-            Some("compiler-artifact") if v["profile"]["test"] == true => {
-                if let Some(exe) = v["executable"].as_str() {
-                    let kind = v["target"]["kind"][0].as_str().unwrap_or("");
-                    let name = if kind == "test" {
-                        v["target"]["name"].as_str().unwrap_or("").to_string()
+            Message::CompilerArtifact(a) if a.profile.test => {
+                if let Some(exe) = a.executable {
+                    let name = if a.target.is_kind(TargetKind::Test) {
+                        a.target.name
                     } else {
                         "lib".to_string()
                     };
-                    exes.push((name, PathBuf::from(exe)));
+                    exes.push((name, exe.into_std_path_buf()));
                 }
             }
             _ => {}
@@ -1101,6 +1099,40 @@ fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_executables_and_the_first_compile_error_are_read_from_cargo() {
+        let ws = tempfile::tempdir().unwrap();
+        let file = |path: &str, text: &str| {
+            let path = ws.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        file(
+            "Cargo.toml",
+            "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+        );
+        file("src/lib.rs", "pub fn one() -> u8 { 1 }\n");
+        file(
+            "tests/t.rs",
+            "#[test]\nfn one() { assert_eq!(tiny::one(), 1); }\n",
+        );
+        let opts = GradeOptions {
+            target_dir: ws.path().join("target"),
+            ..GradeOptions::new(ws.path())
+        };
+        let targets: BTreeSet<String> = ["lib".to_string(), "t".to_string()].into();
+        let mut exes = build(ws.path(), "tiny", &targets, &opts).unwrap().unwrap();
+        exes.sort();
+        let names: Vec<&str> = exes.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["lib", "t"]);
+        assert!(exes.iter().all(|(_, exe)| exe.is_file()));
+        file("src/lib.rs", "pub fn one() -> u8 { \"one\" }\n");
+        let error = build(ws.path(), "tiny", &targets, &opts)
+            .unwrap()
+            .unwrap_err();
+        assert!(error.contains("error[E0308]: mismatched types"), "{error}");
+    }
 
     #[test]
     fn a_test_past_its_timeout_is_killed_with_everything_it_started() {

@@ -16,6 +16,7 @@ use std::process::{Command, Output};
 use ae_toolkit::cli::markdown_table;
 use ae_toolkit::data::{DataDir, DatasetKind};
 use anyhow::{bail, Context};
+use cargo_metadata::TargetKind;
 use serde::{Deserialize, Serialize};
 
 /// The PyTorch version the comparison was written for.
@@ -1047,18 +1048,18 @@ impl RustSide {
         }
         let mut perf = None;
         let mut bench = None;
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+        for message in cargo_metadata::Message::parse_stream(out.stdout.as_slice()) {
+            let cargo_metadata::Message::CompilerArtifact(a) = message? else {
                 continue;
             };
-            let (Some(exe), Some(name)) = (v["executable"].as_str(), v["target"]["name"].as_str())
-            else {
+            let Some(exe) = a.executable else {
                 continue;
             };
-            let kinds = v["target"]["kind"].to_string();
-            match name {
-                "perf" if kinds.contains("\"bin\"") => perf = Some(PathBuf::from(exe)),
-                "train_step" if kinds.contains("\"bench\"") => bench = Some(PathBuf::from(exe)),
+            match a.target.name.as_str() {
+                "perf" if a.target.is_kind(TargetKind::Bin) => perf = Some(exe.into_std_path_buf()),
+                "train_step" if a.target.is_kind(TargetKind::Bench) => {
+                    bench = Some(exe.into_std_path_buf())
+                }
                 _ => {}
             }
         }
