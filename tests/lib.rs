@@ -75,3 +75,20 @@ pub fn show(problems: &[Problem]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The real book, both languages with their search indexes, built once per test binary into
+/// `tmp/<name>` (each browser test binary passes its own `CARGO_TARGET_TMPDIR`, which cargo
+/// defines for integration tests only).
+pub fn built_site(tmp: &Path, name: &str) -> PathBuf {
+    let out = tmp.join(name);
+    let _ = fs::remove_dir_all(&out);
+    let mut layout = xtask::book::Layout::for_repo(&repo_root()).unwrap();
+    layout.out_dir = out.clone();
+    let report = xtask::book::build_layout(&layout, tools()).unwrap();
+    assert!(
+        report.failures.is_empty(),
+        "the book did not build:\n{}",
+        show(&report.failures)
+    );
+    out
+}

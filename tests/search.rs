@@ -19,27 +19,15 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use book_tests::browser::{Browser, StaticServer};
-use book_tests::{repo_root, show, tools};
+use book_tests::built_site;
 use serde_json::Value;
 use xtask::book::search::{BODY_MARK, KATEX_MARKED, NOT_INDEXED, TITLE_MARK};
-use xtask::book::{build_layout, Layout, LANGS};
+use xtask::book::LANGS;
 
 /// The real book built once for this test binary (both languages, with their search indexes).
 fn site() -> &'static Path {
     static SITE: OnceLock<PathBuf> = OnceLock::new();
-    SITE.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("search-book");
-        let _ = fs::remove_dir_all(&out);
-        let mut layout = Layout::for_repo(&repo_root()).unwrap();
-        layout.out_dir = out.clone();
-        let report = build_layout(&layout, tools()).unwrap();
-        assert!(
-            report.failures.is_empty(),
-            "the book did not build:\n{}",
-            show(&report.failures)
-        );
-        out
-    })
+    SITE.get_or_init(|| built_site(Path::new(env!("CARGO_TARGET_TMPDIR")), "search-book"))
 }
 
 fn screenshot_dir() -> PathBuf {

@@ -19,9 +19,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use book_tests::browser::{Browser, StaticServer};
-use book_tests::{repo_root, show, tools};
+use book_tests::{built_site, repo_root};
 use serde_json::{json, Value};
-use xtask::book::{build_layout, Layout, LANGS};
+use xtask::book::LANGS;
 
 /// Largest allowed |browser − Rust| for a model output.
 const TOLERANCE: f32 = 1e-4;
@@ -29,19 +29,7 @@ const TOLERANCE: f32 = 1e-4;
 /// The real book built once for this test binary.
 fn site() -> &'static Path {
     static SITE: OnceLock<PathBuf> = OnceLock::new();
-    SITE.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("widgets-book");
-        let _ = fs::remove_dir_all(&out);
-        let mut layout = Layout::for_repo(&repo_root()).unwrap();
-        layout.out_dir = out.clone();
-        let report = build_layout(&layout, tools()).unwrap();
-        assert!(
-            report.failures.is_empty(),
-            "the book did not build:\n{}",
-            show(&report.failures)
-        );
-        out
-    })
+    SITE.get_or_init(|| built_site(Path::new(env!("CARGO_TARGET_TMPDIR")), "widgets-book"))
 }
 
 fn screenshot(browser: &mut Browser, name: &str) {
