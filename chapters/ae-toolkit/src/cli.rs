@@ -58,6 +58,22 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Data set `kind` from the resolved data directory (or the embedded subset), announced on
+    /// stderr: which set, how many images, from where.
+    pub fn load(
+        &self,
+        kind: crate::data::DatasetKind,
+    ) -> Result<crate::data::DataSplits, crate::error::DataError> {
+        let data = crate::data::load(kind, &self.data_dir())?;
+        eprintln!("{}", data.describe());
+        Ok(data)
+    }
+
+    /// Runs `work` on the chosen device, seeded with `--seed`.
+    pub fn on_device<W: crate::device::OnDevice>(&self, work: W) -> anyhow::Result<W::Output> {
+        crate::device::on_device(self.device, self.seed, work)
+    }
+
     /// The resolved data directory.
     ///
     /// ```

@@ -14,8 +14,8 @@
 use std::path::Path;
 
 use ae_toolkit::cli::{markdown_table, RunArgs};
-use ae_toolkit::data::{load, DataSplits, DatasetKind, PIXELS};
-use ae_toolkit::device::{on_device, OnDevice};
+use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
+use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
 use ae_toolkit::losses::Reconstruction;
@@ -68,8 +68,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
-    let data = load(DatasetKind::Mnist, &args.run.data_dir())?;
-    eprintln!("{}", data.describe());
+    let data = args.run.load(DatasetKind::Mnist)?;
     let presets: Vec<PresetName> = match args.preset {
         Choice::Basic => vec![PresetName::Basic],
         Choice::Deep => vec![PresetName::Deep],
@@ -82,16 +81,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let init = args.init.unwrap_or(preset.init);
         // Every run gets a freshly seeded device, so its result does not depend on what ran
         // before it in the same process.
-        let history = on_device(
-            args.run.device,
-            args.run.seed,
-            Preset1 {
-                args,
-                data: &data,
-                preset,
-                init,
-            },
-        )?;
+        let history = args.run.on_device(Preset1 {
+            args,
+            data: &data,
+            preset,
+            init,
+        })?;
         println!(
             "{}: test {} {:.4} after {} epochs (untrained {:.4})",
             preset.id,
@@ -371,7 +366,7 @@ fn init_comparison(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let mut series = Vec::new();
     let mut rows = Vec::new();
     for init in [Init::Default, Init::Glorot] {
-        let h = on_device(args.run.device, args.run.seed, InitRun { args, data, init })?;
+        let h = args.run.on_device(InitRun { args, data, init })?;
         series.push(Series {
             name: format!("{init:?} init").to_lowercase(),
             points: h

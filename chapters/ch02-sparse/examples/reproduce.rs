@@ -11,8 +11,8 @@
 //! ```
 
 use ae_toolkit::cli::{markdown_table, RunArgs};
-use ae_toolkit::data::{load, DataSplits, DatasetKind, PIXELS};
-use ae_toolkit::device::{on_device, OnDevice};
+use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
+use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::plot::{histograms, image_rows, line_chart, Series};
 use ae_toolkit::train::{History, TrainConfig};
@@ -113,7 +113,7 @@ fn train_one(
         name: name.to_string(),
         penalty,
     };
-    let out = on_device(args.run.device, args.run.seed, run)?;
+    let out = args.run.on_device(run)?;
     let last = out.history.last();
     println!(
         "{name}: test BCE per image {:.3}, mean activation {:.4}, KL {:.3} (ρ = {})",
@@ -135,8 +135,7 @@ fn part(h: &History, name: &str) -> f64 {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
-    let data = load(DatasetKind::Mnist, &args.run.data_dir())?;
-    eprintln!("{}", data.describe());
+    let data = args.run.load(DatasetKind::Mnist)?;
     if matches!(args.experiment, Experiment::Main | Experiment::All) {
         main_experiment(args, &data)?;
     }

@@ -13,8 +13,8 @@
 //! ```
 
 use ae_toolkit::cli::{markdown_table, RunArgs};
-use ae_toolkit::data::{load, DataSplits, DatasetKind, PIXELS};
-use ae_toolkit::device::{on_device, OnDevice};
+use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
+use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
 use ae_toolkit::plot::{image_rows, line_chart, Series};
@@ -82,8 +82,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         Which::All => vec![DatasetKind::FashionMnist, DatasetKind::Mnist],
     };
     for kind in kinds {
-        let raw = load(kind, &args.run.data_dir())?;
-        eprintln!("{}", raw.describe());
+        let raw = args.run.load(kind)?;
         // The tutorial's normalisation: pixels from [0, 1] to [−1, 1].
         let data = raw.to_symmetric_range();
         one_dataset(args, &data)?;
@@ -255,26 +254,18 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
 
     let mut inputs = noisy_at.clone();
     inputs.push(trained_gaussian.clone());
-    let g = on_device(
-        args.run.device,
-        args.run.seed,
-        Run {
-            args,
-            data,
-            noise: gaussian,
-            inputs,
-        },
-    )?;
-    let m = on_device(
-        args.run.device,
-        args.run.seed,
-        Run {
-            args,
-            data,
-            noise: masking,
-            inputs: vec![masked.clone()],
-        },
-    )?;
+    let g = args.run.on_device(Run {
+        args,
+        data,
+        noise: gaussian,
+        inputs,
+    })?;
+    let m = args.run.on_device(Run {
+        args,
+        data,
+        noise: masking,
+        inputs: vec![masked.clone()],
+    })?;
 
     // PSNR against σ: noisy input, the autoencoder, the two filters.
     let mut rows = Vec::new();

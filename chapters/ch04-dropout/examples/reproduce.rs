@@ -11,8 +11,8 @@
 //! ```
 
 use ae_toolkit::cli::{markdown_table, RunArgs};
-use ae_toolkit::data::{load, DataSplits, DatasetKind};
-use ae_toolkit::device::{on_device, OnDevice};
+use ae_toolkit::data::{DataSplits, DatasetKind};
+use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::model::Autoencoder;
 use ae_toolkit::plot::{line_chart, Series};
@@ -135,7 +135,7 @@ fn train_one(
         p,
         epochs,
     };
-    let h = on_device(args.run.device, args.run.seed, run)?;
+    let h = args.run.on_device(run)?;
     println!(
         "{name}: p = {}, test MSE {:.5}, training-set MSE {:.5}, gap {:.5}",
         p.label(),
@@ -151,8 +151,7 @@ fn train_set_loss(e: &ae_toolkit::train::EpochRecord) -> f64 {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
-    let raw = load(DatasetKind::FashionMnist, &args.run.data_dir())?;
-    eprintln!("{}", raw.describe());
+    let raw = args.run.load(DatasetKind::FashionMnist)?;
     let data = raw.to_symmetric_range();
     if matches!(args.experiment, Experiment::Main | Experiment::All) {
         main_experiment(args, &data)?;

@@ -13,8 +13,8 @@
 //! ```
 
 use ae_toolkit::cli::{markdown_table, RunArgs};
-use ae_toolkit::data::{load, DataSplits, DatasetKind, PIXELS};
-use ae_toolkit::device::{on_device, OnDevice};
+use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
+use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
 use ae_toolkit::losses::Reconstruction;
@@ -73,18 +73,13 @@ fn main() {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
-    let data = load(DatasetKind::Mnist, &args.run.data_dir())?;
-    eprintln!("{}", data.describe());
+    let data = args.run.load(DatasetKind::Mnist)?;
     let all = args.experiment == Experiment::All;
     if all || args.experiment == Experiment::Main {
-        on_device(args.run.device, args.run.seed, Main { args, data: &data })?;
+        args.run.on_device(Main { args, data: &data })?;
     }
     if all || args.experiment == Experiment::Latent2d {
-        on_device(
-            args.run.device,
-            args.run.seed,
-            Latent2d { args, data: &data },
-        )?;
+        args.run.on_device(Latent2d { args, data: &data })?;
     }
     if all || args.experiment == Experiment::Beta {
         beta_sweep(args, &data)?;
@@ -501,7 +496,7 @@ fn beta_sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut points = Vec::new();
     for beta in BETAS {
-        let h = on_device(args.run.device, args.run.seed, BetaRun { args, data, beta })?;
+        let h = args.run.on_device(BetaRun { args, data, beta })?;
         let last = h.last();
         let (rec, kl) = (part(last, "reconstruction"), part(last, "kl"));
         points.push((kl, rec));

@@ -64,15 +64,11 @@ pub(super) fn anomaly(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let mut least = Vec::new();
     for digit in 0..10u8 {
         let split = without_digit(data, digit);
-        let r = on_device(
-            args.run.device,
-            args.run.seed,
-            AnomalyRun {
-                args,
-                split: &split,
-                digit,
-            },
-        )?;
+        let r = args.run.on_device(AnomalyRun {
+            args,
+            split: &split,
+            digit,
+        })?;
         let auc = |s: &[f64]| {
             let (normal, anomalous) = split_scores(s, &test.labels, r.digit);
             roc_auc(&normal, &anomalous).map_err(|e| anyhow::anyhow!("digit {}: {e}", r.digit))

@@ -14,8 +14,8 @@
 use std::path::Path;
 
 use ae_toolkit::cli::{markdown_table, RunArgs};
-use ae_toolkit::data::{load, DataSplits, DatasetKind, PIXELS};
-use ae_toolkit::device::{on_device, OnDevice};
+use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
+use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::{reconstruct, train_reconstruction};
@@ -78,22 +78,13 @@ fn main() {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
-    let data = load(DatasetKind::Mnist, &args.run.data_dir())?;
-    eprintln!("{}", data.describe());
+    let data = args.run.load(DatasetKind::Mnist)?;
     let all = args.experiment == Experiment::All;
     if all || args.experiment == Experiment::Pca {
-        on_device(
-            args.run.device,
-            args.run.seed,
-            PcaComparison { args, data: &data },
-        )?;
+        args.run.on_device(PcaComparison { args, data: &data })?;
     }
     if all || args.experiment == Experiment::Deep {
-        on_device(
-            args.run.device,
-            args.run.seed,
-            DeepRun { args, data: &data },
-        )?;
+        args.run.on_device(DeepRun { args, data: &data })?;
     }
     if all || args.experiment == Experiment::Anomaly {
         anomaly(args, &data)?;
