@@ -226,90 +226,50 @@ pub fn stub_source(src: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// Skips a `//` comment, a string or a char literal starting at `i`; returns the index after it,
-/// or `None` if nothing is skipped there.
-fn skip_literal(b: &[u8], i: usize) -> Option<usize> {
-    match b[i] {
-        b'/' if b.get(i + 1) == Some(&b'/') => Some(
-            b[i..]
-                .iter()
-                .position(|&c| c == b'\n')
-                .map_or(b.len(), |p| i + p),
-        ),
-        b'/' if b.get(i + 1) == Some(&b'*') => Some(
-            b[i + 2..]
-                .windows(2)
-                .position(|w| w == b"*/")
-                .map_or(b.len(), |p| i + 2 + p + 2),
-        ),
-        b'"' => {
-            let mut j = i + 1;
-            while j < b.len() && b[j] != b'"' {
-                j += if b[j] == b'\\' { 2 } else { 1 };
-            }
-            Some((j + 1).min(b.len()))
-        }
-        // A char literal ('x', '\n', '{'), not a lifetime ('a).
-        b'\'' if b.get(i + 2) == Some(&b'\'') => Some(i + 3),
-        b'\'' if b.get(i + 1) == Some(&b'\\') => Some(
-            b[i + 2..]
-                .iter()
-                .position(|&c| c == b'\'')
-                .map_or(b.len(), |p| i + 3 + p),
-        ),
-        _ => None,
-    }
-}
-
-/// Replaces the body of every outermost `fn` in `text` by `todo!()`, keeping its signature.
+/// Replaces the body of every outermost `fn` in `text` by `todo!()`, keeping its signature and
+/// everything outside the bodies byte for byte.
 pub fn stub_bodies(text: &str) -> anyhow::Result<String> {
-    let b = text.as_bytes();
-    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    let (mut out, mut last, mut i) = (String::new(), 0, 0);
-    while i < b.len() {
-        if let Some(next) = skip_literal(b, i) {
-            i = next;
-            continue;
+    /// Byte offsets of each outermost function: its `fn` keyword, its body's `{` and `}`.
+    #[derive(Default)]
+    struct Bodies(Vec<[usize; 3]>);
+    impl Bodies {
+        fn push(&mut self, sig: &syn::Signature, block: &syn::Block) {
+            let braces = block.brace_token.span;
+            self.0.push([
+                sig.fn_token.span.byte_range().start,
+                braces.open().byte_range().start,
+                braces.close().byte_range().start,
+            ]);
         }
-        let is_fn = b[i..].starts_with(b"fn")
-            && (i == 0 || !ident(b[i - 1]))
-            && b.get(i + 2).is_some_and(|c| c.is_ascii_whitespace());
-        if !is_fn {
-            i += 1;
-            continue;
+    }
+    // Not visiting a body leaves the functions nested in it alone.
+    impl<'ast> syn::visit::Visit<'ast> for Bodies {
+        fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+            self.push(&f.sig, &f.block);
         }
-        // The body opens at the first `{` after the signature (a `;` first: no body).
-        let mut j = i + 2;
-        while j < b.len() && b[j] != b'{' && b[j] != b';' {
-            j = skip_literal(b, j).unwrap_or(j + 1);
+        fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
+            self.push(&f.sig, &f.block);
         }
-        if j >= b.len() || b[j] == b';' {
-            i = j + 1;
-            continue;
-        }
-        let open = j;
-        let mut depth = 0usize;
-        let close = loop {
-            if j >= b.len() {
-                bail!("unbalanced braces in a solution region");
+        fn visit_trait_item_fn(&mut self, f: &'ast syn::TraitItemFn) {
+            if let Some(block) = &f.default {
+                self.push(&f.sig, block);
             }
-            if let Some(next) = skip_literal(b, j) {
-                j = next;
-                continue;
-            }
-            match b[j] {
-                b'{' => depth += 1,
-                b'}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        break j;
-                    }
-                }
-                _ => {}
-            }
-            j += 1;
-        };
-        let line_start = text[..i].rfind('\n').map_or(0, |p| p + 1);
+        }
+    }
+    let file = syn::parse_file(text).map_err(|e| {
+        let at = e.span().start();
+        anyhow::anyhow!(
+            "a solution region is not valid Rust on its own (line {} of the region, column {}): {e}",
+            at.line,
+            at.column + 1
+        )
+    })?;
+    let mut bodies = Bodies::default();
+    syn::visit::visit_file(&mut bodies, &file);
+    bodies.0.sort_unstable();
+    let (mut out, mut last) = (String::new(), 0);
+    for [fn_at, open, close] in bodies.0 {
+        let line_start = text[..fn_at].rfind('\n').map_or(0, |p| p + 1);
         let indent: String = text[line_start..]
             .chars()
             .take_while(|c| *c == ' ')
@@ -317,7 +277,6 @@ pub fn stub_bodies(text: &str) -> anyhow::Result<String> {
         out.push_str(&text[last..=open]);
         let _ = write!(out, "\n{indent}    todo!()\n{indent}}}");
         last = close + 1;
-        i = close + 1;
     }
     out.push_str(&text[last..]);
     Ok(out)
@@ -1209,6 +1168,25 @@ mod tests {
             back = replace_region(&back, id, &region_body(SRC, id).unwrap().unwrap()).unwrap();
         }
         assert_eq!(back, SRC);
+    }
+
+    #[test]
+    fn raw_strings_and_nested_comments_do_not_confuse_the_stubbing() {
+        let src = "/* outer /* nested fn x() { */ still a comment } */\n\
+                   pub fn a() -> &'static str {\n    r#\"a } with \"} braces {\"#\n}\n\
+                   /// A method.\n\
+                   impl S {\n    fn b(&self) -> u8 { b'}' }\n    fn c(&self);\n}\n\
+                   fn d<'a>(x: &'a str) -> char { /* } /* { */ } */ 'x' }\n";
+        assert_eq!(
+            stub_bodies(src).unwrap(),
+            "/* outer /* nested fn x() { */ still a comment } */\n\
+             pub fn a() -> &'static str {\n    todo!()\n}\n\
+             /// A method.\n\
+             impl S {\n    fn b(&self) -> u8 {\n        todo!()\n    }\n    fn c(&self);\n}\n\
+             fn d<'a>(x: &'a str) -> char {\n    todo!()\n}\n"
+        );
+        let err = stub_bodies("fn broken( {\n").unwrap_err().to_string();
+        assert!(err.contains("not valid Rust"), "{err}");
     }
 
     #[test]
