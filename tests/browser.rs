@@ -6,6 +6,14 @@
 //! child's stdin and stdout), so no WebSocket client is needed. `--dump-dom` with
 //! `--virtual-time-budget` is no use here: Pagefind compiles WebAssembly and starts a worker, and
 //! virtual time runs out while the page waits on them, before any result is shown.
+//!
+//! The DevTools client below (`Browser`, about 180 lines: send a command, wait for its reply,
+//! collect events) is written here rather than taken from a CDP crate (#17): the maintained ones,
+//! `chromiumoxide` and `headless_chrome`, speak the protocol over a WebSocket (tungstenite; tokio
+//! and async-tungstenite for chromiumoxide) and bring every domain of the protocol as generated
+//! Rust types, far more to compile than the handful of untyped commands these tests send over the
+//! pipe. Neither fits as it is anyway: both connect over a WebSocket, and pipe support in
+//! chromiumoxide is still an open pull request (mattsse/chromiumoxide#294, #325).
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
