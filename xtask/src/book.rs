@@ -457,6 +457,23 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
         lang.english_name,
         layout.display(&layout.src_dir(lang.code))
     );
+    // What the loop below keeps in step: the chapters (the exercises' stubs), the generated
+    // outputs, and the served site (which mdBook wipes on every rebuild).
+    use notify::Watcher as _;
+    fs::create_dir_all(&dest)?;
+    let (tx, changes) = std::sync::mpsc::channel();
+    let mut watcher = notify::recommended_watcher(tx).context("cannot watch for changes")?;
+    for dir in [
+        layout.root.join("chapters"),
+        layout.generated_dir(),
+        dest.parent().unwrap_or(&dest).to_path_buf(),
+    ] {
+        if dir.is_dir() {
+            watcher
+                .watch(&dir, notify::RecursiveMode::Recursive)
+                .with_context(|| format!("cannot watch {}", dir.display()))?;
+        }
+    }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot run {}", tools.mdbook.display()))?;
@@ -464,9 +481,20 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
     let status = std::thread::scope(|s| {
         s.spawn(|| {
             // Re-copy the generated outputs and rebuild the search index whenever a rebuild has
-            // wiped them.
+            // wiped them: once things have been quiet for half a second after a change.
+            let changes = changes; // moved in: a Receiver is not shared between threads
             let generated = layout.generated_dir();
+            let mut pending = true;
             while !done.load(Ordering::Relaxed) {
+                match changes.recv_timeout(Duration::from_millis(500)) {
+                    Ok(_) => {
+                        pending = true;
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) if pending => pending = false,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
                 // Keep the exercises' stubs in step with the chapters' source (quiet: the
                 // problems were shown at the start).
                 let _ = exercises::write_stubs(&layout);
@@ -486,7 +514,8 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
                         Err(e) => eprintln!("book: cannot build the search index: {e:#}"),
                     }
                 }
-                std::thread::sleep(Duration::from_millis(200));
+                // Not built yet (mdBook still writing, or not started): look again shortly.
+                pending |= !dest.join("pagefind").exists();
             }
         });
         let status = child.wait();
