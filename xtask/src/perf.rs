@@ -388,7 +388,7 @@ pub fn epoch_row(t: &EpochTimes) -> Option<EpochRow> {
 /// Where and with what the measurement ran.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Machine {
-    /// CPU model name from /proc/cpuinfo.
+    /// CPU model name (sysinfo; on Linux, the `model name` of /proc/cpuinfo).
     pub cpu: String,
     /// Vector extensions the CPU reports (AVX2, FMA, AVX-512F).
     pub isa: Vec<String>,
@@ -406,7 +406,7 @@ pub struct Machine {
     pub dfdx: String,
     /// PyTorch, if installed.
     pub torch: Option<TorchInfo>,
-    /// The 1-minute load average before and after the measurement (from /proc/loadavg).
+    /// The 1-minute load average before and after the measurement (sysinfo).
     pub load: (Option<f64>, Option<f64>),
 }
 
