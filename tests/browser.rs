@@ -25,6 +25,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 /// How to install Chromium, for the failure message.
@@ -344,7 +345,9 @@ impl Browser {
     /// A PNG of the tab, written to `path`.
     pub fn screenshot(&mut self, path: &Path) {
         let shot = self.call("Page.captureScreenshot", json!({ "format": "png" }), true);
-        let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("the screenshot is base64");
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
@@ -372,43 +375,9 @@ impl Drop for Browser {
     }
 }
 
-fn base64_decode(s: &str) -> Vec<u8> {
-    fn value(c: u8) -> Option<u32> {
-        match c {
-            b'A'..=b'Z' => Some((c - b'A') as u32),
-            b'a'..=b'z' => Some((c - b'a') as u32 + 26),
-            b'0'..=b'9' => Some((c - b'0') as u32 + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for v in s.bytes().filter_map(value) {
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
 /// Reads a whole stream (used on fragments of the search index).
 pub fn read_all(mut r: impl Read) -> Vec<u8> {
     let mut v = Vec::new();
     r.read_to_end(&mut v).unwrap();
     v
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_decoding() {
-        assert_eq!(super::base64_decode("aGVsbG8gd29ybGQ="), b"hello world");
-        assert_eq!(super::base64_decode("YWI="), b"ab");
-    }
 }
