@@ -992,15 +992,12 @@ fn vector_extensions() -> Vec<String> {
 
 /// The version of package `name` in a Cargo.lock.
 pub fn locked_version(lock: &str, name: &str) -> Option<String> {
-    let needle = format!("name = \"{name}\"");
-    let mut lines = lock.lines();
-    while let Some(l) = lines.next() {
-        if l.trim() == needle {
-            let v = lines.next()?.trim().strip_prefix("version = \"")?;
-            return Some(v.trim_end_matches('"').to_string());
-        }
-    }
-    None
+    let lock: toml_edit::DocumentMut = lock.parse().ok()?;
+    let packages = lock.get("package")?.as_array_of_tables()?;
+    let package = packages
+        .iter()
+        .find(|p| p.get("name").and_then(|n| n.as_str()) == Some(name))?;
+    package.get("version")?.as_str().map(str::to_string)
 }
 
 /// The built `perf` binary and criterion benchmark.
@@ -1539,5 +1536,10 @@ mod tests {
         let lock = "[[package]]\nname = \"dfdx\"\nversion = \"0.13.0\"\nsource = \"x\"\n";
         assert_eq!(locked_version(lock, "dfdx").as_deref(), Some("0.13.0"));
         assert_eq!(locked_version(lock, "torch"), None);
+        let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"));
+        assert_eq!(
+            locked_version(&real.unwrap(), "dfdx").as_deref(),
+            Some("0.13.0")
+        );
     }
 }
