@@ -22,8 +22,8 @@ mod html;
 mod markdown;
 pub mod search;
 mod sources;
-
 pub mod terms;
+
 use std::fmt;
 use std::fs;
 use std::io::{BufRead, BufReader};

@@ -105,9 +105,9 @@ pub fn check_sources(layout: &Layout) -> Vec<Problem> {
             check_toc(layout, en, zh, &mut problems);
         }
     }
+    problems.extend(super::terms::check_terms(layout));
     problems.sort();
     problems.dedup();
-    problems.extend(super::terms::check_terms(layout));
     problems
 }
 
