@@ -161,10 +161,11 @@ impl Penalty {
 /// penalty of a whole data set, from each unit's mean over all of its images.
 ///
 /// ```
-/// // One unit at ρ̂ = 0.1, one at ρ̂ = ρ: KL(0.05 ‖ 0.1) + 0.
-/// let kl = ch02_sparse::kl_of_means(0.05, &[0.1, 0.05]);
-/// let hand = 0.05 * (0.05f64 / 0.1).ln() + 0.95 * (0.95f64 / 0.9).ln();
-/// assert!((kl - hand).abs() < 1e-12);
+/// // One unit at ρ̂ = 0.1, one at ρ̂ = ρ: KL(ρ ‖ 0.1) + 0 (ρ is the f32 0.05, widened).
+/// let rho = f64::from(0.05f32);
+/// let kl = ch02_sparse::kl_of_means(0.05, &[0.1, rho]);
+/// let hand = rho * (rho / 0.1).ln() + (1.0 - rho) * ((1.0 - rho) / 0.9).ln();
+/// assert!((kl - hand).abs() < 1e-12, "{kl} vs {hand}");
 /// ```
 pub fn kl_of_means(rho: f32, means: &[f64]) -> f64 {
     let (rho, eps) = (rho as f64, RHO_HAT_EPSILON as f64);
