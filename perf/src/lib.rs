@@ -14,9 +14,7 @@
 
 use ae_toolkit::batch::{batches, Batch};
 use ae_toolkit::data::{embedded, load, DataDir, DataSource, DataSplits, Dataset, DatasetKind};
-use ae_toolkit::dfdx::nn::tensor_collection::{
-    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorRef,
-};
+use ae_toolkit::dfdx::nn::tensor_collection::TensorCollection;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::Autoencoder;
@@ -352,31 +350,12 @@ where
 /// `(in, out)` of every 2-D parameter of `model` — in the book's models, the weights of the
 /// `Linear` layers, which dfdx stores as `(out, in)`.
 pub fn linear_shapes<M: TensorCollection<f32, Cpu>>(model: &M) -> Vec<(usize, usize)> {
-    struct Shapes(Vec<(usize, usize)>);
-    impl TensorVisitor<f32, Cpu> for Shapes {
-        type Viewer = ViewTensorRef;
-        type Err = <Cpu as HasErr>::Err;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            _: TensorOptions<S, f32, Cpu>,
-            t: &Tensor<S, f32, Cpu>,
-        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            if S::NUM_DIMS == 2 {
-                let dims = t.shape().concrete();
-                self.0.push((dims[1], dims[0]));
-            }
-            Ok(None)
-        }
-    }
-    let mut shapes = Shapes(Vec::new());
-    M::iter_tensors(&mut RecursiveWalker {
-        m: model,
-        f: &mut shapes,
-    })
-    .unwrap_or_else(|_| panic!("visiting tensors without changing them cannot fail"));
-    shapes.0
+    // The toolkit's walk over a module's tensors (it also copies their values: once per model).
+    ae_toolkit::export::module_tensors(model)
+        .into_iter()
+        .filter(|(_, shape, _)| shape.len() == 2)
+        .map(|(_, shape, _)| (shape[1], shape[0]))
+        .collect()
 }
 
 /// The step of a model trained to reconstruct its input with `loss` — the closure of
