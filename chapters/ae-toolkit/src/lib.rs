@@ -11,6 +11,7 @@ pub mod batch;
 pub mod catalogue;
 pub mod checkpoint;
 pub mod cli;
+pub mod conv;
 pub mod data;
 pub mod data_dir;
 pub mod device;
