@@ -5,6 +5,7 @@
 //! cargo run --release -p perf -- models
 //! cargo run --release -p perf -- epoch --model ch01-basic            # full data set
 //! cargo run --release -p perf -- epoch --model ch01-basic --quick    # embedded subset
+//! cargo run --release -p perf -- steps --model ch01-shallow --steps 200   # for perf/callgrind
 //! ```
 
 use std::path::PathBuf;
@@ -27,6 +28,17 @@ enum Command {
     Models,
     /// The threads dfdx's matrix products run on (rayon's global pool; set RAYON_NUM_THREADS)
     Threads,
+    /// Run a fixed number of training steps of one model on a batch of the embedded subset and
+    /// report the mean time and the last loss. A fixed amount of work, unlike criterion's timed
+    /// loops, so `valgrind --tool=callgrind` counts can be compared between two builds.
+    Steps {
+        /// The model's id (see `models`)
+        #[arg(long)]
+        model: String,
+        /// How many steps to run (after one untimed warm-up step)
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+    },
     /// Train one model for one epoch with its chapter's `train` function and report fit's time
     Epoch {
         /// The model's id (see `models`)
@@ -71,6 +83,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json!({ "models": rows, "sgemm_n": perf::SGEMM_N })
         }
         Command::Threads => json!({ "threads": rayon::current_num_threads() }),
+        Command::Steps { model, steps } => {
+            let m = perf::find(&model)?;
+            let mut step = m.step_on_subset(&Cpu::seed_from_u64(perf::SEED));
+            step.step();
+            let start = std::time::Instant::now();
+            let mut loss = f32::NAN;
+            for _ in 0..steps {
+                loss = step.step();
+            }
+            let seconds = start.elapsed().as_secs_f64() / steps.max(1) as f64;
+            json!({ "id": m.id, "steps": steps, "seconds_per_step": seconds, "last_loss": loss })
+        }
         Command::Epoch {
             model,
             quick,

@@ -1,0 +1,412 @@
+use std::borrow::Cow;
+
+use super::ops::{BinaryKernel, UnaryKernel};
+use crate::{
+    shapes::{Dtype, Shape},
+    tensor::{
+        cpu::{Cpu, LendingIterator, NdIndex},
+        unique_id, Tensor, Tensorlike, ZerosTensor,
+    },
+};
+
+/// Elementwise loops over at least this many elements are split into chunks of
+/// [PARALLEL_CHUNK] elements and run on rayon's threads (a patch of the Autoencoders-in-Rust
+/// book, see its vendor/README.md). Each element is computed the same way whichever thread runs
+/// it, so results do not depend on the thread count.
+pub(crate) const PARALLEL_MIN_LEN: usize = 1 << 15;
+pub(crate) const PARALLEL_CHUNK: usize = 1 << 13;
+
+/// Runs `f` compiled for AVX2 when the CPU has it (the loops in `f` are then vectorised 8 floats
+/// wide instead of SSE2's 4). The same IEEE operations run either way, so results are the same.
+#[inline(always)]
+pub(crate) fn with_widest_simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { avx2(f) };
+    }
+    f()
+}
+
+/// Calls `f(offset, chunk)` on consecutive chunks of `buf`, in parallel for long buffers.
+#[inline]
+fn for_each_chunk<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(buf: &mut [T], f: F) {
+    #[cfg(feature = "cpu")]
+    if buf.len() >= PARALLEL_MIN_LEN {
+        use rayon::prelude::*;
+        buf.par_chunks_mut(PARALLEL_CHUNK)
+            .enumerate()
+            .for_each(|(i, chunk)| with_widest_simd(#[inline(always)] || f(i * PARALLEL_CHUNK, chunk)));
+        return;
+    }
+    with_widest_simd(#[inline(always)] || f(0, buf))
+}
+
+/// Like [for_each_chunk], over two buffers of the same length chunked alike.
+#[inline]
+fn for_each_chunk2<T: Send, F: Fn(usize, &mut [T], &mut [T]) + Sync + Send>(
+    a: &mut [T],
+    b: &mut [T],
+    f: F,
+) {
+    debug_assert_eq!(a.len(), b.len());
+    #[cfg(feature = "cpu")]
+    if a.len() >= PARALLEL_MIN_LEN {
+        use rayon::prelude::*;
+        a.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(b.par_chunks_mut(PARALLEL_CHUNK))
+            .enumerate()
+            .for_each(|(i, (a, b))| with_widest_simd(#[inline(always)] || f(i * PARALLEL_CHUNK, a, b)));
+        return;
+    }
+    with_widest_simd(#[inline(always)] || f(0, a, b))
+}
+
+/// Whether `t` is laid out densely in row-major order (no broadcast or permuted axis).
+#[inline]
+fn is_dense<S: Shape, E: Dtype, T: Tensorlike<S, E, Cpu>>(t: &T) -> bool {
+    t.strides() == t.shape().strides()
+}
+
+/// If `t` is a dense tensor broadcast along leading axes (strides `[0, …, 0, dense strides]`, as
+/// a bias broadcast over a batch is), the length of the run its buffer repeats with.
+#[inline]
+fn leading_broadcast_period<S: Shape, E: Dtype, T: Tensorlike<S, E, Cpu>>(t: &T) -> Option<usize> {
+    let (strides, dense) = (t.strides(), t.shape().strides());
+    let dims = t.shape().concrete();
+    let k = strides.as_ref().iter().take_while(|&&s| s == 0).count();
+    let suffix_dense = (k..S::NUM_DIMS).all(|j| strides[j] == dense[j] || dims[j] == 1);
+    let period: usize = (k..S::NUM_DIMS).map(|j| dims[j]).product();
+    (k > 0 && suffix_dense && period > 0).then_some(period)
+}
+
+/// Calls `f(x, p)` for each element `x` of `chunk`, which starts at flat index `offset` of a
+/// tensor, and the element `p` of `period` that a tensor repeating `period` pairs with it.
+#[inline(always)]
+fn zip_periodic<E, F: Fn(&mut E, &E)>(chunk: &mut [E], offset: usize, period: &[E], f: F) {
+    let mut start = offset % period.len();
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        let n = (period.len() - start).min(rest.len());
+        let (run, tail) = rest.split_at_mut(n);
+        for (x, p) in run.iter_mut().zip(&period[start..start + n]) {
+            f(x, p);
+        }
+        rest = tail;
+        start = 0;
+    }
+}
+
+pub trait UnaryDerivative<E> {
+    /// Whether the [UnaryDerivative::df] function can re-use the output
+    /// from [UnaryDerivative::f].
+    const DF_USES_FX: bool;
+    /// Whether the derivative of this op can be computed without
+    /// any data.
+    const HAS_CONST_DF: bool;
+
+    fn f(&self, x: &E) -> E;
+
+    /// Receives `f(x)` if [UnaryDerivative::DF_USES_FX] is true,
+    /// otherwise `x`.
+    fn df(&self, x: &E) -> E;
+
+    fn const_df(&self) -> E {
+        unimplemented!()
+    }
+}
+
+pub trait BinaryDerivative<E>: std::fmt::Debug {
+    /// Whether the derivative of this op can be computed without
+    /// any data.
+    const HAS_CONST_DF: bool;
+    fn f(&self, x: &E, y: &E) -> E;
+    fn dfdx(&self, x: &E, y: &E) -> E;
+    fn dfdy(&self, x: &E, y: &E) -> E;
+    fn const_dfdx(&self) -> E {
+        unimplemented!()
+    }
+    fn const_dfdy(&self) -> E {
+        unimplemented!()
+    }
+}
+
+impl<E: Dtype, Op: UnaryDerivative<E> + Sync> UnaryKernel<Op, E> for Cpu {
+    const BACKWARD_WITHOUT_INP: bool = Op::DF_USES_FX;
+    const BACKWARD_WITHOUT_DATA: bool = Op::HAS_CONST_DF;
+
+    fn forward<S: Shape>(
+        &self,
+        op: Op,
+        inp: Cow<Tensor<S, E, Self>>,
+    ) -> Result<Tensor<S, E, Self>, Self::Err> {
+        let mut out = match inp {
+            Cow::Borrowed(inp) => {
+                // allocate a new data buffer
+                Tensor {
+                    id: unique_id(),
+                    data: inp.data.clone(),
+                    shape: inp.shape,
+                    strides: inp.strides,
+                    device: self.clone(),
+                    tape: Default::default(),
+                }
+            }
+            Cow::Owned(mut inp) => {
+                // re-use the data buffer
+                inp.id = unique_id();
+                inp
+            }
+        };
+        // NOTE: we can iterate over buf here because we know inp & out
+        // have exact same strides due to clone.
+        for_each_chunk(&mut std::sync::Arc::make_mut(&mut out.data)[..], #[inline(always)] |_, chunk| {
+            for x in chunk {
+                *x = op.f(x);
+            }
+        });
+        Ok(out)
+    }
+    fn backward<S: Shape>(
+        &self,
+        op: Op,
+        inp: &impl Tensorlike<S, E, Self>,
+        grad_inp: &mut Self::Vec,
+        out: &impl Tensorlike<S, E, Self>,
+        grad_out: &Self::Vec,
+    ) -> Result<(), Self::Err> {
+        match (inp.data(), out.data()) {
+            (None, None) => {
+                let df = op.const_df();
+                for_each_chunk(grad_inp, #[inline(always)] |o, gi| {
+                    for (x, go) in gi.iter_mut().zip(&grad_out[o..]) {
+                        *x += df * *go;
+                    }
+                });
+            }
+            (None, Some(out)) => {
+                for_each_chunk(grad_inp, #[inline(always)] |o, gi| {
+                    for ((x, go), y) in gi.iter_mut().zip(&grad_out[o..]).zip(&out[o..]) {
+                        *x += op.df(y) * *go;
+                    }
+                });
+            }
+            (Some(inp), None) => {
+                for_each_chunk(grad_inp, #[inline(always)] |o, gi| {
+                    for ((x, go), y) in gi.iter_mut().zip(&grad_out[o..]).zip(&inp[o..]) {
+                        *x += op.df(y) * *go;
+                    }
+                });
+            }
+            _ => unreachable!(),
+        }
+        Ok(())
+    }
+}
+
+impl<E: Dtype, Op: BinaryDerivative<E> + Sync> BinaryKernel<Op, E> for Cpu {
+    const BACKWARD_WITHOUT_DATA: bool = Op::HAS_CONST_DF;
+    fn forward<S: Shape>(
+        &self,
+        op: Op,
+        lhs: Cow<Tensor<S, E, Self>>,
+        rhs: Cow<Tensor<S, E, Self>>,
+    ) -> Result<Tensor<S, E, Self>, Self::Err> {
+        match (lhs, rhs) {
+            (Cow::Borrowed(lhs), Cow::Borrowed(rhs)) if is_dense(lhs) && is_dense(rhs) => {
+                // Both dense: write the output in one pass, without zero-filling it first.
+                let len = lhs.data.len();
+                let mut data: Vec<E> = Vec::new();
+                data.try_reserve_exact(len)
+                    .map_err(|_| crate::tensor::CpuError::OutOfMemory)?;
+                let (l, r) = (&lhs.data[..], &rhs.data[..]);
+                for_each_chunk(&mut data.spare_capacity_mut()[..len], #[inline(always)] |o, chunk| {
+                    for ((slot, l), r) in chunk.iter_mut().zip(&l[o..]).zip(&r[o..]) {
+                        slot.write(op.f(l, r));
+                    }
+                });
+                // SAFETY: every one of the `len` elements was written just above.
+                unsafe { data.set_len(len) };
+                Ok(Tensor {
+                    id: unique_id(),
+                    data: std::sync::Arc::new(crate::tensor::cpu::CachableVec {
+                        data,
+                        cache: self.cache.clone(),
+                    }),
+                    shape: lhs.shape,
+                    strides: lhs.strides,
+                    device: self.clone(),
+                    tape: Default::default(),
+                })
+            }
+            (Cow::Borrowed(lhs), Cow::Borrowed(rhs)) => {
+                let mut out = self.try_zeros_like(&lhs.shape)?;
+                let mut lhs_iter = lhs.iter();
+                let mut rhs_iter = rhs.iter();
+                for o in out.buf_iter_mut() {
+                    let l = lhs_iter.next().unwrap();
+                    let r = rhs_iter.next().unwrap();
+                    *o = op.f(l, r);
+                }
+                Ok(out)
+            }
+            (Cow::Owned(mut lhs), Cow::Owned(mut rhs)) if is_dense(&lhs) && is_dense(&rhs) => {
+                // Both dense: compute in place in whichever buffer nobody else holds.
+                if std::sync::Arc::strong_count(&rhs.data) == 1 {
+                    rhs.id = unique_id();
+                    let l = &lhs.data[..];
+                    for_each_chunk(&mut std::sync::Arc::make_mut(&mut rhs.data)[..], #[inline(always)] |o, chunk| {
+                        for (r, l) in chunk.iter_mut().zip(&l[o..]) {
+                            *r = op.f(l, r);
+                        }
+                    });
+                    Ok(rhs)
+                } else {
+                    lhs.id = unique_id();
+                    let r = &rhs.data[..];
+                    for_each_chunk(&mut std::sync::Arc::make_mut(&mut lhs.data)[..], #[inline(always)] |o, chunk| {
+                        for (l, r) in chunk.iter_mut().zip(&r[o..]) {
+                            *l = op.f(l, r);
+                        }
+                    });
+                    Ok(lhs)
+                }
+            }
+            (Cow::Owned(mut lhs), Cow::Owned(rhs))
+                if is_dense(&lhs) && leading_broadcast_period(&rhs).is_some() =>
+            {
+                // A dense tensor plus a broadcast one (a bias): in place, row by row.
+                let period = leading_broadcast_period(&rhs).unwrap();
+                lhs.id = unique_id();
+                let r = &rhs.data[..period];
+                for_each_chunk(
+                    &mut std::sync::Arc::make_mut(&mut lhs.data)[..],
+                    #[inline(always)]
+                    |o, chunk| zip_periodic(chunk, o, r, |l, r| *l = op.f(l, r)),
+                );
+                Ok(lhs)
+            }
+            (Cow::Owned(mut lhs), Cow::Owned(mut rhs)) => {
+                let lhs_valid = lhs.strides == lhs.shape.strides();
+                let rhs_valid = rhs.strides == rhs.shape.strides();
+                if lhs_valid || rhs_valid {
+                    let lhs_count = std::sync::Arc::strong_count(&lhs.data);
+                    let rhs_count = std::sync::Arc::strong_count(&rhs.data);
+                    if rhs_valid && (rhs_count == 1 || !lhs_valid || lhs_count != 1) {
+                        rhs.id = unique_id();
+                        let mut lhs_idx = NdIndex::new(lhs.shape, lhs.strides);
+                        for r in rhs.buf_iter_mut() {
+                            *r = op.f(&lhs.data[lhs_idx.next().unwrap()], r);
+                        }
+                        Ok(rhs)
+                    } else {
+                        lhs.id = unique_id();
+                        let mut rhs_idx = NdIndex::new(rhs.shape, rhs.strides);
+                        for l in lhs.buf_iter_mut() {
+                            *l = op.f(l, &rhs.data[rhs_idx.next().unwrap()]);
+                        }
+                        Ok(lhs)
+                    }
+                } else {
+                    <Self as BinaryKernel<Op, E>>::forward(
+                        self,
+                        op,
+                        Cow::Borrowed(&lhs),
+                        Cow::Borrowed(&rhs),
+                    )
+                }
+            }
+            _ => unreachable!(),
+        }
+    }
+    fn backward<S: Shape>(
+        &self,
+        op: Op,
+        lhs: &impl Tensorlike<S, E, Self>,
+        grad_lhs: &mut Self::Vec,
+        rhs: &impl Tensorlike<S, E, Self>,
+        grad_rhs: &mut Self::Vec,
+        grad_out: &Self::Vec,
+    ) -> Result<(), Self::Err> {
+        match (lhs.data(), rhs.data()) {
+            (Some(lhs_buf), Some(rhs_buf)) if is_dense(lhs) && is_dense(rhs) => {
+                for_each_chunk2(grad_lhs, grad_rhs, #[inline(always)] |o, gl, gr| {
+                    let it = gl.iter_mut().zip(gr.iter_mut()).zip(&grad_out[o..]);
+                    for (((gl, gr), go), (l, r)) in it.zip(lhs_buf[o..].iter().zip(&rhs_buf[o..])) {
+                        *gl += op.dfdx(l, r) * *go;
+                        *gr += op.dfdy(l, r) * *go;
+                    }
+                });
+            }
+            (None, None) if is_dense(lhs) && is_dense(rhs) => {
+                let dx = op.const_dfdx();
+                let dy = op.const_dfdy();
+                for_each_chunk2(grad_lhs, grad_rhs, #[inline(always)] |o, gl, gr| {
+                    for ((gl, gr), go) in gl.iter_mut().zip(gr.iter_mut()).zip(&grad_out[o..]) {
+                        *gl += dx * *go;
+                        *gr += dy * *go;
+                    }
+                });
+            }
+            (None, None) if is_dense(lhs) && leading_broadcast_period(rhs).is_some() => {
+                let period = leading_broadcast_period(rhs).unwrap();
+                let dx = op.const_dfdx();
+                let dy = op.const_dfdy();
+                for_each_chunk(
+                    grad_lhs,
+                    #[inline(always)]
+                    |o, gl| {
+                        for (gl, go) in gl.iter_mut().zip(&grad_out[o..]) {
+                            *gl += dx * *go;
+                        }
+                    },
+                );
+                // The broadcast side sums over the rows, in row order as before (one thread).
+                let gr = &mut grad_rhs[..period];
+                with_widest_simd(
+                    #[inline(always)]
+                    || {
+                        for row in grad_out.chunks_exact(period) {
+                            for (gr, go) in gr.iter_mut().zip(row) {
+                                *gr += dy * *go;
+                            }
+                        }
+                    },
+                );
+            }
+            (Some(lhs_buf), Some(rhs_buf)) => {
+                let mut lhs_idx = NdIndex::new(*lhs.shape(), lhs.strides());
+                let mut rhs_idx = NdIndex::new(*rhs.shape(), rhs.strides());
+                // NOTE: we can use .buf_iter() here because we know the outcome of this op is
+                // contiguous from forward
+                for &go in grad_out.iter() {
+                    let lhs_i = lhs_idx.next().unwrap();
+                    let rhs_i = rhs_idx.next().unwrap();
+                    let l = &lhs_buf[lhs_i];
+                    let r = &rhs_buf[rhs_i];
+                    grad_lhs[lhs_i] += op.dfdx(l, r) * go;
+                    grad_rhs[rhs_i] += op.dfdy(l, r) * go;
+                }
+            }
+            (None, None) => {
+                assert!(Op::HAS_CONST_DF);
+                let mut lhs_idx = NdIndex::new(*lhs.shape(), lhs.strides());
+                let mut rhs_idx = NdIndex::new(*rhs.shape(), rhs.strides());
+                let dx = op.const_dfdx();
+                let dy = op.const_dfdy();
+                for &go in grad_out.iter() {
+                    let lhs_i = lhs_idx.next().unwrap();
+                    let rhs_i = rhs_idx.next().unwrap();
+                    grad_lhs[lhs_i] += dx * go;
+                    grad_rhs[rhs_i] += dy * go;
+                }
+            }
+            _ => unreachable!(),
+        }
+        Ok(())
+    }
+}

@@ -1,6 +1,0 @@
-
-pub mod gemm;
-pub mod microkernel;
-
-#[macro_use]
-extern crate gemm_common;
