@@ -1,9 +1,11 @@
 //! A run's files: its metrics (CSV and JSON) and its checkpoint — a description (run name,
-//! configuration, history) that names the weights file saved with it — and resuming from them.
+//! configuration, history) that names the weights file and Adam's state saved with it — and
+//! resuming from them.
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use dfdx::optim::Adam;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +22,11 @@ pub(crate) struct CheckpointMeta {
     /// (Absent in checkpoints written before the name changed with the epoch.)
     #[serde(default)]
     weights: Option<String>,
+    /// Adam's state after the same epoch (step count and moments; see [`crate::optim_state`]),
+    /// in the same directory, written with the weights before this description. (Absent in
+    /// checkpoints written before it was saved: Adam then restarts from zero.)
+    #[serde(default)]
+    optimiser: Option<String>,
 }
 
 /// The checkpoint's description: run, configuration, history and the name of its weights file.
@@ -36,6 +43,16 @@ pub fn checkpoint_weights_name(epoch: usize) -> String {
     format!("checkpoint-epoch-{epoch:04}.safetensors")
 }
 
+/// Adam's state saved after `epoch`: `checkpoint-epoch-0007.adam.safetensors`.
+///
+/// ```
+/// assert_eq!(ae_toolkit::train::checkpoint_optimiser_name(7), "checkpoint-epoch-0007.adam.safetensors");
+/// ```
+pub fn checkpoint_optimiser_name(epoch: usize) -> String {
+    format!("checkpoint-epoch-{epoch:04}.adam.safetensors")
+}
+
+/// A weights or optimiser file of some checkpoint.
 fn is_checkpoint_weights(name: &str) -> bool {
     name == LEGACY_WEIGHTS
         || (name.starts_with("checkpoint-epoch-") && name.ends_with(".safetensors"))
@@ -53,9 +70,11 @@ pub(crate) fn save_metrics(history: &History, run: &RunOptions) -> anyhow::Resul
     )
 }
 
-/// Saves the weights after the last epoch of `history`, then the description naming them.
+/// Saves the weights and Adam's state after the last epoch of `history`, then the description
+/// naming them.
 pub(crate) fn save_checkpoint<M: TensorCollection<f32, D>, D: Device<f32>>(
     model: &M,
+    opt: &Adam<M, f32, D>,
     cfg: &TrainConfig,
     run: &RunOptions,
     history: &History,
@@ -63,20 +82,24 @@ pub(crate) fn save_checkpoint<M: TensorCollection<f32, D>, D: Device<f32>>(
     let Some(dir) = &run.run_dir else {
         return Ok(());
     };
-    // The weights go to a file of their own for this epoch, then the description that names them
-    // replaces the old one, and only then are older weights removed. Whenever the process stops,
-    // the description on disk names weights that exist and are the ones it describes.
+    // The weights and Adam's state go to files of their own for this epoch, then the description
+    // that names them replaces the old one, and only then are older files removed. Whenever the
+    // process stops, the description on disk names a pair of files that exist and belong
+    // together.
     let weights = checkpoint_weights_name(history.last().epoch);
+    let optimiser = checkpoint_optimiser_name(history.last().epoch);
     crate::atomic::write_via_path(&dir.join(&weights), |tmp| {
         model
             .save_safetensors(tmp)
             .map_err(|e| anyhow::anyhow!("{e:?}"))
     })?;
+    crate::optim_state::save_adam(opt, model, &dir.join(&optimiser))?;
     let meta = CheckpointMeta {
         run_name: run.run_name.clone(),
         config: cfg.clone(),
         history: history.clone(),
         weights: Some(weights.clone()),
+        optimiser: Some(optimiser.clone()),
     };
     crate::atomic::write(
         &dir.join(CHECKPOINT_META),
@@ -84,7 +107,7 @@ pub(crate) fn save_checkpoint<M: TensorCollection<f32, D>, D: Device<f32>>(
     )?;
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name().to_string_lossy().into_owned();
-        if is_checkpoint_weights(&name) && name != weights {
+        if is_checkpoint_weights(&name) && name != weights && name != optimiser {
             std::fs::remove_file(dir.join(&name))
                 .with_context(|| format!("cannot remove the old weights {}", name))?;
         }
@@ -92,10 +115,11 @@ pub(crate) fn save_checkpoint<M: TensorCollection<f32, D>, D: Device<f32>>(
     Ok(())
 }
 
-/// The checkpoint to continue from, its weights loaded into `model`: `None` without `--resume`
-/// or when the run directory holds no checkpoint yet.
+/// The checkpoint to continue from, its weights loaded into `model` and Adam's state into `opt`:
+/// `None` without `--resume` or when the run directory holds no checkpoint yet.
 pub(crate) fn resume_from<M: TensorCollection<f32, D>, D: Device<f32>>(
     model: &mut M,
+    opt: &mut Adam<M, f32, D>,
     cfg: &TrainConfig,
     run: &RunOptions,
 ) -> anyhow::Result<Option<CheckpointMeta>> {
@@ -154,6 +178,14 @@ pub(crate) fn resume_from<M: TensorCollection<f32, D>, D: Device<f32>>(
         );
     }
     load_weights(model, &weights)?;
+    match &meta.optimiser {
+        Some(name) => crate::optim_state::load_adam(opt, model, &dir.join(name))?,
+        None => eprintln!(
+            "note: {} predates saving Adam's state with the weights; Adam's moments restart \
+             from zero, so this run will not match an uninterrupted one exactly",
+            meta_path.display()
+        ),
+    }
     Ok(Some(meta))
 }
 

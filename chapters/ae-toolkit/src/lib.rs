@@ -22,6 +22,7 @@ pub mod history;
 pub mod idx;
 pub mod losses;
 pub mod model;
+pub mod optim_state;
 pub mod paths;
 pub mod pca;
 pub mod plot;

@@ -16,7 +16,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{batch_count, batches, epoch_order, Batch};
-pub use crate::checkpoint::{checkpoint_weights_name, load_weights, CHECKPOINT_META};
+pub use crate::checkpoint::{
+    checkpoint_optimiser_name, checkpoint_weights_name, load_weights, CHECKPOINT_META,
+};
 use crate::checkpoint::{resume_from, save_checkpoint, save_metrics};
 use crate::data::{DataSplits, Dataset};
 pub use crate::history::{EpochRecord, Eval, History};
@@ -253,7 +255,8 @@ where
         bail!("the training set is empty");
     }
     let mut history = History::default();
-    if let Some(meta) = resume_from(model, cfg, run)? {
+    let mut stepper = TrainStep::new(model, cfg);
+    if let Some(meta) = resume_from(model, &mut stepper.opt, cfg, run)? {
         history = meta.history;
     } else {
         history.epochs.push(EpochRecord {
@@ -275,7 +278,6 @@ where
         eprintln!("resuming after epoch {} of {}", start_epoch - 1, cfg.epochs);
     }
 
-    let mut stepper = TrainStep::new(model, cfg);
     let steps = batch_count(train.len(), cfg.batch_size);
     for epoch in start_epoch..=cfg.epochs {
         let bar = progress_bar(run.verbose, steps, epoch, cfg.epochs);
@@ -344,7 +346,7 @@ where
         }
         history.epochs.push(record);
         save_metrics(&history, run)?;
-        save_checkpoint(model, cfg, run, &history)?;
+        save_checkpoint(model, &stepper.opt, cfg, run, &history)?;
     }
     Ok(history)
 }

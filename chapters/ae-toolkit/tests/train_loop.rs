@@ -6,8 +6,8 @@ use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::train::{
-    checkpoint_weights_name, evaluate, fit, Diverged, Eval, EvaluationNotFinite, RunOptions,
-    TrainConfig,
+    checkpoint_optimiser_name, checkpoint_weights_name, evaluate, fit, Diverged, Eval,
+    EvaluationNotFinite, RunOptions, TrainConfig,
 };
 
 type Tiny = ((Linear<784, 8>, ReLU), Linear<8, 784>);
@@ -266,12 +266,17 @@ fn a_checkpoint_names_the_weights_it_describes_even_after_a_crash() {
         &run,
     )
     .unwrap();
-    // One weights file, the last epoch's, named by the description; older ones are gone.
-    assert_eq!(weights_files(dir.path()), [checkpoint_weights_name(2)]);
+    // One weights file and Adam's state, the last epoch's, named by the description; older ones
+    // are gone.
+    assert_eq!(
+        weights_files(dir.path()),
+        [checkpoint_optimiser_name(2), checkpoint_weights_name(2)]
+    );
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("checkpoint.json")).unwrap())
             .unwrap();
     assert_eq!(meta["weights"], checkpoint_weights_name(2).as_str());
+    assert_eq!(meta["optimiser"], checkpoint_optimiser_name(2).as_str());
 
     // A process that died after writing epoch 3's weights but before its description leaves the
     // description of epoch 2 in place — and it still names epoch 2's weights.
@@ -302,7 +307,10 @@ fn a_checkpoint_names_the_weights_it_describes_even_after_a_crash() {
         &run,
     )
     .unwrap();
-    assert_eq!(weights_files(dir.path()), [checkpoint_weights_name(3)]);
+    assert_eq!(
+        weights_files(dir.path()),
+        [checkpoint_optimiser_name(3), checkpoint_weights_name(3)]
+    );
 }
 
 #[test]

@@ -32,9 +32,9 @@ pub struct Adam<M, E: Dtype, D: Storage<E>> {
     /// Hyperparameter configuration
     pub cfg: AdamConfig,
 
-    t: i32,
-    moment1: Gradients<E, D>,
-    moment2: Gradients<E, D>,
+    pub t: i32,
+    pub moment1: Gradients<E, D>,
+    pub moment2: Gradients<E, D>,
 
     marker: PhantomData<*const M>,
 }

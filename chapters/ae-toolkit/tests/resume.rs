@@ -1,0 +1,260 @@
+//! `--resume` is exact: N epochs in one run and k epochs, then a new process resuming to N, end
+//! with bitwise-identical weights and the same history. The checkpoint holds the weights and
+//! Adam's state (step count and moments); the epoch order is a function of (seed, epoch), and
+//! these objectives draw nothing from the device's random generator.
+
+use ae_toolkit::conv::builder::{ConvTrans2D, Flatten2D, MaxPool2D, Unflatten2D};
+use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
+use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::model::{train_reconstruction, Autoencoder};
+use ae_toolkit::train::{checkpoint_optimiser_name, History, RunOptions, TrainConfig};
+
+type Mlp = ((Linear<784, 16>, ReLU), Linear<16, 784>);
+/// 28×28 → 3×3 convolution, stride 2 → 14×14×2 → max-pool → 7×7×2 (a 98-value code) →
+/// transposed convolutions back to 28×28.
+type ConvAe = (
+    (
+        Unflatten2D<1, 28, 28>,
+        ae_toolkit::conv::builder::Conv2D<1, 2, 3, 2, 1>,
+        ReLU,
+        MaxPool2D<2, 2>,
+        Flatten2D<98>,
+    ),
+    (
+        Unflatten2D<2, 7, 7>,
+        ConvTrans2D<2, 2, 4, 2, 1>,
+        ReLU,
+        ConvTrans2D<2, 1, 4, 2, 1>,
+        Flatten2D<784>,
+    ),
+);
+
+fn small() -> DataSplits {
+    let d = embedded(DatasetKind::Mnist);
+    DataSplits {
+        train: d.train.head(120),
+        test: d.test.head(40),
+        ..d
+    }
+}
+
+fn run_in(dir: &std::path::Path) -> RunOptions {
+    RunOptions {
+        run_dir: Some(dir.into()),
+        resume: true,
+        verbose: false,
+        run_name: "exact".into(),
+    }
+}
+
+/// Each tensor of a model by name, as bit patterns.
+type Bits = Vec<(String, Vec<u32>)>;
+
+fn bits<M: TensorCollection<f32, Cpu>>(model: &M) -> Bits {
+    ae_toolkit::export::module_tensors(model)
+        .into_iter()
+        .map(|(name, _, v)| (name, v.iter().map(|x| x.to_bits()).collect()))
+        .collect()
+}
+
+/// Trains `total` epochs straight, and `first` epochs then a resume to `total` in a fresh model
+/// built from another seed (as a new process would); returns both models' weights and histories.
+fn straight_and_resumed<M>(first: usize, total: usize) -> [(Bits, History); 2]
+where
+    M: BuildOnDevice<Cpu, f32>,
+    M::Built: Autoencoder<Cpu>,
+{
+    let data = small();
+    let cfg = |epochs| TrainConfig {
+        seed: 3,
+        ..TrainConfig::adam(epochs, 32) // 120 images: three full batches and one of 24
+    };
+    let bce = Reconstruction::BcePerImage;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+    let dev = Cpu::seed_from_u64(7);
+    let mut straight = dev.build_module::<M, f32>();
+    let h_straight = train_reconstruction(
+        &mut straight,
+        &dev,
+        &data,
+        bce,
+        &cfg(total),
+        &run_in(a.path()),
+    )
+    .unwrap();
+
+    let dev = Cpu::seed_from_u64(7);
+    let mut interrupted = dev.build_module::<M, f32>();
+    train_reconstruction(
+        &mut interrupted,
+        &dev,
+        &data,
+        bce,
+        &cfg(first),
+        &run_in(b.path()),
+    )
+    .unwrap();
+    assert!(b.path().join(checkpoint_optimiser_name(first)).is_file());
+    let dev = Cpu::seed_from_u64(99);
+    let mut resumed = dev.build_module::<M, f32>();
+    let h_resumed = train_reconstruction(
+        &mut resumed,
+        &dev,
+        &data,
+        bce,
+        &cfg(total),
+        &run_in(b.path()),
+    )
+    .unwrap();
+    [(bits(&straight), h_straight), (bits(&resumed), h_resumed)]
+}
+
+fn assert_same(result: [(Bits, History); 2], what: &str) {
+    let [(w_straight, h_straight), (w_resumed, h_resumed)] = result;
+    for ((name, a), (_, b)) in w_straight.iter().zip(&w_resumed) {
+        let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
+        assert_eq!(
+            differ, 0,
+            "{what}: {differ} values of {name} differ after the resume"
+        );
+    }
+    let losses = |h: &History| -> Vec<(Option<f64>, f64)> {
+        h.epochs
+            .iter()
+            .map(|e| (e.train_loss, e.test.loss))
+            .collect()
+    };
+    assert_eq!(losses(&h_straight), losses(&h_resumed), "{what}");
+}
+
+#[test]
+fn resuming_an_mlp_gives_bitwise_the_weights_of_an_uninterrupted_run() {
+    assert_same(straight_and_resumed::<Mlp>(1, 3), "MLP, 1 + 2 epochs");
+}
+
+#[test]
+fn resuming_a_conv_autoencoder_gives_bitwise_the_weights_of_an_uninterrupted_run() {
+    assert_same(straight_and_resumed::<ConvAe>(2, 3), "conv, 2 + 1 epochs");
+}
+
+/// Without Adam's state (as in checkpoints from before it was saved) the resumed run differs:
+/// what the test above relies on is really restored, not recomputed.
+#[test]
+fn without_the_optimiser_state_the_resumed_run_differs() {
+    let data = small();
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_in(dir.path());
+    let bce = Reconstruction::BcePerImage;
+    let dev = Cpu::seed_from_u64(7);
+    let init = || Cpu::seed_from_u64(7).build_module::<Mlp, f32>();
+    let mut straight = init();
+    train_reconstruction(
+        &mut straight,
+        &dev,
+        &data,
+        bce,
+        &TrainConfig::adam(2, 32),
+        &run,
+    )
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_in(dir.path());
+    let mut model = init();
+    train_reconstruction(
+        &mut model,
+        &dev,
+        &data,
+        bce,
+        &TrainConfig::adam(1, 32),
+        &run,
+    )
+    .unwrap();
+    let meta_path = dir.path().join("checkpoint.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta.as_object_mut().unwrap().remove("optimiser");
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let mut resumed = dev.build_module::<Mlp, f32>();
+    train_reconstruction(
+        &mut resumed,
+        &dev,
+        &data,
+        bce,
+        &TrainConfig::adam(2, 32),
+        &run,
+    )
+    .unwrap();
+    assert_ne!(bits(&resumed), bits(&straight));
+}
+
+#[test]
+fn a_missing_or_foreign_optimiser_state_is_a_clear_error() {
+    let data = small();
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_in(dir.path());
+    let bce = Reconstruction::BcePerImage;
+    let dev = Cpu::seed_from_u64(7);
+    let cfg = TrainConfig::adam(1, 32);
+    let mut model = dev.build_module::<Mlp, f32>();
+    train_reconstruction(&mut model, &dev, &data, bce, &cfg, &run).unwrap();
+    let state = dir.path().join(checkpoint_optimiser_name(1));
+    let saved = std::fs::read(&state).unwrap();
+
+    // Another model's Adam state in its place.
+    let other = tempfile::tempdir().unwrap();
+    let mut wider = dev.build_module::<((Linear<784, 20>, ReLU), Linear<20, 784>), f32>();
+    let wider_run = RunOptions {
+        run_dir: Some(other.path().into()),
+        ..run.clone()
+    };
+    train_reconstruction(&mut wider, &dev, &data, bce, &cfg, &wider_run).unwrap();
+    std::fs::copy(other.path().join(checkpoint_optimiser_name(1)), &state).unwrap();
+    let err = train_reconstruction(
+        &mut model,
+        &dev,
+        &data,
+        bce,
+        &TrainConfig::adam(2, 32),
+        &run,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(".adam.safetensors") && err.contains("[16, 784]"),
+        "{err}"
+    );
+
+    // Truncated, then gone.
+    std::fs::write(&state, &saved[..saved.len() / 2]).unwrap();
+    let err = train_reconstruction(
+        &mut model,
+        &dev,
+        &data,
+        bce,
+        &TrainConfig::adam(2, 32),
+        &run,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("is damaged") && err.contains("drop --resume"),
+        "{err}"
+    );
+    std::fs::remove_file(&state).unwrap();
+    let err = train_reconstruction(
+        &mut model,
+        &dev,
+        &data,
+        bce,
+        &TrainConfig::adam(2, 32),
+        &run,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("cannot read the optimiser state"),
+        "{err:#}"
+    );
+}
