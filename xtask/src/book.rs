@@ -23,6 +23,7 @@ mod markdown;
 pub mod search;
 mod sources;
 pub mod terms;
+pub mod values;
 
 use std::fmt;
 use std::fs;
@@ -209,7 +210,9 @@ pub fn build_layout(layout: &Layout, tools: &Tools) -> Result<BuildReport> {
     fs::create_dir_all(&layout.out_dir)
         .with_context(|| format!("cannot create {}", layout.out_dir.display()))?;
     // The graded exercises' stubs the chapter pages include, derived from the chapters' source.
-    let stub_problems = exercises::write_stubs(layout);
+    let mut stub_problems = exercises::write_stubs(layout);
+    // The named values the pages quote, from the runs' results files (see `book/values.rs`).
+    stub_problems.extend(values::write_fragments(layout).1);
     let results: Vec<(Lang, Result<Vec<String>>)> = std::thread::scope(|s| {
         let handles: Vec<_> = LANGS
             .into_iter()
@@ -427,7 +430,10 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
         .join("target")
         .join("book-serve")
         .join(lang.code);
-    for p in exercises::write_stubs(&layout) {
+    for p in exercises::write_stubs(&layout)
+        .into_iter()
+        .chain(values::write_fragments(&layout).1)
+    {
         eprintln!("book: {p}");
     }
     let mut cmd = mdbook_command(&layout, &tools, lang)?;
@@ -498,6 +504,7 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
                 // Keep the exercises' stubs in step with the chapters' source (quiet: the
                 // problems were shown at the start).
                 let _ = exercises::write_stubs(&layout);
+                let _ = values::write_fragments(&layout);
                 if generated.is_dir() && dest.join("index.html").is_file() {
                     if let Err(e) = copy_dir(&generated, &dest.join("generated")) {
                         eprintln!("book: cannot copy generated outputs: {e:#}");

@@ -4,11 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ae_toolkit::data::{DataDir, DatasetKind, SUBSET_TEST, SUBSET_TRAIN};
-use ae_toolkit::fetch::{fetch_files, Outcome, Source};
+use ae_toolkit::fetch::{Outcome, Source, fetch_files};
 use ae_toolkit::idx::Idx;
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
+use xtask::reproduce::{chapter_examples, every_experiment_flag};
 
 #[derive(Parser)]
 #[command(
@@ -77,6 +78,17 @@ enum Task {
         /// Cargo features to build the Rust side (the `perf` crate) with
         #[arg(long)]
         features: Option<String>,
+    },
+    /// Run every chapter's `reproduce` example with all its experiments on the full data (release
+    /// build), rewriting what the book includes in book/generated/; one progress line, and the
+    /// time of each chapter at the end. Fetches the data first if it is missing
+    Reproduce {
+        /// Only this chapter: its number or crate name, e.g. 3, ch03 or ch03-denoising
+        #[arg(long, value_name = "N")]
+        chapter: Option<String>,
+        /// Data directory [default: $AE_DATA_DIR, else `data/` at the top of the workspace]
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Re-cut the embedded subset (first 2,000 train / 500 test images) from full data
     MakeSubset {
@@ -152,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Task::FetchData { data_dir, dataset } => fetch_data(DataDir::resolve(data_dir), dataset),
         Task::Test => test_everything(),
+        Task::Reproduce { chapter, data_dir } => reproduce(chapter, data_dir),
         Task::CudaCheck => cuda_check(),
         Task::Book { action } => match action {
             BookAction::Build => xtask::book::build(&root()),
@@ -224,6 +237,18 @@ fn assignment(action: AssignmentAction) -> anyhow::Result<()> {
             eprintln!("assignments: every reference scores 100 %, every stub 0");
         }
     }
+    Ok(())
+}
+
+fn reproduce(chapter: Option<String>, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let only = chapter.map(|c| match c.parse::<u32>() {
+        Ok(n) => format!("ch{n:02}"),
+        Err(_) => c,
+    });
+    let dir = DataDir::resolve(data_dir.clone());
+    fetch_data(dir, None)?;
+    let runs = xtask::reproduce::reproduce(&root(), only.as_deref(), data_dir.as_deref())?;
+    print!("{}", xtask::reproduce::summary(&runs));
     Ok(())
 }
 
@@ -344,25 +369,11 @@ fn test_everything() -> anyhow::Result<()> {
 /// it reuses what `cargo test` compiled.
 fn run_examples() -> anyhow::Result<TestCount> {
     let root = root();
-    let mut chapters: Vec<(String, PathBuf)> = std::fs::read_dir(root.join("chapters"))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter_map(|p| {
-            // A one-file example, or one split into modules (`examples/reproduce/main.rs`).
-            let main = ["examples/reproduce.rs", "examples/reproduce/main.rs"]
-                .map(|f| p.join(f))
-                .into_iter()
-                .find(|f| f.is_file())?;
-            Some((p, main))
-        })
-        .map(|(p, main)| (p.file_name().unwrap().to_string_lossy().into_owned(), main))
-        .collect();
-    chapters.sort();
     let generated = root.join("book/generated");
     let before = tree_snapshot(&generated)?;
     let mut count = TestCount::default();
-    for (chapter, example) in chapters {
-        let everything = every_experiment_flag(&example)?;
+    for xtask::reproduce::ChapterExample { chapter, main } in chapter_examples(&root)? {
+        let everything = every_experiment_flag(&main)?;
         let tmp = tempfile::tempdir()?;
         let (data, out, runs) = (
             tmp.path().join("no-data"),
@@ -426,19 +437,6 @@ fn run_examples() -> anyhow::Result<TestCount> {
 
 /// The flag that makes an example run everything it can (`--preset all`, `--experiment all`,
 /// `--dataset all`), read from the first `value_enum` argument of its `Args`.
-fn every_experiment_flag(example: &Path) -> anyhow::Result<Vec<String>> {
-    let src = std::fs::read_to_string(example)?;
-    for flag in ["preset", "experiment", "dataset"] {
-        if src.contains(&format!("    {flag}: ")) {
-            return Ok(vec![format!("--{flag}"), "all".into()]);
-        }
-    }
-    bail!(
-        "{}: no --preset, --experiment or --dataset flag to run everything with",
-        example.display()
-    )
-}
-
 /// Every file under `dir` with its size and modification time.
 fn tree_snapshot(dir: &Path) -> anyhow::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
     let mut files = Vec::new();

@@ -15,6 +15,7 @@ use std::process::{Command, Output};
 
 use ae_toolkit::cli::markdown_table;
 use ae_toolkit::data::{DataDir, DatasetKind};
+use ae_toolkit::results::Results;
 use anyhow::{bail, Context};
 use cargo_metadata::TargetKind;
 use serde::{Deserialize, Serialize};
@@ -741,13 +742,73 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
         let m = measure_epochs(root, opts, &rust, py.as_ref(), &models, &data_dir)?;
         machine.load.1 = load_average();
         let r = report(opts, machine, py.is_some(), m);
-        write_report(&out_dir, "epoch", &r, &epoch_markdown(&r))
+        write_report(&out_dir, "epoch", &r, &epoch_markdown(&r))?;
+        epoch_results(&r).write(&out_dir).map(drop)
     } else {
         let m = measure_steps(opts, &rust, py.as_ref(), &models)?;
         machine.load.1 = load_average();
         let r = report(opts, machine, py.is_some(), m);
-        write_report(&out_dir, "train-step", &r, &step_markdown(&r))
+        write_report(&out_dir, "train-step", &r, &step_markdown(&r))?;
+        step_results(&r).write(&out_dir).map(drop)
     }
+}
+
+/// A model id as a value name: `ch06-deep` → `ch06_deep`.
+fn value_name(id: &str) -> String {
+    id.replace('-', "_")
+}
+
+/// The 1-minute load average before and after, as the tables show it (`load_before`, …).
+fn load_results<T, R>(r: &Report<T, R>, prefix: &str, out: &mut Results) {
+    for (name, load) in [("before", r.machine.load.0), ("after", r.machine.load.1)] {
+        if let Some(l) = load {
+            out.number(&format!("{prefix}_load_{name}"), l, 2);
+        }
+    }
+}
+
+/// The step table's numbers by name for the prose (book/generated/perf/results.json): the
+/// matmul peaks, the load, and per model the ratio and the GFLOP/s.
+pub fn step_results(r: &Report<StepTimes, StepRow>) -> Results {
+    let mut out = Results::new("train-step");
+    if let Some(p) = &r.peak {
+        out.with_unit("step_peak_rust", p.rust_gflops, 1, "GFLOP/s");
+        if let Some(t) = p.torch_gflops {
+            out.with_unit("step_peak_torch", t, 1, "GFLOP/s");
+        }
+    }
+    load_results(r, "step", &mut out);
+    for row in &r.rows {
+        let id = value_name(&row.id);
+        out.with_unit(
+            &format!("step_{id}_rust_gflops"),
+            row.rust_gflops,
+            1,
+            "GFLOP/s",
+        );
+        if let Some(ratio) = row.ratio {
+            out.number(&format!("step_{id}_ratio"), ratio, 2);
+        }
+    }
+    out
+}
+
+/// The epoch table's numbers by name for the prose: the load, and per model the seconds of one
+/// epoch in each framework and their ratio.
+pub fn epoch_results(r: &Report<EpochTimes, EpochRow>) -> Results {
+    let mut out = Results::new("epoch");
+    load_results(r, "epoch", &mut out);
+    for row in &r.rows {
+        let id = value_name(&row.id);
+        out.with_unit(&format!("epoch_{id}_rust"), row.rust_seconds, 2, "s");
+        if let Some(t) = row.torch_seconds {
+            out.with_unit(&format!("epoch_{id}_torch"), t, 2, "s");
+        }
+        if let Some(ratio) = row.ratio {
+            out.number(&format!("epoch_{id}_ratio"), ratio, 2);
+        }
+    }
+    out
 }
 
 fn report<T, R>(opts: &Options, machine: Machine, torch: bool, m: Measured<T, R>) -> Report<T, R> {

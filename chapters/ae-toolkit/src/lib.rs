@@ -26,6 +26,7 @@ pub mod optim_state;
 pub mod paths;
 pub mod pca;
 pub mod plot;
+pub mod results;
 pub mod train;
 
 pub use dfdx;

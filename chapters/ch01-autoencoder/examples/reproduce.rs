@@ -22,6 +22,7 @@ use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::{encode_all, reconstruct, Autoencoder};
 use ae_toolkit::pca::Pca;
 use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
+use ae_toolkit::results::Results;
 use ae_toolkit::train::History;
 use ch01_autoencoder::{config, train, Basic, Deep, Init, Preset, PresetName, Shallow};
 use clap::Parser;
@@ -241,6 +242,16 @@ where
         &out.join(format!("{}-summary.md", preset.id)),
         markdown_table(&["", ""], &rows).as_bytes(),
     )?;
+    // The test loss by name, for the prose (`basic_test_loss`, …): per image with 2 decimals,
+    // per pixel with 4.
+    let decimals = if last.test.loss >= 1.0 { 2 } else { 4 };
+    Results::new(preset.id)
+        .number(
+            &format!("{}_test_loss", preset.id),
+            last.test.loss,
+            decimals,
+        )
+        .write(&out)?;
     if preset.name == PresetName::Basic {
         export_basic(
             &mut trained.model,
@@ -365,6 +376,7 @@ fn init_comparison(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let preset = INIT_COMPARISON.preset();
     let mut series = Vec::new();
     let mut rows = Vec::new();
+    let mut results = Results::new("init-comparison");
     for init in [Init::Default, Init::Glorot] {
         let h = args.run.on_device(InitRun { args, data, init })?;
         series.push(Series {
@@ -377,6 +389,12 @@ fn init_comparison(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
                 .collect(),
         });
         let after_one = h.epochs.get(1).map_or(f64::NAN, |e| e.test.loss);
+        // The final loss by name, for the prose (`init_default_final`, `init_glorot_final`).
+        results.number(
+            &format!("init_{}_final", format!("{init:?}").to_lowercase()),
+            h.last().test.loss,
+            4,
+        );
         rows.push(vec![
             format!("{init:?}").to_lowercase(),
             format!("{:.5}", h.untrained_test_loss()),
@@ -419,7 +437,8 @@ fn init_comparison(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         preset.widths,
         command(args, "init-comparison", None)
     ));
-    ae_toolkit::atomic::write(&out.join("init-summary.md"), table.as_bytes())
+    ae_toolkit::atomic::write(&out.join("init-summary.md"), table.as_bytes())?;
+    results.write(&out).map(drop)
 }
 
 fn row(key: &str, value: String) -> Vec<String> {

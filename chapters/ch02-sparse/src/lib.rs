@@ -251,6 +251,16 @@ pub fn unit_means<D: Device<f32>>(model: &Model<D>, dev: &D, data: &Dataset) -> 
 mod tests {
     use super::*;
 
+    /// The worked values the book quotes (book/typed-numbers.toml): the clamped penalty of one
+    /// unit is at most about 12.9 for ρ = 0.05 (ρ̂ⱼ = 1 − ε), and a unit at ρ̂ⱼ = 0.5 costs 0.495.
+    #[test]
+    fn the_books_worked_penalties() {
+        let most = kl_of_means(0.05, &[1.0]);
+        assert_eq!(format!("{most:.1}"), "12.9", "{most}");
+        let half = kl_of_means(0.05, &[0.5]);
+        assert_eq!(format!("{half:.3}"), "0.495", "{half}");
+    }
+
     /// The formula, per unit, in f64.
     fn kl(rho: f64, rho_hat: f64) -> f64 {
         rho * (rho / rho_hat).ln() + (1.0 - rho) * ((1.0 - rho) / (1.0 - rho_hat)).ln()

@@ -16,6 +16,7 @@ use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::model::Autoencoder;
 use ae_toolkit::plot::{line_chart, Series};
+use ae_toolkit::results::Results;
 use ae_toolkit::train::History;
 use ch04_dropout::{config, generalisation_gap, train, DropoutAutoencoder, NoDropout};
 use clap::Parser;
@@ -228,6 +229,7 @@ fn overfit(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut curves = Vec::new();
     let mut gaps = Vec::new();
+    let mut results = Results::new("overfit");
     for p in P::ALL {
         let h = train_one(
             args,
@@ -238,6 +240,11 @@ fn overfit(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         )?;
         rows.push(row(p, &h));
         gaps.push((p.value(), generalisation_gap(&h)));
+        // By name, for the prose: `overfit_gap_p0_5`, `overfit_test_p0_5`, … (p as in the table).
+        let p_name = p.label().replace(['.', '/'], "_");
+        results
+            .number(&format!("overfit_gap_p{p_name}"), generalisation_gap(&h), 4)
+            .number(&format!("overfit_test_p{p_name}"), h.last().test.loss, 3);
         if matches!(p, P::Zero | P::Fifth) {
             let epochs = h.epochs.iter().skip(1);
             let train: Vec<(f64, f64)> = epochs
@@ -282,5 +289,6 @@ fn overfit(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         data.label(),
         args.run.reproduce_command(PACKAGE, &overfit_flags(args))
     ));
-    ae_toolkit::atomic::write(&out.join("overfit-summary.md"), table.as_bytes())
+    ae_toolkit::atomic::write(&out.join("overfit-summary.md"), table.as_bytes())?;
+    results.write(&out).map(drop)
 }

@@ -30,6 +30,8 @@ pub fn check_sources(layout: &Layout) -> Vec<Problem> {
     // The chapter pages include the graded exercises' stubs, derived from the chapters' source:
     // derive them first (see [`super::exercises`]).
     let mut problems = super::exercises::write_stubs(layout);
+    // Likewise the named values the pages quote, and their checks (see [`super::values`]).
+    problems.extend(super::values::check(layout));
     let mut pages: BTreeMap<&str, BTreeMap<String, Page>> = BTreeMap::new();
     let mut summaries: BTreeMap<&str, Vec<TocEntry>> = BTreeMap::new();
 
@@ -664,17 +666,49 @@ fn compare_twin(layout: &Layout, en: &Page, zh: &Page, problems: &mut Vec<Proble
         }
     }
 
+    // Quoted values: the same names in both, in any order (a Chinese sentence may put them in
+    // another order than its English twin).
+    let quoted = |p: &Page| -> BTreeMap<String, Vec<usize>> {
+        let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for d in p.directives.iter().filter(|d| is_value(d)) {
+            m.entry(directive_target(d)).or_default().push(d.line);
+        }
+        m
+    };
+    let (qe, qz) = (quoted(en), quoted(zh));
+    for (name, lines) in &qe {
+        if !qz.contains_key(name) {
+            problems.push(Problem::new(
+                &dz,
+                1,
+                format!(
+                    "the value `{name}` ({de}:{}) is not quoted in the Chinese twin",
+                    lines[0]
+                ),
+            ));
+        }
+    }
+    for (name, lines) in &qz {
+        if !qe.contains_key(name) {
+            problems.push(Problem::new(
+                &dz,
+                lines[0],
+                format!("the value `{name}` is not quoted in the English twin {de}"),
+            ));
+        }
+    }
+
     // Included code: same directives (kind, file, anchor/range) in the same order.
     let key = |d: &Directive| (d.kind, d.path.clone(), d.selector.clone());
     let de_keys: Vec<_> = en
         .directives
         .iter()
-        .filter(|d| d.kind != DirectiveKind::Title)
+        .filter(|d| d.kind != DirectiveKind::Title && !is_value(d))
         .collect();
     let dz_keys: Vec<_> = zh
         .directives
         .iter()
-        .filter(|d| d.kind != DirectiveKind::Title)
+        .filter(|d| d.kind != DirectiveKind::Title && !is_value(d))
         .collect();
     let ke: Vec<_> = de_keys.iter().map(|d| key(d)).collect();
     let kz: Vec<_> = dz_keys.iter().map(|d| key(d)).collect();
@@ -723,6 +757,11 @@ fn compare_twin(layout: &Layout, en: &Page, zh: &Page, problems: &mut Vec<Proble
             ),
         ));
     }
+}
+
+/// Whether `d` quotes a named value (see [`super::values`]).
+fn is_value(d: &Directive) -> bool {
+    d.kind == DirectiveKind::Include && d.path.contains(super::values::VALUES_DIR)
 }
 
 fn levels(l: &[u8]) -> String {

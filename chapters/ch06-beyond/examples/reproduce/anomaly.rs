@@ -127,6 +127,36 @@ pub(super) fn anomaly(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         command(args, &flags)
     );
     ae_toolkit::atomic::write(&out.join("anomaly-auc.md"), (table + &note).as_bytes())?;
+    // The same numbers by name, for the prose: `auc_<score>_<digit>` and `auc_<score>_mean`.
+    let mut values = Results::new("anomaly");
+    for (j, score) in ["ae", "vae", "pca"].iter().enumerate() {
+        for (digit, a) in aucs.iter().enumerate() {
+            values.number(&format!("auc_{score}_{digit}"), a[j], 3);
+            // Read upside down (the score negated): what the text says a flip would give.
+            values.number(&format!("auc_{score}_{digit}_flipped"), 1.0 - a[j], 3);
+        }
+        values.number(&format!("auc_{score}_mean"), means[j], 3);
+    }
+    // The range the autoencoder and the VAE span on the 7s and the 9s (the text's "near chance").
+    let near_chance: Vec<f64> = [7, 9]
+        .iter()
+        .flat_map(|&d| [aucs[d][0], aucs[d][1]])
+        .collect();
+    values
+        .number(
+            "auc_ae_vae_79_min",
+            near_chance.iter().copied().fold(f64::INFINITY, f64::min),
+            3,
+        )
+        .number(
+            "auc_ae_vae_79_max",
+            near_chance
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max),
+            3,
+        );
+    values.write(&out)?;
     let series = |name: &str, j: usize| Series {
         name: name.into(),
         points: aucs

@@ -163,7 +163,22 @@ fn deep_outputs<D: Device<f32>>(
         args.run.timing(h),
         command(args, &flags)
     );
-    ae_toolkit::atomic::write(&out.join("deep-summary.md"), text.as_bytes())
+    ae_toolkit::atomic::write(&out.join("deep-summary.md"), text.as_bytes())?;
+
+    // The same numbers by name, for the prose: the end point, the curve at the epochs the table
+    // shows (`mse_epoch_<n>`), and what the last quarter of the budget still gained.
+    let mut values = Results::new("deep");
+    values
+        .number("deep_pca30", pca30, 2)
+        .number("deep_pca30_exact", pca30, 3)
+        .number("deep_mse", h.last().test.loss, 2)
+        .count("deep_epochs", h.last().epoch)
+        .with_unit("deep_minutes", h.training_seconds() / 60.0, 0, "min");
+    for e in h.epochs.iter().skip(1) {
+        values.number(&format!("mse_epoch_{}", e.epoch), e.test.loss, 2);
+    }
+    values.write(out)?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

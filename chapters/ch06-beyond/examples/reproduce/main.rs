@@ -21,6 +21,7 @@ use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::{reconstruct, train_reconstruction};
 use ae_toolkit::pca::Pca;
 use ae_toolkit::plot::{image_rows, line_chart, Series};
+use ae_toolkit::results::Results;
 use ae_toolkit::train::{History, TrainConfig};
 use ch06_beyond::*;
 use clap::Parser;

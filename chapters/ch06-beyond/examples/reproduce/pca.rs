@@ -86,6 +86,40 @@ impl OnDevice for PcaComparison<'_> {
             command(args, &flags)
         );
         ae_toolkit::atomic::write(&out.join("pca-comparison.md"), (table + &note).as_bytes())?;
+        // The same numbers by name, for the prose (book/generated/ch06/results.json).
+        let mut values = Results::new("pca");
+        for r in &results {
+            let k = r.k;
+            values
+                .number(&format!("pca_k{k}"), r.pca, 2)
+                .number(&format!("linear_k{k}"), r.linear, 2)
+                .number(&format!("nonlinear_k{k}"), r.nonlinear, 2)
+                .with_unit(
+                    &format!("linear_gap_k{k}"),
+                    100.0 * (r.linear - r.pca) / r.pca,
+                    1,
+                    "%",
+                )
+                .with_unit(
+                    &format!("nonlinear_share_k{k}"),
+                    100.0 * r.nonlinear / r.pca,
+                    0,
+                    "%",
+                )
+                .text(
+                    &format!("angle_min_k{k}"),
+                    r.angles[0],
+                    format!("{:.2}°", r.angles[0]),
+                )
+                .text(
+                    &format!("angle_max_k{k}"),
+                    *r.angles.last().unwrap(),
+                    format!("{:.2}°", r.angles.last().unwrap()),
+                );
+        }
+        // PCA-30 before rounding: the calibration against the paper's 13.87.
+        values.number("pca_k30_exact", results.last().unwrap().pca, 3);
+        values.write(&out)?;
 
         let series = |name: &str, f: &dyn Fn(&WidthResult) -> f64| Series {
             name: name.into(),
