@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ae_toolkit::data::{DataDir, DatasetKind, SUBSET_TEST, SUBSET_TRAIN};
-use ae_toolkit::fetch::{Outcome, Source, fetch_files};
+use ae_toolkit::fetch::{fetch_files, Outcome, Source};
 use ae_toolkit::idx::Idx;
-use anyhow::{Context, bail};
+use anyhow::{bail, Context};
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 use xtask::reproduce::{chapter_examples, every_experiment_flag};
