@@ -17,6 +17,7 @@
 //! `book/search.rs`), `book/generated/` is copied into each site as `generated/` (pages refer to
 //! figures as `generated/ch01/x.svg`), and `target/book/index.html` redirects to `en/`.
 
+mod claims;
 pub mod exercises;
 mod html;
 mod markdown;
@@ -596,7 +597,9 @@ mod tests {
     #[test]
     fn log_lines() {
         assert_eq!(
-            log_warning("2026-11-22T06:37:41Z  WARN render{item=\"x\"}: mdbook_katex::render: Rendering failed"),
+            log_warning(
+                "2026-11-22T06:37:41Z  WARN render{item=\"x\"}: mdbook_katex::render: Rendering failed"
+            ),
             Some("mdbook WARN: render{item=\"x\"}: mdbook_katex::render: Rendering failed".into())
         );
         assert_eq!(
@@ -605,7 +608,9 @@ mod tests {
         );
         assert_eq!(log_warning(" INFO Book building has started"), None);
         assert_eq!(
-            log_warning("2026Z  WARN mdbook_katex: This mdbook-katex was built against mdbook v0.5.3, but …"),
+            log_warning(
+                "2026Z  WARN mdbook_katex: This mdbook-katex was built against mdbook v0.5.3, but …"
+            ),
             None
         );
         assert_eq!(
