@@ -15,6 +15,7 @@ use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::plot::{histograms, image_rows, line_chart, Series};
+use ae_toolkit::results::Results;
 use ae_toolkit::train::{History, TrainConfig};
 use ch02_sparse::{train, unit_means, Penalty, HIDDEN};
 use clap::Parser;
@@ -263,6 +264,8 @@ fn weight_tiles(path: &std::path::Path, weights: &[f32]) -> anyhow::Result<()> {
 fn sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let mut points = Vec::new();
     let mut rows = Vec::new();
+    let mut results = Results::new("sweep");
+    let mut previous: Option<(String, f64, f64)> = None;
     for beta in SWEEP {
         let penalty = if beta == 0.0 {
             Penalty::None
@@ -278,6 +281,22 @@ fn sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
             part(&o.history, "mean_activation"),
         );
         points.push((mean, bce));
+        // By name, for the answer the text gives: `sweep_<β>_bce`, `sweep_<β>_activation`, and
+        // what each step up in β charges in BCE per 0.01 of mean activation it removes.
+        let b = format!("{beta}").replace('.', "_");
+        results.number(&format!("sweep_{b}_bce"), bce, 2).number(
+            &format!("sweep_{b}_activation"),
+            mean,
+            4,
+        );
+        if let Some((prev, prev_bce, prev_mean)) = &previous {
+            results.number(
+                &format!("sweep_price_{prev}_to_{b}"),
+                (bce - prev_bce) / ((prev_mean - mean) * 100.0),
+                2,
+            );
+        }
+        previous = Some((b, bce, mean));
         rows.push(vec![
             format!("{beta}"),
             format!("{bce:.2}"),
@@ -317,5 +336,6 @@ fn sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         args.run
             .reproduce_command(PACKAGE, &["--experiment", "sweep"])
     ));
-    ae_toolkit::atomic::write(&out_dir.join("beta-sweep.md"), table.as_bytes())
+    ae_toolkit::atomic::write(&out_dir.join("beta-sweep.md"), table.as_bytes())?;
+    results.write(&out_dir).map(drop)
 }

@@ -18,6 +18,7 @@ use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
 use ae_toolkit::plot::{image_rows, line_chart, Series};
+use ae_toolkit::results::Results;
 use ae_toolkit::train::{History, TrainConfig};
 use ch03_denoising::{
     corrupt_all, denoise, gaussian_3x3, median_3x3, mse, noise_rng, psnr, train, Noise,
@@ -269,6 +270,7 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
 
     // PSNR against σ: noisy input, the autoencoder, the two filters.
     let mut rows = Vec::new();
+    let mut results = Results::new(&format!("psnr-{set}"));
     let mut series: Vec<Series> = ["noisy input", "autoencoder", "median 3×3", "Gaussian 3×3"]
         .iter()
         .map(|n| Series {
@@ -286,6 +288,9 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         for (s, v) in series.iter_mut().zip(values) {
             s.points.push((sigma as f64, v));
         }
+        // By name, for the text's comparisons: `psnr_<set>_<method>_s0_1`, … (σ as in the table).
+        let at = format!("s{}", format!("{sigma}").replace('.', "_"));
+        record_psnr(&mut results, set, &at, &values);
         let mut row = vec![format!("{sigma}")];
         row.extend(psnr_cells(&values));
         rows.push(row);
@@ -323,6 +328,7 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         masking,
         psnr_cells(&masked_row).join(" | ")
     ));
+    record_psnr(&mut results, set, "masking", &masked_row);
     let (gh, mh) = (&g.history, &m.history);
     table.push_str(&format!(
         "\nPSNR in dB (bold: the best of the three denoisers), mean over the first {} test images of {}; models: 784-512-256-128-256-512-784, \
@@ -341,6 +347,7 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         args.run.reproduce_command(PACKAGE, &flags(args, set))
     ));
     ae_toolkit::atomic::write(&out_dir.join(format!("psnr-{set}.md")), table.as_bytes())?;
+    results.write(&out_dir)?;
 
     // Rows of clean / noisy / denoised for each noise type.
     let n = 10;
@@ -375,4 +382,13 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         mean_psnr(&g.outputs[sigma_index], clean)
     );
     Ok(())
+}
+
+/// One row of the PSNR table by name: `psnr_<set>_{input,ae,median,gaussian}_<at>` in dB, with
+/// the table's two decimals (`set` with `_` for `-`).
+fn record_psnr(results: &mut Results, set: &str, at: &str, values: &[f64; 4]) {
+    let set = set.replace('-', "_");
+    for (method, v) in ["input", "ae", "median", "gaussian"].iter().zip(values) {
+        results.number(&format!("psnr_{set}_{method}_{at}"), *v, 2);
+    }
 }

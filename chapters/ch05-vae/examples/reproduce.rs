@@ -20,6 +20,7 @@ use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeT
 use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
+use ae_toolkit::results::Results;
 use ae_toolkit::train::{History, TrainConfig};
 use ch05_vae::{decode, encode, importance_log_likelihood, train, Model, LATENT};
 use clap::Parser;
@@ -266,6 +267,12 @@ impl OnDevice for Main<'_> {
             args.run.reproduce_command(PACKAGE, &main_flags(args))
         );
         ae_toolkit::atomic::write(&out.join("likelihood.md"), table.as_bytes())?;
+        // By name, for the text's comparisons (book/generated/ch05/results.json).
+        Results::new("main")
+            .number("likelihood_nelbo", elbo, 2)
+            .number("likelihood_nll", nll, 2)
+            .number("likelihood_gap", elbo - nll, 2)
+            .write(&out)?;
         println!("−ELBO {elbo:.2}, −log p(x) ≈ {nll:.2} (K = {k})");
         Ok(())
     }
@@ -495,11 +502,18 @@ impl OnDevice for BetaRun<'_> {
 fn beta_sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut points = Vec::new();
+    let mut results = Results::new("beta");
     for beta in BETAS {
         let h = args.run.on_device(BetaRun { args, data, beta })?;
         let last = h.last();
         let (rec, kl) = (part(last, "reconstruction"), part(last, "kl"));
         points.push((kl, rec));
+        // By name: `beta_0_5_distortion`, `beta_0_5_rate`, `beta_0_5_nelbo`, … (β as in the table).
+        let b = format!("{beta}").replace('.', "_");
+        results
+            .number(&format!("beta_{b}_distortion"), rec, 2)
+            .number(&format!("beta_{b}_rate"), kl, 2)
+            .number(&format!("beta_{b}_nelbo"), rec + kl, 2);
         rows.push(vec![
             format!("{beta}"),
             format!("{rec:.2}"),
@@ -539,5 +553,6 @@ fn beta_sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         args.run
             .reproduce_command(PACKAGE, &["--experiment", "beta"])
     );
-    ae_toolkit::atomic::write(&out.join("beta-sweep.md"), table.as_bytes())
+    ae_toolkit::atomic::write(&out.join("beta-sweep.md"), table.as_bytes())?;
+    results.write(&out).map(drop)
 }
