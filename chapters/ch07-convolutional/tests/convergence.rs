@@ -34,7 +34,11 @@ fn conv_autoencoder_beats_the_mean_image_and_pca_8() {
         .iter()
         .map(|e| format!("{:.2}", e.test.loss))
         .collect();
-    println!("test BCE per image by epoch: {}", losses.join(" "));
+    println!(
+        "test BCE per image by epoch: {} ({:.0} training images/s)",
+        losses.join(" "),
+        h.last().samples_per_sec
+    );
     // Untrained: σ(z) ≈ 0.5 everywhere gives ≈ 784·ln 2 ≈ 543 per image.
     assert!((h.untrained_test_loss() - 784.0 * 2f64.ln()).abs() < 40.0);
     let last = h.last().test.loss;
@@ -44,4 +48,27 @@ fn conv_autoencoder_beats_the_mean_image_and_pca_8() {
     assert!(last < 0.75 * mean, "{last} vs mean image {mean}");
     assert!(last < pca8, "{last} vs PCA-8 {pca8}");
     assert!(last < REFERENCE * 1.05, "{last} vs reference {REFERENCE}");
+}
+
+/// One seed, one result: two runs end with bitwise-equal weights and equal losses.
+#[test]
+fn training_is_deterministic() {
+    let full = embedded(DatasetKind::Mnist);
+    let data = ae_toolkit::data::DataSplits {
+        train: full.train.head(256),
+        test: full.test.head(64),
+        ..full
+    };
+    let run = || {
+        let dev = Cpu::seed_from_u64(5);
+        let mut model = dev.build_module::<ConvAutoencoder, f32>();
+        let cfg = TrainConfig::adam(1, 32);
+        let h = train_conv(&mut model, &dev, &data, &cfg, &RunOptions::default()).unwrap();
+        let bits: Vec<Vec<u32>> = ae_toolkit::export::module_tensors(&model)
+            .into_iter()
+            .map(|(_, _, v)| v.iter().map(|x| x.to_bits()).collect())
+            .collect();
+        (bits, h.last().test.loss, h.last().train_loss)
+    };
+    assert_eq!(run(), run());
 }
