@@ -22,6 +22,10 @@ pub struct Gradients<E, D: Storage<E>> {
     gradient_by_id: BTreeMap<UniqueId, D::Vec>,
     /// Using BTreeSet for no-std support
     leaf_ids: Option<BTreeSet<UniqueId>>,
+    /// Autoencoders in Rust patch (vendor/README.md): tensors traced into gradients that keep
+    /// only leaves, and are not leaves themselves (an input batch): no operation reads their
+    /// gradient and `drop_non_leafs` drops it, so a matrix product may skip computing it.
+    unneeded_ids: BTreeSet<UniqueId>,
 }
 
 impl<E, D: Storage<E>> Gradients<E, D> {
@@ -38,6 +42,7 @@ impl<E, D: Storage<E>> Gradients<E, D> {
         Self {
             gradient_by_id: Default::default(),
             leaf_ids: None,
+            unneeded_ids: Default::default(),
         }
     }
 }
@@ -74,6 +79,21 @@ impl<E, D: Storage<E>> Gradients<E, D> {
         if let Some(leafs) = &self.leaf_ids {
             self.gradient_by_id.retain(|k, _| leafs.contains(k));
         }
+        self.unneeded_ids.clear();
+    }
+
+    /// Autoencoders in Rust patch (vendor/README.md): marks a tensor being traced into these
+    /// gradients as one whose gradient nobody reads, if these gradients keep only leaves and it
+    /// is not one of them.
+    pub(crate) fn mark_traced_root(&mut self, id: UniqueId) {
+        if self.leaf_ids.as_ref().is_some_and(|leafs| !leafs.contains(&id)) {
+            self.unneeded_ids.insert(id);
+        }
+    }
+
+    /// Whether [Gradients::mark_traced_root] marked `t`.
+    pub(crate) fn is_unneeded<S: Shape>(&self, t: &impl Tensorlike<S, E, D>) -> bool {
+        self.unneeded_ids.contains(&t.id())
     }
 
     /// Returns a reference to the underlying gradient if found.

@@ -93,7 +93,8 @@ impl<S: Shape, E: Unit, F: Unit, D: Storage<F> + Storage<E>> Trace<E, D>
     fn leaky_traced(self) -> Self::Traced {
         self.put_tape(Default::default())
     }
-    fn traced(self, gradients: Gradients<E, D>) -> Self::Traced {
+    fn traced(self, mut gradients: Gradients<E, D>) -> Self::Traced {
+        gradients.mark_traced_root(self.id); // Autoencoders in Rust patch (vendor/README.md)
         self.put_tape(OwnedTape {
             gradients,
             operations: std::vec::Vec::new(),

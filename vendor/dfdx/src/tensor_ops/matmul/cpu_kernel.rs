@@ -232,6 +232,7 @@ impl<E: Dtype> super::MatMatKernel<E> for Cpu
 where
     Self: MatMulImpl<E>,
 {
+    const SKIPS_EMPTY_GRAD_LHS: bool = true; // Autoencoders in Rust patch (vendor/README.md)
     fn forward<M: Dim, K: Dim, N: Dim>(
         &self,
         lhs: &Tensor<(M, K), E, Self>,
@@ -263,16 +264,18 @@ where
         let (m, k) = lhs.shape;
         let n = rhs.shape.1;
         let strides = (m, n).strides();
-        Self::matmul(
-            (m, n, k),
-            true,
-            grad_out.as_ptr(),
-            strides,
-            rhs.data.as_ptr(),
-            [rhs.strides[1], rhs.strides[0]],
-            grad_lhs.as_mut_ptr(),
-            lhs.strides,
-        );
+        if !grad_lhs.is_empty() {
+            Self::matmul(
+                (m, n, k),
+                true,
+                grad_out.as_ptr(),
+                strides,
+                rhs.data.as_ptr(),
+                [rhs.strides[1], rhs.strides[0]],
+                grad_lhs.as_mut_ptr(),
+                lhs.strides,
+            );
+        }
         Self::matmul(
             (k, m, n),
             true,

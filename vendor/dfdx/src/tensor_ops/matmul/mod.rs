@@ -92,6 +92,7 @@ fn try_binary_op<
     rhs: Tensor<Rhs, E, D, RhsTape>,
     mut fwd: Fwd,
     mut bwd: Bwd,
+    skips_empty_grad_lhs: bool,
 ) -> Result<Tensor<Out, E, D, LhsTape>, D::Err> {
     let (lhs, ltape) = lhs.split_tape();
     let (rhs, rtape) = rhs.split_tape();
@@ -101,6 +102,15 @@ fn try_binary_op<
     let out = fwd(&lhs.device, &lhs, &rhs)?;
     let out_ghost = out.ghost();
     tape.add_backward_op(move |grads| {
+        // Autoencoders in Rust patch (vendor/README.md): the gradient of a traced input batch is
+        // never read; a kernel that can skips it when handed an empty buffer.
+        if skips_empty_grad_lhs && grads.is_unneeded(&lhs_ghost) {
+            let mut unneeded = lhs.device.try_alloc_len(0)?;
+            grads.try_alloc_for(&rhs_ghost)?;
+            grads.try_alloc_for(&out_ghost)?;
+            let (grad_rhs, grad_out) = grads.mut_and_ref(&rhs_ghost, &out_ghost);
+            return bwd(&lhs.device, &lhs, &mut unneeded, &rhs, grad_rhs, grad_out);
+        }
         grads.try_alloc_for(&lhs_ghost)?;
         grads.try_alloc_for(&rhs_ghost)?;
         grads.try_alloc_for(&out_ghost)?;
@@ -111,6 +121,10 @@ fn try_binary_op<
 }
 
 pub trait MatMatKernel<E: Dtype>: Storage<E> {
+    /// Autoencoders in Rust patch (vendor/README.md): whether `backward` leaves out the
+    /// gradient of `lhs` when `grad_lhs` is empty.
+    const SKIPS_EMPTY_GRAD_LHS: bool = false;
+
     fn forward<M: Dim, K: Dim, N: Dim>(
         &self,
         lhs: &Tensor<(M, K), E, Self>,
@@ -187,7 +201,7 @@ where
     /// ```
     fn try_matmul(self, rhs: Tensor<(K, N), E, D, R>) -> Result<Self::Output, Self::Err> {
         assert_eq!(self.shape.1, rhs.shape.0);
-        try_binary_op(self, rhs, D::forward, D::backward)
+        try_binary_op(self, rhs, D::forward, D::backward, D::SKIPS_EMPTY_GRAD_LHS)
     }
 }
 
@@ -224,7 +238,7 @@ where
     /// ```
     fn try_matmul(self, rhs: Tensor<(K, N), E, D, R>) -> Result<Self::Output, Self::Err> {
         assert_eq!(self.shape.2, rhs.shape.0);
-        try_binary_op(self, rhs, D::forward, D::backward)
+        try_binary_op(self, rhs, D::forward, D::backward, false)
     }
 }
 
@@ -263,7 +277,7 @@ where
     fn try_matmul(self, rhs: Tensor<(B, K, N), E, D, R>) -> Result<Self::Output, Self::Err> {
         assert_eq!(self.shape.0, rhs.shape.0);
         assert_eq!(self.shape.2, rhs.shape.1);
-        try_binary_op(self, rhs, D::forward, D::backward)
+        try_binary_op(self, rhs, D::forward, D::backward, false)
     }
 }
 
@@ -303,7 +317,7 @@ where
         assert_eq!(self.shape.0, rhs.shape.0);
         assert_eq!(self.shape.1, rhs.shape.1);
         assert_eq!(self.shape.3, rhs.shape.2);
-        try_binary_op(self, rhs, D::forward, D::backward)
+        try_binary_op(self, rhs, D::forward, D::backward, false)
     }
 }
 
