@@ -1180,7 +1180,7 @@ impl RustSide {
         // A stale file from an earlier run must not pass for this one.
         match std::fs::remove_file(&estimates) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("cannot remove {}", estimates.display()))
+                return Err(e).with_context(|| format!("cannot remove {}", estimates.display()));
             }
             _ => {}
         }

@@ -21,8 +21,14 @@ fn skipping_the_input_gradient_leaves_every_parameter_gradient_bitwise_unchanged
     let (a, b) = (&model.0.weight, &model.2.bias);
     assert_eq!(skipped.get(a).as_vec(), full.get(a).as_vec());
     assert_eq!(skipped.get(b).as_vec(), full.get(b).as_vec());
-    assert_eq!(skipped.get(&model.0.bias).as_vec(), full.get(&model.0.bias).as_vec());
-    assert_eq!(skipped.get(&model.2.weight).as_vec(), full.get(&model.2.weight).as_vec());
+    assert_eq!(
+        skipped.get(&model.0.bias).as_vec(),
+        full.get(&model.0.bias).as_vec()
+    );
+    assert_eq!(
+        skipped.get(&model.2.weight).as_vec(),
+        full.get(&model.2.weight).as_vec()
+    );
     // The full path computed the input's gradient; it is a real, non-zero gradient.
     assert!(full.get(&x).as_vec().iter().any(|g| *g != 0.0));
 }

@@ -81,7 +81,14 @@ fn sigmoid_and_bce_with_logits_agree_with_f64_formulas() {
 
 #[test]
 fn special_values_behave_as_libm() {
-    let xs = [f32::NAN, f32::NEG_INFINITY, f32::INFINITY, -100.0, 100.0, 0.0];
+    let xs = [
+        f32::NAN,
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+        -100.0,
+        100.0,
+        0.0,
+    ];
     let e = apply(&xs, |t| t.exp());
     assert!(e[0].is_nan());
     assert_eq!(&e[1..], &[0.0, f32::INFINITY, 0.0, f32::INFINITY, 1.0]);

@@ -207,8 +207,7 @@ mod tests {
 
     #[test]
     fn marks_body_and_formulas_once() {
-        let html =
-            "<h1 class=\"menu-title\">Book</h1><main><h1 id=\"t\">T</h1><p>自编码器把<span class=\"katex\"><span class=\"katex-mathml\">\
+        let html = "<h1 class=\"menu-title\">Book</h1><main><h1 id=\"t\">T</h1><p>自编码器把<span class=\"katex\"><span class=\"katex-mathml\">\
                     x</span></span>压缩</p><span class=\"katex-display\"><span class=\"katex\">y\
                     </span></span></main>";
         let (once, n) = mark_html(html);
