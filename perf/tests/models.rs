@@ -1,0 +1,171 @@
+//! The benchmark's models are the chapters' own, and its FLOP counts are right.
+//!
+//! An integration test rather than unit tests in `src/lib.rs`: a unit-test build compiles the
+//! whole library a second time with every chapter's model inside it (over four minutes of a cold
+//! CI build); this file only links the library that the `perf` binary needs anyway.
+
+use ae_toolkit::data::DataSplits;
+use ae_toolkit::dfdx::prelude::*;
+use perf::*;
+
+#[test]
+fn flops_match_hand_counts() {
+    // basic: 784·400 + 400·20 + 20·400 + 400·784 = 643,200 weights.
+    let basic = [(784, 400), (400, 20), (20, 400), (400, 784)];
+    assert_eq!(forward_flops(&basic, 128), 2 * 128 * 643_200);
+    assert_eq!(backward_flops(&basic, 128), 4 * 128 * 643_200);
+    assert_eq!(flops_per_step(&basic, 128), 493_977_600);
+    // One layer, one image: 2·3·5 forward, 4·3·5 backward.
+    assert_eq!(flops_per_step(&[(3, 5)], 1), 90);
+    assert_eq!(flops_per_step(&[], 128), 0);
+    // Linear in the batch size.
+    assert_eq!(flops_per_step(&basic, 256), 2 * flops_per_step(&basic, 128));
+    assert_eq!(sgemm_flops(1024), 2_147_483_648);
+}
+
+#[test]
+fn the_models_have_the_chapters_layers_and_batch_sizes() {
+    let dev = Cpu::seed_from_u64(SEED);
+    type Layers = &'static [(usize, usize)];
+    let expect: [(&str, usize, Layers); 8] = [
+        (
+            "ch01-basic",
+            128,
+            &[(784, 400), (400, 20), (20, 400), (400, 784)],
+        ),
+        (
+            "ch01-deep",
+            128,
+            &[
+                (784, 128),
+                (128, 64),
+                (64, 32),
+                (32, 64),
+                (64, 128),
+                (128, 784),
+            ],
+        ),
+        ("ch01-shallow", 256, &[(784, 32), (32, 784)]),
+        ("ch02-sparse", 128, &[(784, 400), (400, 784)]),
+        (
+            "ch03-denoising",
+            128,
+            &[
+                (784, 512),
+                (512, 256),
+                (256, 128),
+                (128, 256),
+                (256, 512),
+                (512, 784),
+            ],
+        ),
+        (
+            "ch04-dropout",
+            128,
+            &[
+                (784, 512),
+                (512, 256),
+                (256, 128),
+                (128, 256),
+                (256, 512),
+                (512, 784),
+            ],
+        ),
+        (
+            "ch05-vae",
+            128,
+            &[(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)],
+        ),
+        (
+            "ch06-deep",
+            128,
+            &[
+                (784, 1000),
+                (1000, 500),
+                (500, 250),
+                (250, 30),
+                (30, 250),
+                (250, 500),
+                (500, 1000),
+                (1000, 784),
+            ],
+        ),
+    ];
+    assert_eq!(models().len(), expect.len(), "every model is checked");
+    let all = models();
+    for (m, (id, batch, layers)) in all.iter().zip(expect) {
+        assert_eq!((m.id, m.batch_size()), (id, batch));
+        assert_eq!(m.step_on_subset(&dev).linear_shapes(), layers, "{id}");
+    }
+    // basic and the VAE: hand counts of a whole step.
+    let vae = [(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)];
+    assert_eq!(flops_per_step(&vae, 128), 6 * 128 * 651_200);
+    let mut ids: Vec<&str> = all.iter().map(|m| m.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "ids are unique");
+    assert!(find("ch05-vae").is_ok());
+    let Err(unknown) = find("nope") else {
+        panic!("found a model called nope")
+    };
+    assert!(unknown.to_string().contains("ch01-basic"), "{unknown}");
+}
+
+#[test]
+fn every_step_trains() {
+    // A few steps on one batch lower its loss, for every model (the dropout and noise ones
+    // included: their loss is noisy, but eight steps of Adam move it far more).
+    let dev = Cpu::seed_from_u64(SEED);
+    for m in models() {
+        let mut step = m.step_on_subset(&dev);
+        let first = step.step();
+        let last = (0..8).map(|_| step.step()).last().unwrap();
+        assert!(
+            first.is_finite() && last < first,
+            "{}: {first} -> {last}",
+            m.id
+        );
+    }
+}
+
+#[test]
+fn one_epoch_runs_the_chapters_train_function() {
+    let dev = Cpu::seed_from_u64(SEED);
+    for m in models() {
+        let full = m.subset();
+        let data = DataSplits {
+            train: full.train.head(2 * m.batch_size()),
+            test: full.test.head(50),
+            ..full
+        };
+        let t = m.one_epoch(&dev, &data).unwrap();
+        assert_eq!(t.images, 2 * m.batch_size(), "{}", m.id);
+        assert!(
+            t.seconds > 0.0 && t.train_loss.is_finite(),
+            "{}: {t:?}",
+            m.id
+        );
+    }
+}
+
+#[test]
+fn the_subset_is_in_the_chapters_range() {
+    for m in models() {
+        let lo = m
+            .subset()
+            .train
+            .images
+            .iter()
+            .cloned()
+            .fold(f32::MAX, f32::min);
+        assert_eq!(lo, if m.symmetric_range { -1.0 } else { 0.0 }, "{}", m.id);
+    }
+}
+
+#[test]
+fn sgemm_is_a_matrix_product() {
+    let dev = Cpu::seed_from_u64(SEED);
+    let s = Sgemm::new(&dev, 3);
+    let (a, b, c) = (s.a.as_vec(), s.b.as_vec(), s.run().as_vec());
+    let c01: f32 = (0..3).map(|k| a[k] * b[k * 3 + 1]).sum();
+    assert!((c[1] - c01).abs() < 1e-5);
+}
