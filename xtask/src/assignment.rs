@@ -593,7 +593,7 @@ impl Report {
             self.score,
             self.max,
             self.percent,
-            ae_toolkit::cli::markdown_table(&["Exercise", "Score", "Tests passed", "Note"], &rows)
+            ae_toolkit::report::markdown_table(&["Exercise", "Score", "Tests passed", "Note"], &rows)
         )
     }
 }

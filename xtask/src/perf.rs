@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ae_toolkit::cli::markdown_table;
 use ae_toolkit::data::{DataDir, DatasetKind};
+use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
 use anyhow::{bail, Context};
 use cargo_metadata::TargetKind;

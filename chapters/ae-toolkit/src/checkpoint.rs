@@ -9,8 +9,8 @@ use dfdx::optim::Adam;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{RunOptions, TrainConfig};
 use crate::history::History;
-use crate::train::{RunOptions, TrainConfig};
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct CheckpointMeta {

@@ -1,4 +1,5 @@
-//! Flags every chapter's `reproduce` example shares, and where its outputs go.
+//! Flags every chapter's `reproduce` example shares, where its outputs go, the value parsers
+//! for its numeric flags, and how it exits on an error.
 
 use std::path::PathBuf;
 
@@ -211,7 +212,7 @@ impl RunArgs {
             args.extend(["--seed".into(), self.seed.to_string()]);
         }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        reproduce_command(package, "reproduce", &refs)
+        crate::report::reproduce_command(package, "reproduce", &refs)
     }
 
     /// How long training took, for result tables: seconds, mean images per second, device and
@@ -262,40 +263,6 @@ pub fn exit_on_error(result: anyhow::Result<()>) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
-}
-
-/// The command that reproduces a result, for result tables:
-/// `cargo run --release -p <package> --example <example> -- <args>`.
-///
-/// ```
-/// let c = ae_toolkit::cli::reproduce_command("ch01-autoencoder", "reproduce", &["--preset", "basic"]);
-/// assert_eq!(c, "cargo run --release -p ch01-autoencoder --example reproduce -- --preset basic");
-/// ```
-pub fn reproduce_command(package: &str, example: &str, args: &[&str]) -> String {
-    let mut c = format!("cargo run --release -p {package} --example {example}");
-    if !args.is_empty() {
-        c.push_str(" -- ");
-        c.push_str(&args.join(" "));
-    }
-    c
-}
-
-/// A Markdown table, for result files the book includes.
-///
-/// ```
-/// let t = ae_toolkit::cli::markdown_table(&["a", "b"], &[vec!["1".into(), "2".into()]]);
-/// assert_eq!(t, "| a | b |\n|---|---|\n| 1 | 2 |\n");
-/// ```
-pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut s = format!(
-        "| {} |\n|{}|\n",
-        headers.join(" | "),
-        vec!["---"; headers.len()].join("|")
-    );
-    for r in rows {
-        s.push_str(&format!("| {} |\n", r.join(" | ")));
-    }
-    s
 }
 
 /// Value parsers for the examples' numeric flags (`value_parser = ae_toolkit::cli::positive`):

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 pub use crate::catalogue::{DataFile, DatasetKind, Split};
-pub use crate::data_dir::{DataDir, DataDirOrigin};
+pub use crate::data_dir::{DataDir, DataDirOrigin, DATA_DIR_ENV};
 use crate::error::DataError;
 use crate::idx::Idx;
 
@@ -28,12 +28,6 @@ pub const IMAGE_SIDE: usize = 28;
 /// assert_eq!(PIXELS, 784);
 /// ```
 pub const PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
-/// Environment variable naming the data directory.
-///
-/// ```
-/// assert_eq!(ae_toolkit::data::DATA_DIR_ENV, "AE_DATA_DIR");
-/// ```
-pub const DATA_DIR_ENV: &str = "AE_DATA_DIR";
 /// Training images in the shipped subset.
 ///
 /// ```

@@ -6,7 +6,13 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::catalogue::DatasetKind;
-use crate::data::DATA_DIR_ENV;
+
+/// Environment variable naming the data directory.
+///
+/// ```
+/// assert_eq!(ae_toolkit::data_dir::DATA_DIR_ENV, "AE_DATA_DIR");
+/// ```
+pub const DATA_DIR_ENV: &str = "AE_DATA_DIR";
 
 /// Where the data directory came from.
 ///

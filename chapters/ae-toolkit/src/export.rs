@@ -167,7 +167,7 @@ pub fn weights_table(
     f16_error: f32,
     measured_on: &str,
 ) -> String {
-    crate::cli::markdown_table(
+    crate::report::markdown_table(
         &[
             "weights · 权重文件",
             "holds · 内容",

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod catalogue;
 pub mod checkpoint;
 pub mod cli;
+pub mod config;
 pub mod conv;
 pub mod data;
 pub mod data_dir;
@@ -26,6 +27,7 @@ pub mod optim_state;
 pub mod paths;
 pub mod pca;
 pub mod plot;
+pub mod report;
 pub mod results;
 pub mod train;
 

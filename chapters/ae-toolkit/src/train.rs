@@ -6,126 +6,21 @@
 //! closure computing the training loss on a batch (recording the gradient tape) and one
 //! evaluating a batch without a tape.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::bail;
-use dfdx::optim::{Adam, AdamConfig, Optimizer};
+use dfdx::optim::{Adam, Optimizer};
 use dfdx::prelude::*;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
 use crate::batch::{batch_count, batches, epoch_order, Batch};
 pub use crate::checkpoint::{
     checkpoint_optimiser_name, checkpoint_weights_name, load_weights, CHECKPOINT_META,
 };
 use crate::checkpoint::{resume_from, save_checkpoint, save_metrics};
+pub use crate::config::{RunOptions, TrainConfig};
 use crate::data::{DataSplits, Dataset};
 pub use crate::history::{EpochRecord, Eval, History};
-
-/// Hyper-parameters of a training run.
-///
-/// ```
-/// use ae_toolkit::train::TrainConfig;
-/// let cfg = TrainConfig { learning_rate: 3e-4, seed: 7, ..TrainConfig::adam(20, 64) };
-/// // Stored in every checkpoint, so that `--resume` can check it continues the same run.
-/// let json = serde_json::to_string(&cfg).unwrap();
-/// assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), cfg);
-/// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    /// Passes over the training set.
-    pub epochs: usize,
-    /// Images per mini-batch.
-    pub batch_size: usize,
-    /// Adam's learning rate.
-    pub learning_rate: f64,
-    /// Adam's (β₁, β₂).
-    pub betas: [f64; 2],
-    /// Seed for the shuffling order (model initialisation is seeded by the device).
-    pub seed: u64,
-    /// Images per evaluation batch (no gradients are kept, so this can be large).
-    pub eval_batch_size: usize,
-    /// Also evaluate on the training set (without a tape, like the test set) after every epoch,
-    /// to measure the generalisation gap; costs one more pass over the training data.
-    #[serde(default)]
-    pub evaluate_train_set: bool,
-}
-
-impl TrainConfig {
-    /// Adam with lr 1e-3, betas (0.9, 0.999), evaluation in batches of 1,000.
-    ///
-    /// ```
-    /// let cfg = ae_toolkit::train::TrainConfig::adam(10, 128);
-    /// assert_eq!((cfg.learning_rate, cfg.betas), (1e-3, [0.9, 0.999]));
-    /// ```
-    pub fn adam(epochs: usize, batch_size: usize) -> Self {
-        TrainConfig {
-            epochs,
-            batch_size,
-            learning_rate: 1e-3,
-            betas: [0.9, 0.999],
-            seed: 0,
-            eval_batch_size: 1000,
-            evaluate_train_set: false,
-        }
-    }
-
-    /// dfdx's Adam settings for this configuration (ε 10⁻⁸, no weight decay).
-    ///
-    /// ```
-    /// let adam = ae_toolkit::train::TrainConfig::adam(1, 128).adam_config();
-    /// assert_eq!((adam.lr, adam.betas, adam.eps), (1e-3, [0.9, 0.999], 1e-8));
-    /// ```
-    pub fn adam_config(&self) -> AdamConfig {
-        AdamConfig {
-            lr: self.learning_rate,
-            betas: self.betas,
-            eps: 1e-8,
-            weight_decay: None,
-        }
-    }
-}
-
-/// Where a run writes its metrics and checkpoints, and whether it resumes.
-///
-/// ```
-/// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
-/// use ae_toolkit::losses::Reconstruction;
-/// use ae_toolkit::model::train_reconstruction;
-/// use ae_toolkit::train::{RunOptions, TrainConfig};
-/// use dfdx::prelude::*;
-/// type Tiny = ((Linear<784, 8>, ReLU), Linear<8, 784>);
-/// let full = embedded(DatasetKind::Mnist);
-/// let data = DataSplits { train: full.train.head(40), test: full.test.head(20), ..full };
-/// let (dev, loss) = (Cpu::seed_from_u64(0), Reconstruction::BcePerImage);
-/// let dir = tempfile::tempdir().unwrap();
-/// let run = RunOptions { run_dir: Some(dir.path().into()), run_name: "demo".into(), ..Default::default() };
-/// let mut model = dev.build_module::<Tiny, f32>();
-/// let first = train_reconstruction(&mut model, &dev, &data, loss, &TrainConfig::adam(1, 20), &run).unwrap();
-/// for file in ["metrics.csv", "metrics.json", "checkpoint-epoch-0001.safetensors", "checkpoint.json"] {
-///     assert!(dir.path().join(file).is_file(), "{file}");
-/// }
-/// // Asked for two epochs with `resume`, a new process continues after epoch 1.
-/// let resume = RunOptions { resume: true, ..run };
-/// let mut restarted = dev.build_module::<Tiny, f32>();
-/// let cfg = TrainConfig::adam(2, 20);
-/// let second = train_reconstruction(&mut restarted, &dev, &data, loss, &cfg, &resume).unwrap();
-/// assert_eq!(second.epochs.len(), 3);
-/// assert_eq!(second.epochs[..2], first.epochs[..]);
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct RunOptions {
-    /// Directory for `metrics.csv`, `metrics.json`, the checkpoint (`checkpoint.json` and the
-    /// weights file it names, `checkpoint-epoch-NNNN.safetensors`); `None` writes nothing (tests).
-    pub run_dir: Option<PathBuf>,
-    /// Continue from the checkpoint in `run_dir` if there is one.
-    pub resume: bool,
-    /// Show a progress bar and a line per epoch on stderr.
-    pub verbose: bool,
-    /// Names the run in the checkpoint so a different run's checkpoint is never resumed.
-    pub run_name: String,
-}
 
 /// Stopped because the loss became NaN or infinite.
 ///

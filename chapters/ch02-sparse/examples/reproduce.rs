@@ -10,11 +10,12 @@
 //! cargo run --release -p ch02-sparse --example reproduce -- --help
 //! ```
 
-use ae_toolkit::cli::{markdown_table, RunArgs};
+use ae_toolkit::cli::RunArgs;
 use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::plot::{histograms, image_rows, line_chart, Series};
+use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
 use ae_toolkit::train::{History, TrainConfig};
 use ch02_sparse::{train, unit_means, Penalty, HIDDEN};

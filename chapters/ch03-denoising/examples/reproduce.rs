@@ -12,12 +12,13 @@
 //! cargo run --release -p ch03-denoising --example reproduce -- --help
 //! ```
 
-use ae_toolkit::cli::{markdown_table, RunArgs};
+use ae_toolkit::cli::RunArgs;
 use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
 use ae_toolkit::plot::{image_rows, line_chart, Series};
+use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
 use ae_toolkit::train::{History, TrainConfig};
 use ch03_denoising::{

@@ -10,12 +10,13 @@
 //! cargo run --release -p ch04-dropout --example reproduce -- --help
 //! ```
 
-use ae_toolkit::cli::{markdown_table, RunArgs};
+use ae_toolkit::cli::RunArgs;
 use ae_toolkit::data::{DataSplits, DatasetKind};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::model::Autoencoder;
 use ae_toolkit::plot::{line_chart, Series};
+use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
 use ae_toolkit::train::History;
 use ch04_dropout::{config, generalisation_gap, train, DropoutAutoencoder, NoDropout};

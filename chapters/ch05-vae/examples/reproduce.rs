@@ -12,7 +12,7 @@
 //! cargo run --release -p ch05-vae --example reproduce -- --help
 //! ```
 
-use ae_toolkit::cli::{markdown_table, RunArgs};
+use ae_toolkit::cli::RunArgs;
 use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
@@ -20,6 +20,7 @@ use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeT
 use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
+use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
 use ae_toolkit::train::{History, TrainConfig};
 use ch05_vae::{decode, encode, importance_log_likelihood, train, Model, LATENT};

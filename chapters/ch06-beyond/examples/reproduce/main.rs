@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use ae_toolkit::cli::{markdown_table, RunArgs};
+use ae_toolkit::cli::RunArgs;
 use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
@@ -21,6 +21,7 @@ use ae_toolkit::losses::Reconstruction;
 use ae_toolkit::model::{reconstruct, train_reconstruction};
 use ae_toolkit::pca::Pca;
 use ae_toolkit::plot::{image_rows, line_chart, Series};
+use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
 use ae_toolkit::train::{History, TrainConfig};
 use ch06_beyond::*;
