@@ -248,7 +248,7 @@ pub fn check_answers(layout: &Layout) -> Vec<Problem> {
                 ));
             }
         }
-        for file in super::html::html_pages(&site) {
+        for file in super::search::site_pages(&site) {
             let rel = file.strip_prefix(&site).unwrap_or(&file).to_path_buf();
             if rel == solutions || SKIPPED.iter().any(|s| rel == Path::new(s)) {
                 continue;

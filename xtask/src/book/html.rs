@@ -18,13 +18,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::markdown::{attr_value, percent_decode, unescape_html, LineIndex};
+use super::sources::{has_scheme, normalize_abs};
 use super::{Layout, Problem, LANGS};
 
 /// KaTeX's error colour as configured in book.toml.
 const ERROR_COLOR_STYLE: &str = "color:#cc0000";
-
-/// Pages mdBook writes that are not chapters (or duplicate one).
-const SKIPPED: &[&str] = &["print.html", "toc.html", "404.html", "index.html"];
 
 /// Runs the HTML checks on `layout.out_dir/<lang>/` for both languages.
 pub fn check_html(layout: &Layout) -> Vec<Problem> {
@@ -39,9 +37,13 @@ pub fn check_html(layout: &Layout) -> Vec<Problem> {
             ));
             continue;
         }
-        for file in html_pages(&dir) {
+        for file in super::search::site_pages(&dir) {
             let rel = file.strip_prefix(&dir).unwrap_or(&file);
-            if rel.parent() == Some(Path::new("")) && SKIPPED.iter().any(|s| rel == Path::new(s)) {
+            if rel.parent() == Some(Path::new(""))
+                && super::search::NOT_INDEXED
+                    .iter()
+                    .any(|s| rel == Path::new(s))
+            {
                 continue;
             }
             let Ok(html) = fs::read_to_string(&file) else {
@@ -63,30 +65,6 @@ pub fn check_html(layout: &Layout) -> Vec<Problem> {
     problems.sort();
     problems.dedup();
     problems
-}
-
-pub(super) fn html_pages(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                // Assets, not pages.
-                let name = entry.file_name();
-                if !super::search::ASSET_DIRS.iter().any(|n| name == *n) {
-                    stack.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == "html") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 struct HtmlPage<'a> {
@@ -211,7 +189,7 @@ impl HtmlPage<'_> {
             self.file.to_path_buf()
         } else {
             let dir = self.file.parent().unwrap_or(self.site);
-            let mut t = normalize(&dir.join(percent_decode(path)));
+            let mut t = normalize_abs(&dir.join(percent_decode(path)));
             if t.is_dir() {
                 t = t.join("index.html");
             }
@@ -313,31 +291,4 @@ fn blank_code(html: &str) -> String {
         }
     }
     String::from_utf8_lossy(&bytes).into_owned()
-}
-
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn has_scheme(url: &str) -> bool {
-    match url.split_once(':') {
-        Some((scheme, _)) => {
-            !scheme.is_empty()
-                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        }
-        None => false,
-    }
 }

@@ -105,24 +105,18 @@ pub fn mark_html(html: &str) -> (String, usize) {
 
 /// The `.html` files of a site, outside its asset directories, sorted.
 pub fn site_pages(site: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![site.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                let name = entry.file_name();
-                if !ASSET_DIRS.iter().any(|n| name == *n) {
-                    stack.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == "html") {
-                out.push(path);
-            }
-        }
-    }
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(site)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !e.file_type().is_dir()
+                || !ASSET_DIRS.iter().any(|n| e.file_name() == *n)
+        })
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "html"))
+        .map(walkdir::DirEntry::into_path)
+        .collect();
     out.sort();
     out
 }

@@ -412,7 +412,7 @@ fn normalize_rel(dir: &Path, rel: &str) -> (usize, String) {
     (ups, joined)
 }
 
-fn normalize_abs(p: &Path) -> PathBuf {
+pub(super) fn normalize_abs(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
@@ -426,7 +426,7 @@ fn normalize_abs(p: &Path) -> PathBuf {
     out
 }
 
-fn has_scheme(dest: &str) -> bool {
+pub(super) fn has_scheme(dest: &str) -> bool {
     let mut chars = dest.chars();
     match chars.next() {
         Some(c) if c.is_ascii_alphabetic() => {}
@@ -555,25 +555,14 @@ fn check_in_lang(
 
 /// Every `.md` file under `dir`, sorted (hidden directories skipped).
 pub(crate) fn md_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            if name.to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                out.push(path);
-            }
-        }
-    }
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "md"))
+        .map(walkdir::DirEntry::into_path)
+        .collect();
     out.sort();
     out
 }
