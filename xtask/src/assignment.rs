@@ -550,6 +550,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of `chapter` with these exercise scores.
+    fn new(chapter: &str, exercises: Vec<ExerciseScore>) -> Self {
+        let score: f64 = exercises.iter().map(|s| s.score).sum();
+        let max: f64 = exercises.iter().map(|s| s.max).sum();
+        Report {
+            chapter: chapter.to_string(),
+            score,
+            max,
+            percent: if max > 0.0 { 100.0 * score / max } else { 0.0 },
+            exercises,
+        }
+    }
+
     /// A readable table (Markdown).
     pub fn table(&self) -> String {
         let mut rows = Vec::new();
@@ -593,7 +606,10 @@ impl Report {
             self.score,
             self.max,
             self.percent,
-            ae_toolkit::report::markdown_table(&["Exercise", "Score", "Tests passed", "Note"], &rows)
+            ae_toolkit::report::markdown_table(
+                &["Exercise", "Score", "Tests passed", "Note"],
+                &rows
+            )
         )
     }
 }
@@ -728,15 +744,25 @@ pub fn grade_source(
         };
         scores.push(score_exercise(e, built, &ws.join(chapter), opts, &say)?);
     }
-    let score: f64 = scores.iter().map(|s| s.score).sum();
-    let max: f64 = scores.iter().map(|s| s.max).sum();
-    Ok(Report {
-        chapter: chapter.to_string(),
-        score,
-        max,
-        percent: if max > 0.0 { 100.0 * score / max } else { 0.0 },
-        exercises: scores,
-    })
+    Ok(Report::new(chapter, scores))
+}
+
+/// Grades the reference solution, from the workspace's own test build ([`build_reference`]).
+pub fn grade_reference(root: &Path, chapter: &str, opts: &GradeOptions) -> anyhow::Result<Report> {
+    let m = manifest(root, chapter)?;
+    let built = build_reference(root, chapter, opts)?;
+    let crate_dir = root.join("chapters").join(chapter);
+    let say = |s: String| {
+        if opts.verbose {
+            eprintln!("{s}");
+        }
+    };
+    let scores = m
+        .exercises
+        .iter()
+        .map(|e| score_exercise(e, built.clone(), &crate_dir, opts, &say))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Report::new(chapter, scores))
 }
 
 /// Test executables by target (`lib` or the integration test's name), or the first compiler
@@ -764,9 +790,7 @@ fn build(
     ])
     .arg("--manifest-path")
     .arg(ws.join("Cargo.toml"))
-    .env("CARGO_TARGET_DIR", &opts.target_dir)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    .env("CARGO_TARGET_DIR", &opts.target_dir);
     for t in targets {
         if t == "lib" {
             cmd.arg("--lib");
@@ -774,7 +798,44 @@ fn build(
             cmd.args(["--test", t]);
         }
     }
-    let out = cmd.output().context("cannot run cargo")?;
+    test_executables(cmd, |_| true)
+}
+
+/// Builds the workspace's own tests the way the main suite does (`cargo xtask test` runs
+/// `cargo test --workspace --lib --bins --tests`; the same selection resolves the same features,
+/// so after that run this is a no-op) and returns `chapter`'s test executables. The reference
+/// is graded on these: copying it into a grading workspace would compile the same code again at
+/// another path, minutes of CI per chapter.
+fn build_reference(root: &Path, chapter: &str, opts: &GradeOptions) -> anyhow::Result<Built> {
+    let mut cmd = Command::new(cargo());
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json",
+        "--workspace",
+        "--lib",
+        "--bins",
+        "--tests",
+    ])
+    .current_dir(root)
+    .env("CARGO_TARGET_DIR", &opts.target_dir);
+    let manifest = std::fs::canonicalize(root.join("chapters").join(chapter).join("Cargo.toml"))?;
+    test_executables(cmd, |a| {
+        a.manifest_path.canonicalize().ok().as_deref() == Some(manifest.as_path())
+    })
+}
+
+/// Runs a `cargo test --no-run --message-format=json` command and collects the test executables
+/// of the artifacts `keep` accepts, or the first compiler error.
+fn test_executables(
+    mut cmd: Command,
+    keep: impl Fn(&cargo_metadata::Artifact) -> bool,
+) -> anyhow::Result<Built> {
+    let out = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+        .context("cannot run cargo")?;
     let mut exes = Vec::new();
     let mut first_error = None;
     for message in Message::parse_stream(out.stdout.as_slice()) {
@@ -784,7 +845,7 @@ fn build(
             {
                 first_error = m.message.rendered;
             }
-            Message::CompilerArtifact(a) if a.profile.test => {
+            Message::CompilerArtifact(a) if a.profile.test && keep(&a) => {
                 if let Some(exe) = a.executable {
                     let name = if a.target.is_kind(TargetKind::Test) {
                         a.target.name
@@ -950,8 +1011,7 @@ pub fn check(root: &Path, opts: &GradeOptions) -> anyhow::Result<()> {
     }
     let mut problems = Vec::new();
     for chapter in &chapters {
-        let reference = std::fs::read_to_string(lib_rs(&root.join("chapters").join(chapter)))?;
-        let full = grade_source(root, chapter, &reference, opts)?;
+        let full = grade_reference(root, chapter, opts)?;
         if full.score != full.max {
             problems.push(format!(
                 "{chapter}: the reference scores {:.1} %\n{}",
@@ -1007,9 +1067,21 @@ fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> a
         }
         Ok(())
     };
-    // The shared crate's unit and integration tests, and its doctests about where outputs go
-    // (all of its doctests would take minutes to compile again; the main suite runs them).
-    cargo_in_copy(&["test", "-p", "ae-toolkit", "--lib", "--tests", "--quiet"])?;
+    // The shared crate's unit tests, the integration tests that read files shipped with the
+    // crate, and its doctests about where outputs go. The other integration tests and doctests
+    // compute and write to temporary directories; the main suite runs them, and compiling them
+    // again at the copy's path would cost minutes of CI.
+    cargo_in_copy(&[
+        "test",
+        "-p",
+        "ae-toolkit",
+        "--lib",
+        "--test",
+        "shipped_subset",
+        "--test",
+        "bad_data",
+        "--quiet",
+    ])?;
     cargo_in_copy(&["test", "-p", "ae-toolkit", "--doc", "--quiet", "paths::"])?;
     // One epoch of the chapter's example with its default outputs: they must land in the copy.
     cargo_in_copy(&[
