@@ -16,7 +16,7 @@ use ae_toolkit::batch::{batches, Batch};
 use ae_toolkit::data::{embedded, load, DataDir, DataSource, DataSplits, Dataset, DatasetKind};
 use ae_toolkit::dfdx::nn::tensor_collection::TensorCollection;
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::Autoencoder;
 use ae_toolkit::train::{History, NonFiniteLoss, RunOptions, TrainConfig, TrainStep};
 use anyhow::Context;
@@ -131,7 +131,7 @@ pub fn models() -> Vec<Model> {
             },
             step: |dev, cfg, _, batch| {
                 let model = ch04_dropout::WithDropout::build_on_device(dev);
-                reconstruction_step(model, Reconstruction::LinearMse, cfg, batch)
+                reconstruction_step(model, ReconstructionLoss::LinearMse, cfg, batch)
             },
             epoch: |dev, cfg, data| {
                 let run = RunOptions::default();
@@ -157,7 +157,7 @@ pub fn models() -> Vec<Model> {
             config: TrainConfig::adam(1, 128),
             step: |dev, cfg, _, batch| {
                 let model = ch06_beyond::Deep::build_on_device(dev);
-                reconstruction_step(model, Reconstruction::BcePerImage, cfg, batch)
+                reconstruction_step(model, ReconstructionLoss::BcePerImage, cfg, batch)
             },
             epoch: |dev, cfg, data| {
                 let mut model = ch06_beyond::Deep::build_on_device(dev);
@@ -364,7 +364,7 @@ pub fn linear_shapes<M: TensorCollection<f32, Cpu>>(model: &M) -> Vec<(usize, us
 /// `ae_toolkit::model::train_reconstruction`, which Chapters 1 and 4 train with.
 fn reconstruction_step<M>(
     model: M,
-    loss: Reconstruction,
+    loss: ReconstructionLoss,
     cfg: &TrainConfig,
     batch: Batch<Cpu>,
 ) -> Box<dyn Step>

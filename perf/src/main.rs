@@ -110,7 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let t = m.one_epoch(&dev, &data)?;
             json!({
                 "id": m.id,
-                "data": data.label(),
+                "data": data.title(),
                 "batch_size": m.batch_size(),
                 "seconds": t.seconds,
                 "images": t.images,

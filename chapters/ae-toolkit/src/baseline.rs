@@ -6,7 +6,7 @@
 //! that has learned the mean image and nothing else; these baselines do not.
 
 use crate::data::{Dataset, PIXELS};
-use crate::losses::Reconstruction;
+use crate::losses::ReconstructionLoss;
 use crate::pca::Pca;
 
 /// Sigmoid outputs never reach 0 or 1 exactly; a baseline image is kept as far from them as a
@@ -15,10 +15,10 @@ const EDGE: f64 = 1e-6;
 
 /// The loss `loss` gives to `reconstructions` (row-major images, in the output's range: `[0, 1]`
 /// for sigmoid outputs, the data's range for a linear one) against `targets`, reduced the way
-/// [`Reconstruction::loss`] reduces it, computed in f64.
+/// [`ReconstructionLoss::loss`] reduces it, computed in f64.
 ///
 /// ```
-/// use ae_toolkit::{baseline::loss_of_images, losses::Reconstruction};
+/// use ae_toolkit::{baseline::loss_of_images, losses::ReconstructionLoss};
 /// use dfdx::prelude::*;
 /// // The same number as the model's loss on the logits of these reconstructions.
 /// let (outputs, targets) = ([0.25f32, 0.5, 0.9, 0.1], [0.0f32, 1.0, 1.0, 0.0]);
@@ -26,14 +26,14 @@ const EDGE: f64 = 1e-6;
 /// let logits: Vec<f32> = outputs.iter().map(|p| (p / (1.0 - p)).ln()).collect();
 /// let logits = dev.tensor_from_vec(logits, (2, Const::<2>));
 /// let x = dev.tensor_from_vec(targets.to_vec(), (2, Const::<2>));
-/// for loss in [Reconstruction::BcePerImage, Reconstruction::BcePerPixel, Reconstruction::SigmoidMse] {
+/// for loss in [ReconstructionLoss::BcePerImage, ReconstructionLoss::BcePerPixel, ReconstructionLoss::SigmoidMse] {
 ///     let want = loss.loss(logits.clone(), x.clone()).array() as f64;
 ///     let got = loss_of_images(loss, &outputs, &targets, 2);
 ///     assert!((got - want).abs() < 1e-6, "{loss:?}: {got} vs {want}");
 /// }
 /// ```
 pub fn loss_of_images(
-    loss: Reconstruction,
+    loss: ReconstructionLoss,
     reconstructions: &[f32],
     targets: &[f32],
     pixels_per_image: usize,
@@ -46,11 +46,11 @@ pub fn loss_of_images(
     let per_pixel = |r: f32, x: f32| -> f64 {
         let (r, x) = (r as f64, x as f64);
         match loss {
-            Reconstruction::BcePerImage | Reconstruction::BcePerPixel => {
+            ReconstructionLoss::BcePerImage | ReconstructionLoss::BcePerPixel => {
                 let p = r.clamp(EDGE, 1.0 - EDGE);
                 -(x * p.ln() + (1.0 - x) * (1.0 - p).ln())
             }
-            Reconstruction::SigmoidMse | Reconstruction::LinearMse => (r - x).powi(2),
+            ReconstructionLoss::SigmoidMse | ReconstructionLoss::LinearMse => (r - x).powi(2),
         }
     };
     let total: f64 = reconstructions
@@ -59,7 +59,7 @@ pub fn loss_of_images(
         .map(|(&r, &x)| per_pixel(r, x))
         .sum();
     match loss {
-        Reconstruction::BcePerImage => total / (targets.len() / pixels_per_image) as f64,
+        ReconstructionLoss::BcePerImage => total / (targets.len() / pixels_per_image) as f64,
         _ => total / targets.len() as f64,
     }
 }
@@ -67,13 +67,13 @@ pub fn loss_of_images(
 /// The loss of reconstructing every test image as the mean training image.
 ///
 /// ```
-/// use ae_toolkit::{baseline::mean_image_loss, data::{embedded, DatasetKind}, losses::Reconstruction};
+/// use ae_toolkit::{baseline::mean_image_loss, data::{embedded, DatasetKind}, losses::ReconstructionLoss};
 /// let d = embedded(DatasetKind::Mnist);
 /// // The mean image's squared error per pixel is close to the pixels' average variance.
-/// let mse = mean_image_loss(Reconstruction::SigmoidMse, &d.train, &d.test);
+/// let mse = mean_image_loss(ReconstructionLoss::SigmoidMse, &d.train, &d.test);
 /// assert!(mse > 0.05 && mse < 0.12, "{mse}");
 /// ```
-pub fn mean_image_loss(loss: Reconstruction, train: &Dataset, test: &Dataset) -> f64 {
+pub fn mean_image_loss(loss: ReconstructionLoss, train: &Dataset, test: &Dataset) -> f64 {
     let mut mean = vec![0.0f64; PIXELS];
     for i in 0..train.len() {
         mean.iter_mut()
@@ -92,18 +92,18 @@ pub fn mean_image_loss(loss: Reconstruction, train: &Dataset, test: &Dataset) ->
 /// the training images (for sigmoid outputs, clamped into `[0, 1]` first, which only helps).
 ///
 /// ```
-/// use ae_toolkit::{baseline::{mean_image_loss, pca_loss}, data::{embedded, DatasetKind}, losses::Reconstruction};
+/// use ae_toolkit::{baseline::{mean_image_loss, pca_loss}, data::{embedded, DatasetKind}, losses::ReconstructionLoss};
 /// let d = embedded(DatasetKind::Mnist);
 /// let (train, test) = (d.train.head(500), d.test.head(100));
-/// let mse = |k| pca_loss(Reconstruction::SigmoidMse, &train, &test, k);
+/// let mse = |k| pca_loss(ReconstructionLoss::SigmoidMse, &train, &test, k);
 /// // More components, smaller error; none at all is the mean image.
 /// assert!(mse(16) < mse(4));
-/// let mean = mean_image_loss(Reconstruction::SigmoidMse, &train, &test);
+/// let mean = mean_image_loss(ReconstructionLoss::SigmoidMse, &train, &test);
 /// assert!((mse(0) - mean).abs() < 1e-6);
 /// ```
-pub fn pca_loss(loss: Reconstruction, train: &Dataset, test: &Dataset, k: usize) -> f64 {
+pub fn pca_loss(loss: ReconstructionLoss, train: &Dataset, test: &Dataset, k: usize) -> f64 {
     let pca = Pca::fit(&train.images, PIXELS, k.max(1));
-    let sigmoid_output = loss != Reconstruction::LinearMse;
+    let sigmoid_output = loss != ReconstructionLoss::LinearMse;
     let reconstructions: Vec<f32> = pca
         .reconstruct(&test.images, k)
         .into_iter()

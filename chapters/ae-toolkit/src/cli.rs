@@ -66,7 +66,7 @@ impl RunArgs {
         kind: crate::data::DatasetKind,
     ) -> Result<crate::data::DataSplits, crate::error::DataError> {
         let data = crate::data::load(kind, &self.data_dir())?;
-        eprintln!("{}", data.describe());
+        eprintln!("{}", data.provenance());
         Ok(data)
     }
 
@@ -219,7 +219,7 @@ impl RunArgs {
     /// threads.
     ///
     /// ```
-    /// use ae_toolkit::train::{EpochRecord, Eval, History};
+    /// use ae_toolkit::train::{EpochRecord, Metrics, History};
     /// use clap::Parser;
     /// #[derive(Parser)]
     /// struct A {
@@ -228,7 +228,7 @@ impl RunArgs {
     /// }
     /// let a = A::try_parse_from(["x"]).unwrap();
     /// let rec = |epoch, seconds, rate| EpochRecord {
-    ///     epoch, train_loss: None, test: Eval::loss(0.0), seconds, samples_per_sec: rate, train_eval: None,
+    ///     epoch, train_loss: None, test: Metrics::loss_only(0.0), seconds, samples_per_sec: rate, train_eval: None,
     /// };
     /// let h = History { epochs: vec![rec(0, 0.0, 0.0), rec(1, 2.0, 100.0), rec(2, 3.0, 200.0)] };
     /// assert!(a.run.timing(&h).starts_with("5.0 s (150 images/s, cpu, "));

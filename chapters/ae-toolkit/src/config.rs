@@ -74,14 +74,14 @@ impl TrainConfig {
 ///
 /// ```
 /// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
-/// use ae_toolkit::losses::Reconstruction;
+/// use ae_toolkit::losses::ReconstructionLoss;
 /// use ae_toolkit::model::train_reconstruction;
 /// use ae_toolkit::train::{RunOptions, TrainConfig};
 /// use dfdx::prelude::*;
 /// type Tiny = ((Linear<784, 8>, ReLU), Linear<8, 784>);
 /// let full = embedded(DatasetKind::Mnist);
 /// let data = DataSplits { train: full.train.head(40), test: full.test.head(20), ..full };
-/// let (dev, loss) = (Cpu::seed_from_u64(0), Reconstruction::BcePerImage);
+/// let (dev, loss) = (Cpu::seed_from_u64(0), ReconstructionLoss::BcePerImage);
 /// let dir = tempfile::tempdir().unwrap();
 /// let run = RunOptions { run_dir: Some(dir.path().into()), run_name: "demo".into(), ..Default::default() };
 /// let mut model = dev.build_module::<Tiny, f32>();

@@ -260,16 +260,16 @@ impl DataSplits {
         }
     }
 
-    /// What the data is, for result tables and plot titles.
+    /// What the data is, without where it came from: for result tables and plot titles.
     ///
     /// ```
     /// use ae_toolkit::data::{embedded, DatasetKind};
     /// assert_eq!(
-    ///     embedded(DatasetKind::Mnist).label(),
+    ///     embedded(DatasetKind::Mnist).title(),
     ///     "MNIST embedded subset (2000 train / 500 test)"
     /// );
     /// ```
-    pub fn label(&self) -> String {
+    pub fn title(&self) -> String {
         let kind = match self.source {
             DataSource::Full(_) => "full set",
             DataSource::Embedded => "embedded subset",
@@ -282,16 +282,16 @@ impl DataSplits {
         )
     }
 
-    /// One line saying what was loaded, for logs and result tables.
+    /// What was loaded and where it came from (the directory of a full set), in one line: for logs.
     ///
     /// ```
     /// use ae_toolkit::data::{embedded, DatasetKind};
     /// assert_eq!(
-    ///     embedded(DatasetKind::FashionMnist).describe(),
+    ///     embedded(DatasetKind::FashionMnist).provenance(),
     ///     "Fashion-MNIST embedded subset: 2000 train / 500 test images"
     /// );
     /// ```
-    pub fn describe(&self) -> String {
+    pub fn provenance(&self) -> String {
         let what = match &self.source {
             DataSource::Full(dir) => format!("full set from {}", dir.display()),
             DataSource::Embedded => "embedded subset".to_string(),

@@ -32,7 +32,7 @@ pub enum DeviceKind {
 ///     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<f32> {
 ///         let n = self.0.len();
 ///         let t = dev.tensor_from_vec(self.0, (n,));
-///         Ok(ae_toolkit::losses::scalar(&t.mean()))
+///         Ok(ae_toolkit::losses::scalar_value(&t.mean()))
 ///     }
 /// }
 /// assert_eq!(Mean(vec![1.0, 2.0, 6.0]).run(Cpu::default()).unwrap(), 3.0);
@@ -53,7 +53,7 @@ pub trait OnDevice {
 /// impl OnDevice for SumOnes {
 ///     type Output = f32;
 ///     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<f32> {
-///         Ok(ae_toolkit::losses::scalar(&dev.ones::<Rank1<3>>().sum()))
+///         Ok(ae_toolkit::losses::scalar_value(&dev.ones::<Rank1<3>>().sum()))
 ///     }
 /// }
 /// assert_eq!(on_device(DeviceKind::Cpu, 0, SumOnes).unwrap(), 3.0);

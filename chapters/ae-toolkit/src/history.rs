@@ -3,34 +3,34 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Test-set metrics: the loss and any named parts of it (e.g. a VAE's reconstruction and KL).
+/// Metrics of a data set (the test set, or the training set): the loss and any named parts of it (e.g. a VAE's reconstruction and KL).
 ///
 /// Stored in `metrics.json` and checkpoints as plain JSON, parts in order:
 ///
 /// ```
-/// use ae_toolkit::train::Eval;
-/// let e = Eval { loss: 30.5, parts: vec![("reconstruction".into(), 25.0), ("kl".into(), 5.5)] };
+/// use ae_toolkit::train::Metrics;
+/// let e = Metrics { loss: 30.5, parts: vec![("reconstruction".into(), 25.0), ("kl".into(), 5.5)] };
 /// let json = serde_json::to_string(&e).unwrap();
 /// assert_eq!(json, r#"{"loss":30.5,"parts":[["reconstruction",25.0],["kl",5.5]]}"#);
-/// assert_eq!(serde_json::from_str::<Eval>(&json).unwrap(), e);
+/// assert_eq!(serde_json::from_str::<Metrics>(&json).unwrap(), e);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Eval {
+pub struct Metrics {
     /// The objective, averaged over the test images.
     pub loss: f64,
     /// Named parts, each averaged over the test images.
     pub parts: Vec<(String, f64)>,
 }
 
-impl Eval {
-    /// An evaluation with no parts.
+impl Metrics {
+    /// Metrics with a loss and no parts.
     ///
     /// ```
-    /// use ae_toolkit::train::Eval;
-    /// assert_eq!(Eval::loss(0.25), Eval { loss: 0.25, parts: vec![] });
+    /// use ae_toolkit::train::Metrics;
+    /// assert_eq!(Metrics::loss_only(0.25), Metrics { loss: 0.25, parts: vec![] });
     /// ```
-    pub fn loss(loss: f64) -> Self {
-        Eval {
+    pub fn loss_only(loss: f64) -> Self {
+        Metrics {
             loss,
             parts: Vec::new(),
         }
@@ -42,10 +42,10 @@ impl Eval {
 /// Records written before `train_eval` existed still load (it defaults to `None`):
 ///
 /// ```
-/// use ae_toolkit::train::{EpochRecord, Eval};
+/// use ae_toolkit::train::{EpochRecord, Metrics};
 /// let old = r#"{"epoch":1,"train_loss":0.5,"test":{"loss":0.4,"parts":[]},"seconds":2.0,"samples_per_sec":1000.0}"#;
 /// let r: EpochRecord = serde_json::from_str(old).unwrap();
-/// assert_eq!(r, EpochRecord { epoch: 1, train_loss: Some(0.5), test: Eval::loss(0.4), seconds: 2.0, samples_per_sec: 1000.0, train_eval: None });
+/// assert_eq!(r, EpochRecord { epoch: 1, train_loss: Some(0.5), test: Metrics::loss_only(0.4), seconds: 2.0, samples_per_sec: 1000.0, train_eval: None });
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
@@ -54,10 +54,10 @@ pub struct EpochRecord {
     /// Mean training loss over the epoch's batches (weighted by batch size); `None` at epoch 0.
     pub train_loss: Option<f64>,
     /// Test metrics after the epoch.
-    pub test: Eval,
+    pub test: Metrics,
     /// The same metrics on the training set, when [`TrainConfig::evaluate_train_set`] is on.
     #[serde(default)]
-    pub train_eval: Option<Eval>,
+    pub train_eval: Option<Metrics>,
     /// Seconds spent training in this epoch (evaluation excluded).
     pub seconds: f64,
     /// Training images per second.
@@ -67,8 +67,8 @@ pub struct EpochRecord {
 /// The whole run so far, epoch 0 (untrained) first.
 ///
 /// ```
-/// use ae_toolkit::train::{EpochRecord, Eval, History};
-/// let untrained = EpochRecord { epoch: 0, train_loss: None, test: Eval::loss(543.0), seconds: 0.0, samples_per_sec: 0.0, train_eval: None };
+/// use ae_toolkit::train::{EpochRecord, Metrics, History};
+/// let untrained = EpochRecord { epoch: 0, train_loss: None, test: Metrics::loss_only(543.0), seconds: 0.0, samples_per_sec: 0.0, train_eval: None };
 /// let h = History { epochs: vec![untrained] };
 /// assert_eq!(h.last().epoch, 0);
 /// assert_eq!(h.last().train_loss, None); // nothing trained yet
@@ -83,9 +83,9 @@ impl History {
     /// The test loss of the untrained model.
     ///
     /// ```
-    /// use ae_toolkit::train::{EpochRecord, Eval, History};
+    /// use ae_toolkit::train::{EpochRecord, Metrics, History};
     /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
-    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0, train_eval: None }
+    ///     EpochRecord { epoch, train_loss, test: Metrics::loss_only(test), seconds, samples_per_sec: 0.0, train_eval: None }
     /// }
     /// let h = History { epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0)] };
     /// assert_eq!(h.untrained_test_loss(), 543.0);
@@ -96,9 +96,9 @@ impl History {
     /// The last epoch's record.
     ///
     /// ```
-    /// use ae_toolkit::train::{EpochRecord, Eval, History};
+    /// use ae_toolkit::train::{EpochRecord, Metrics, History};
     /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
-    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0, train_eval: None }
+    ///     EpochRecord { epoch, train_loss, test: Metrics::loss_only(test), seconds, samples_per_sec: 0.0, train_eval: None }
     /// }
     /// let h = History { epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0)] };
     /// assert_eq!((h.last().epoch, h.last().test.loss), (1, 120.0));
@@ -109,9 +109,9 @@ impl History {
     /// Total training seconds.
     ///
     /// ```
-    /// use ae_toolkit::train::{EpochRecord, Eval, History};
+    /// use ae_toolkit::train::{EpochRecord, Metrics, History};
     /// fn record(epoch: usize, train_loss: Option<f64>, test: f64, seconds: f64) -> EpochRecord {
-    ///     EpochRecord { epoch, train_loss, test: Eval::loss(test), seconds, samples_per_sec: 0.0, train_eval: None }
+    ///     EpochRecord { epoch, train_loss, test: Metrics::loss_only(test), seconds, samples_per_sec: 0.0, train_eval: None }
     /// }
     /// let h = History {
     ///     epochs: vec![record(0, None, 543.0, 0.0), record(1, Some(150.0), 120.0, 3.0), record(2, Some(110.0), 105.0, 2.5)],
@@ -125,8 +125,8 @@ impl History {
     /// The metrics as CSV: one row per epoch, one column per part.
     ///
     /// ```
-    /// use ae_toolkit::train::{EpochRecord, Eval, History};
-    /// let eval = |loss: f64, kl: f64| Eval { loss, parts: vec![("kl".into(), kl)] };
+    /// use ae_toolkit::train::{EpochRecord, Metrics, History};
+    /// let eval = |loss: f64, kl: f64| Metrics { loss, parts: vec![("kl".into(), kl)] };
     /// let h = History {
     ///     epochs: vec![
     ///         EpochRecord { epoch: 0, train_loss: None, test: eval(3.0, 0.0), seconds: 0.0, samples_per_sec: 0.0, train_eval: None },

@@ -42,13 +42,13 @@ pub fn bce_with_logits_per_image<const N: usize, D: Device<f32>, T: Tape<f32, D>
 /// the per-image value divided by `N`.
 ///
 /// ```
-/// use ae_toolkit::losses::{bce_with_logits_per_image, bce_with_logits_per_pixel, scalar};
+/// use ae_toolkit::losses::{bce_with_logits_per_image, bce_with_logits_per_pixel, scalar_value};
 /// use dfdx::prelude::*;
 /// let dev = Cpu::seed_from_u64(0);
 /// let z: Tensor<(usize, Const<784>), f32, Cpu> = dev.sample_normal_like(&(4, Const));
 /// let x: Tensor<(usize, Const<784>), f32, Cpu> = dev.sample_uniform_like(&(4, Const));
-/// let per_pixel = scalar(&bce_with_logits_per_pixel(z.clone(), x.clone()));
-/// let per_image = scalar(&bce_with_logits_per_image(z, x));
+/// let per_pixel = scalar_value(&bce_with_logits_per_pixel(z.clone(), x.clone()));
+/// let per_image = scalar_value(&bce_with_logits_per_image(z, x));
 /// assert!((per_image - 784.0 * per_pixel).abs() < 1e-4 * per_image);
 /// ```
 pub fn bce_with_logits_per_pixel<const N: usize, D: Device<f32>, T: Tape<f32, D>>(
@@ -73,26 +73,26 @@ pub fn mse_per_pixel<const N: usize, D: Device<f32>, T: Tape<f32, D>>(
 /// ```
 /// use dfdx::prelude::*;
 /// let dev = Cpu::default();
-/// assert_eq!(ae_toolkit::losses::scalar(&dev.tensor(2.5f32)), 2.5);
+/// assert_eq!(ae_toolkit::losses::scalar_value(&dev.tensor(2.5f32)), 2.5);
 /// ```
-pub fn scalar<D: Device<f32>, T>(t: &Tensor<Rank0, f32, D, T>) -> f32 {
+pub fn scalar_value<D: Device<f32>, T>(t: &Tensor<Rank0, f32, D, T>) -> f32 {
     t.as_vec()[0]
 }
 
 /// Which reconstruction loss a model trains with, and how its logits become an image.
 ///
 /// ```
-/// use ae_toolkit::losses::Reconstruction;
+/// use ae_toolkit::losses::ReconstructionLoss;
 /// use dfdx::prelude::*;
 /// let dev = Cpu::default();
 /// // A target in [−1, 1] (pixels after `to_symmetric_range`): only a linear output reaches −1.
 /// let x = dev.tensor_from_vec(vec![-1.0f32, 1.0], (1, Const::<2>));
 /// let logits = x.clone(); // the best the decoder can do
-/// assert_eq!(Reconstruction::LinearMse.loss(logits.clone(), x.clone()).array(), 0.0);
-/// assert!(Reconstruction::SigmoidMse.loss(logits, x).array() > 0.5);
+/// assert_eq!(ReconstructionLoss::LinearMse.loss(logits.clone(), x.clone()).array(), 0.0);
+/// assert!(ReconstructionLoss::SigmoidMse.loss(logits, x).array() > 0.5);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Reconstruction {
+pub enum ReconstructionLoss {
     /// Sigmoid output, BCE summed per image (averaged over the batch).
     BcePerImage,
     /// Sigmoid output, BCE averaged per pixel.
@@ -103,20 +103,20 @@ pub enum Reconstruction {
     LinearMse,
 }
 
-impl Reconstruction {
+impl ReconstructionLoss {
     /// The loss of a batch of logits against the clean target images.
     ///
     /// ```
-    /// use ae_toolkit::losses::Reconstruction;
+    /// use ae_toolkit::losses::ReconstructionLoss;
     /// use dfdx::prelude::*;
     /// let dev = Cpu::default();
     /// let logits = dev.tensor_from_vec(vec![0.0f32; 4], (2, Const::<2>));
     /// let target = dev.tensor_from_vec(vec![0.5f32; 4], (2, Const::<2>));
     /// // σ(0) = 0.5 on every pixel: BCE = ln 2 per pixel, MSE = 0.
     /// let ln2 = std::f32::consts::LN_2;
-    /// assert!((Reconstruction::BcePerImage.loss(logits.clone(), target.clone()).array() - 2.0 * ln2).abs() < 1e-6);
-    /// assert!((Reconstruction::BcePerPixel.loss(logits.clone(), target.clone()).array() - ln2).abs() < 1e-6);
-    /// assert_eq!(Reconstruction::SigmoidMse.loss(logits, target).array(), 0.0);
+    /// assert!((ReconstructionLoss::BcePerImage.loss(logits.clone(), target.clone()).array() - 2.0 * ln2).abs() < 1e-6);
+    /// assert!((ReconstructionLoss::BcePerPixel.loss(logits.clone(), target.clone()).array() - ln2).abs() < 1e-6);
+    /// assert_eq!(ReconstructionLoss::SigmoidMse.loss(logits, target).array(), 0.0);
     /// ```
     pub fn loss<const N: usize, D: Device<f32>, T: Tape<f32, D>>(
         self,
@@ -124,29 +124,29 @@ impl Reconstruction {
         target: Tensor<(usize, Const<N>), f32, D>,
     ) -> Tensor<Rank0, f32, D, T> {
         match self {
-            Reconstruction::BcePerImage => bce_with_logits_per_image(logits, target),
-            Reconstruction::BcePerPixel => bce_with_logits_per_pixel(logits, target),
-            Reconstruction::SigmoidMse => mse_per_pixel(logits.sigmoid(), target),
-            Reconstruction::LinearMse => mse_per_pixel(logits, target),
+            ReconstructionLoss::BcePerImage => bce_with_logits_per_image(logits, target),
+            ReconstructionLoss::BcePerPixel => bce_with_logits_per_pixel(logits, target),
+            ReconstructionLoss::SigmoidMse => mse_per_pixel(logits.sigmoid(), target),
+            ReconstructionLoss::LinearMse => mse_per_pixel(logits, target),
         }
     }
 
     /// The reconstructed image the logits stand for.
     ///
     /// ```
-    /// use ae_toolkit::losses::Reconstruction;
+    /// use ae_toolkit::losses::ReconstructionLoss;
     /// use dfdx::prelude::*;
     /// let dev = Cpu::default();
     /// let z = dev.tensor_from_vec(vec![0.0f32, 2.0], (1, Const::<2>));
-    /// assert_eq!(Reconstruction::LinearMse.output(z.clone()).as_vec(), vec![0.0, 2.0]);
-    /// assert_eq!(Reconstruction::BcePerImage.output(z).as_vec()[0], 0.5);
+    /// assert_eq!(ReconstructionLoss::LinearMse.output(z.clone()).as_vec(), vec![0.0, 2.0]);
+    /// assert_eq!(ReconstructionLoss::BcePerImage.output(z).as_vec()[0], 0.5);
     /// ```
     pub fn output<const N: usize, D: Device<f32>, T: Tape<f32, D>>(
         self,
         logits: Tensor<(usize, Const<N>), f32, D, T>,
     ) -> Tensor<(usize, Const<N>), f32, D, T> {
         match self {
-            Reconstruction::LinearMse => logits,
+            ReconstructionLoss::LinearMse => logits,
             _ => logits.sigmoid(),
         }
     }
@@ -154,13 +154,13 @@ impl Reconstruction {
     /// A short name with its unit, for tables and plot labels.
     ///
     /// ```
-    /// assert_eq!(ae_toolkit::losses::Reconstruction::BcePerImage.unit(), "BCE per image");
+    /// assert_eq!(ae_toolkit::losses::ReconstructionLoss::BcePerImage.unit(), "BCE per image");
     /// ```
     pub fn unit(self) -> &'static str {
         match self {
-            Reconstruction::BcePerImage => "BCE per image",
-            Reconstruction::BcePerPixel => "BCE per pixel",
-            Reconstruction::SigmoidMse | Reconstruction::LinearMse => "MSE per pixel",
+            ReconstructionLoss::BcePerImage => "BCE per image",
+            ReconstructionLoss::BcePerPixel => "BCE per pixel",
+            ReconstructionLoss::SigmoidMse | ReconstructionLoss::LinearMse => "MSE per pixel",
         }
     }
 }

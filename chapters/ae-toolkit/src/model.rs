@@ -5,8 +5,8 @@ use dfdx::prelude::*;
 
 use crate::batch::{Batch, Images};
 use crate::data::{DataSplits, Dataset};
-use crate::losses::{scalar, Reconstruction};
-use crate::train::{fit, Eval, History, RunOptions, TrainConfig};
+use crate::losses::{scalar_value, ReconstructionLoss};
+use crate::train::{fit, History, Metrics, RunOptions, TrainConfig};
 
 /// Codes of a batch: `(batch, K)`.
 ///
@@ -28,7 +28,7 @@ pub type Codes<const K: usize, D, T = NoneTape> = Tensor<(usize, Const<K>), f32,
 /// Linear<400, 784>));`.
 ///
 /// ```
-/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, losses::Reconstruction, model::Autoencoder};
+/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, losses::ReconstructionLoss, model::Autoencoder};
 /// use dfdx::prelude::*;
 /// type Tiny = ((Linear<784, 64>, ReLU, Linear<64, 8>), (Linear<8, 64>, ReLU, Linear<64, 784>));
 /// fn latent<M: Autoencoder<Cpu>>(_: &M) -> usize {
@@ -43,7 +43,7 @@ pub type Codes<const K: usize, D, T = NoneTape> = Tensor<(usize, Const<K>), f32,
 /// assert_eq!(model.logits(x.clone()).shape().concrete(), [4, 784]);
 /// // The traced forward pass records what `backward` needs to reach the encoder's weights.
 /// let grads = model.alloc_grads();
-/// let loss = Reconstruction::BcePerImage.loss(model.logits_traced(x.clone().traced(grads)), x);
+/// let loss = ReconstructionLoss::BcePerImage.loss(model.logits_traced(x.clone().traced(grads)), x);
 /// let grads = loss.backward();
 /// assert!(grads.get(&model.0 .0.weight).as_vec().iter().any(|&g| g != 0.0));
 /// ```
@@ -84,22 +84,22 @@ where
 /// against `x` itself. What [`train_reconstruction`] minimises at every step.
 ///
 /// ```
-/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, losses::Reconstruction, model::*};
+/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, losses::ReconstructionLoss, model::*};
 /// use dfdx::prelude::*;
 /// let dev = Cpu::seed_from_u64(0);
 /// let mut model = dev.build_module::<((Linear<784, 8>, ReLU), Linear<8, 784>), f32>();
 /// let x = dev.tensor_from_vec(embedded(DatasetKind::Mnist).test.head(2).images, (2, Const::<PIXELS>));
 /// let grads = model.alloc_grads();
-/// let loss = reconstruction_loss(&mut model, x.clone(), grads, Reconstruction::BcePerImage);
+/// let loss = reconstruction_loss(&mut model, x.clone(), grads, ReconstructionLoss::BcePerImage);
 /// // The same value as the loss of the untraced forward pass.
-/// let plain = Reconstruction::BcePerImage.loss(model.logits(x.clone()), x);
+/// let plain = ReconstructionLoss::BcePerImage.loss(model.logits(x.clone()), x);
 /// assert!((loss.array() - plain.array()).abs() < 1e-4);
 /// ```
 pub fn reconstruction_loss<M: Autoencoder<D>, D: Device<f32>>(
     model: &mut M,
     x: Images<D>,
     grads: Gradients<f32, D>,
-    loss: Reconstruction,
+    loss: ReconstructionLoss,
 ) -> Tensor<Rank0, f32, D, OwnedTape<f32, D>> {
     let logits = model.logits_traced(x.clone().traced(grads));
     loss.loss(logits, x)
@@ -111,7 +111,7 @@ pub fn reconstruction_loss<M: Autoencoder<D>, D: Device<f32>>(
 ///
 /// ```
 /// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
-/// use ae_toolkit::losses::Reconstruction;
+/// use ae_toolkit::losses::ReconstructionLoss;
 /// use ae_toolkit::model::train_reconstruction;
 /// use ae_toolkit::train::{RunOptions, TrainConfig};
 /// use dfdx::prelude::*;
@@ -120,7 +120,7 @@ pub fn reconstruction_loss<M: Autoencoder<D>, D: Device<f32>>(
 /// let data = DataSplits { train: full.train.head(200), test: full.test.head(100), ..full };
 /// let mut model = dev.build_module::<((Linear<784, 32>, ReLU), Linear<32, 784>), f32>();
 /// let cfg = TrainConfig::adam(1, 20);
-/// let loss = Reconstruction::BcePerImage;
+/// let loss = ReconstructionLoss::BcePerImage;
 /// let history = train_reconstruction(&mut model, &dev, &data, loss, &cfg, &RunOptions::default())
 ///     .unwrap();
 /// let (before, after) = (history.untrained_test_loss(), history.last().test.loss);
@@ -130,7 +130,7 @@ pub fn train_reconstruction<M: Autoencoder<D>, D: Device<f32>>(
     model: &mut M,
     dev: &D,
     data: &DataSplits,
-    loss: Reconstruction,
+    loss: ReconstructionLoss,
     cfg: &TrainConfig,
     run: &RunOptions,
 ) -> anyhow::Result<History> {
@@ -142,7 +142,9 @@ pub fn train_reconstruction<M: Autoencoder<D>, D: Device<f32>>(
         run,
         |m, batch: Batch<D>, grads| reconstruction_loss(m, batch.x, grads, loss),
         |m, batch| {
-            Eval::loss(scalar(&loss.loss(m.logits(batch.x.clone()), batch.x.clone())) as f64)
+            Metrics::loss_only(
+                scalar_value(&loss.loss(m.logits(batch.x.clone()), batch.x.clone())) as f64,
+            )
         },
     )
 }
@@ -150,15 +152,15 @@ pub fn train_reconstruction<M: Autoencoder<D>, D: Device<f32>>(
 /// Reconstructions (in the data's range) of the first `n` images of `data`, row-major.
 ///
 /// ```
-/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, losses::Reconstruction, model::reconstruct};
+/// use ae_toolkit::{data::{embedded, DatasetKind, PIXELS}, losses::ReconstructionLoss, model::reconstruct};
 /// use dfdx::prelude::*;
 /// let dev = Cpu::seed_from_u64(0);
 /// let model = dev.build_module::<((Linear<784, 32>, ReLU), Linear<32, 784>), f32>();
 /// let test = embedded(DatasetKind::Mnist).test;
-/// let pixels = reconstruct(&model, &dev, &test, 3, Reconstruction::BcePerImage);
+/// let pixels = reconstruct(&model, &dev, &test, 3, ReconstructionLoss::BcePerImage);
 /// assert_eq!(pixels.len(), 3 * PIXELS);
 /// // A sigmoid output is σ of what a linear output returns as it is.
-/// let logits = reconstruct(&model, &dev, &test, 3, Reconstruction::LinearMse);
+/// let logits = reconstruct(&model, &dev, &test, 3, ReconstructionLoss::LinearMse);
 /// let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
 /// assert!(pixels.iter().zip(&logits).all(|(p, &z)| (p - sigmoid(z)).abs() < 1e-6));
 /// ```
@@ -167,7 +169,7 @@ pub fn reconstruct<M: Autoencoder<D>, D: Device<f32>>(
     dev: &D,
     data: &Dataset,
     n: usize,
-    loss: Reconstruction,
+    loss: ReconstructionLoss,
 ) -> Vec<f32> {
     let head = data.head(n);
     let x = dev.tensor_from_vec(

@@ -20,7 +20,7 @@ pub use crate::checkpoint::{
 use crate::checkpoint::{resume_from, save_checkpoint, save_metrics};
 pub use crate::config::{RunOptions, TrainConfig};
 use crate::data::{DataSplits, Dataset};
-pub use crate::history::{EpochRecord, Eval, History};
+pub use crate::history::{EpochRecord, History, Metrics};
 
 /// Stopped because the loss became NaN or infinite.
 ///
@@ -30,7 +30,7 @@ pub use crate::history::{EpochRecord, Eval, History};
 /// use ae_toolkit::batch::Batch;
 /// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
 /// use ae_toolkit::losses::mse_per_pixel;
-/// use ae_toolkit::train::{fit, Diverged, Eval, RunOptions, TrainConfig};
+/// use ae_toolkit::train::{fit, Diverged, Metrics, RunOptions, TrainConfig};
 /// use dfdx::prelude::*;
 /// let dev = Cpu::seed_from_u64(0);
 /// let full = embedded(DatasetKind::Mnist);
@@ -44,7 +44,7 @@ pub use crate::history::{EpochRecord, Eval, History};
 ///     &RunOptions::default(),
 ///     // A broken loss: NaN from the first step.
 ///     |m, b: Batch<Cpu>, grads| mse_per_pixel(m.forward_mut(b.x.clone().traced(grads)), b.x) * f32::NAN,
-///     |_, _| Eval::loss(0.0),
+///     |_, _| Metrics::loss_only(0.0),
 /// )
 /// .unwrap_err();
 /// let d = err.downcast_ref::<Diverged>().unwrap();
@@ -74,14 +74,14 @@ pub struct Diverged {
 /// epoch.
 ///
 /// `train_loss(model, batch, grads)` must run the model on a traced input (`x.traced(grads)`) and
-/// return the loss carrying the tape; `eval(model, batch)` runs it without a tape and returns the
+/// return the loss carrying the tape; `batch_metrics(model, batch)` runs it without a tape and returns the
 /// batch's mean metrics. Weighted by batch size, these give exact test-set means.
 ///
 /// ```
 /// use ae_toolkit::batch::Batch;
 /// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
-/// use ae_toolkit::losses::{mse_per_pixel, scalar};
-/// use ae_toolkit::train::{fit, Eval, RunOptions, TrainConfig};
+/// use ae_toolkit::losses::{mse_per_pixel, scalar_value};
+/// use ae_toolkit::train::{fit, Metrics, RunOptions, TrainConfig};
 /// use dfdx::prelude::*;
 /// let dev = Cpu::seed_from_u64(0);
 /// let full = embedded(DatasetKind::Mnist);
@@ -96,7 +96,7 @@ pub struct Diverged {
 ///     &cfg,
 ///     &RunOptions::default(), // writes nothing
 ///     |m, batch: Batch<Cpu>, grads| mse_per_pixel(m.forward_mut(batch.x.clone().traced(grads)), batch.x),
-///     |m, batch| Eval::loss(scalar(&mse_per_pixel(m.forward(batch.x.clone()), batch.x.clone())) as f64),
+///     |m, batch| Metrics::loss_only(scalar_value(&mse_per_pixel(m.forward(batch.x.clone()), batch.x.clone())) as f64),
 /// )
 /// .unwrap();
 /// assert_eq!(history.epochs.len(), 2); // epoch 0 (untrained) and epoch 1
@@ -109,7 +109,7 @@ pub fn fit<M, D>(
     cfg: &TrainConfig,
     run: &RunOptions,
     train_loss: impl FnMut(&mut M, Batch<D>, Gradients<f32, D>) -> TapedLoss<D>,
-    mut eval: impl FnMut(&M, &Batch<D>) -> Eval,
+    mut batch_metrics: impl FnMut(&M, &Batch<D>) -> Metrics,
 ) -> anyhow::Result<History>
 where
     D: Device<f32>,
@@ -117,11 +117,11 @@ where
 {
     let batch_size = cfg.eval_batch_size;
     fit_evaluating_sets(model, dev, data, cfg, run, train_loss, |m, set| {
-        evaluate(m, dev, set, batch_size, &mut eval)
+        mean_metrics(m, dev, set, batch_size, &mut batch_metrics)
     })
 }
 
-/// [`fit`] for metrics that are not means over batches: `evaluate_set(model, set)` scores a whole
+/// [`fit`] for metrics that are not means over batches: `set_metrics(model, set)` scores a whole
 /// data set (the test set after every epoch, and the training set when asked). Chapter 2's
 /// sparsity penalty needs this: it is a function of each unit's mean activation over the set,
 /// which averaging per-batch penalties would only approximate.
@@ -132,7 +132,7 @@ pub fn fit_evaluating_sets<M, D>(
     cfg: &TrainConfig,
     run: &RunOptions,
     mut train_loss: impl FnMut(&mut M, Batch<D>, Gradients<f32, D>) -> TapedLoss<D>,
-    mut evaluate_set: impl FnMut(&M, &Dataset) -> Eval,
+    mut set_metrics: impl FnMut(&M, &Dataset) -> Metrics,
 ) -> anyhow::Result<History>
 where
     D: Device<f32>,
@@ -157,10 +157,10 @@ where
         history.epochs.push(EpochRecord {
             epoch: 0,
             train_loss: None,
-            test: finite(evaluate_set(model, test), 0, "test")?,
+            test: finite(set_metrics(model, test), 0, "test")?,
             train_eval: cfg
                 .evaluate_train_set
-                .then(|| evaluate_set(model, train))
+                .then(|| set_metrics(model, train))
                 .map(|e| finite(e, 0, "training"))
                 .transpose()?,
             seconds: 0.0,
@@ -214,10 +214,10 @@ where
         let record = EpochRecord {
             epoch,
             train_loss: Some(loss_sum / seen as f64),
-            test: finite(evaluate_set(model, test), epoch, "test")?,
+            test: finite(set_metrics(model, test), epoch, "test")?,
             train_eval: cfg
                 .evaluate_train_set
-                .then(|| evaluate_set(model, train))
+                .then(|| set_metrics(model, train))
                 .map(|e| finite(e, epoch, "training"))
                 .transpose()?,
             seconds,
@@ -257,7 +257,7 @@ pub type TapedLoss<D> = Tensor<Rank0, f32, D, OwnedTape<f32, D>>;
 /// objective's loss with its tape, the backward pass, Adam's update, the gradients zeroed.
 ///
 /// ```
-/// use ae_toolkit::{batch::batches, data::{embedded, DatasetKind}, losses::Reconstruction};
+/// use ae_toolkit::{batch::batches, data::{embedded, DatasetKind}, losses::ReconstructionLoss};
 /// use ae_toolkit::model::reconstruction_loss;
 /// use ae_toolkit::train::{TrainConfig, TrainStep};
 /// use dfdx::prelude::*;
@@ -266,7 +266,7 @@ pub type TapedLoss<D> = Tensor<Rank0, f32, D, OwnedTape<f32, D>>;
 /// let mut step = TrainStep::new(&model, &TrainConfig::adam(1, 50));
 /// let batch = batches(&dev, &embedded(DatasetKind::Mnist).test.head(50), 50, None).next().unwrap();
 /// let mut objective = |m: &mut _, b: ae_toolkit::batch::Batch<Cpu>, g| {
-///     reconstruction_loss(m, b.x, g, Reconstruction::BcePerImage)
+///     reconstruction_loss(m, b.x, g, ReconstructionLoss::BcePerImage)
 /// };
 /// let first = step.step(&mut model, batch.clone(), &mut objective).unwrap().unwrap();
 /// let second = step.step(&mut model, batch, &mut objective).unwrap().unwrap();
@@ -297,7 +297,7 @@ impl<M: TensorCollection<f32, D>, D: Device<f32>> TrainStep<M, D> {
         let grads = self.grads.take().unwrap_or_else(|| model.alloc_grads());
         // ANCHOR: train_step
         let loss = train_loss(model, batch, grads);
-        let value = crate::losses::scalar(&loss);
+        let value = crate::losses::scalar_value(&loss);
         if !value.is_finite() {
             return Ok(Err(NonFiniteLoss(value)));
         }
@@ -336,10 +336,14 @@ pub struct EvaluationNotFinite {
     pub value: f64,
 }
 
-fn finite(eval: Eval, epoch: usize, set: &'static str) -> Result<Eval, EvaluationNotFinite> {
-    let metrics = std::iter::once(("loss", eval.loss))
-        .chain(eval.parts.iter().map(|(name, v)| (name.as_str(), *v)));
-    for (metric, value) in metrics {
+fn finite(
+    metrics: Metrics,
+    epoch: usize,
+    set: &'static str,
+) -> Result<Metrics, EvaluationNotFinite> {
+    let named = std::iter::once(("loss", metrics.loss))
+        .chain(metrics.parts.iter().map(|(name, v)| (name.as_str(), *v)));
+    for (metric, value) in named {
         if !value.is_finite() {
             return Err(EvaluationNotFinite {
                 epoch,
@@ -349,20 +353,20 @@ fn finite(eval: Eval, epoch: usize, set: &'static str) -> Result<Eval, Evaluatio
             });
         }
     }
-    Ok(eval)
+    Ok(metrics)
 }
 
-/// Mean test metrics over `data`, weighting each batch by its size.
+/// Mean metrics over `data`: `batch_metrics` of every batch, weighted by the batch's size.
 ///
 /// ```
-/// use ae_toolkit::{batch::Batch, data::{embedded, DatasetKind}, train::{evaluate, Eval}};
+/// use ae_toolkit::{batch::Batch, data::{embedded, DatasetKind}, train::{mean_metrics, Metrics}};
 /// use dfdx::prelude::*;
 /// let dev = Cpu::default();
 /// let test = embedded(DatasetKind::Mnist).test; // 500 images: batches of 128, 128, 128, 116
 /// let mean = |labels: &[u8]| labels.iter().map(|&l| l as f64).sum::<f64>() / labels.len() as f64;
 /// // Each batch reports its mean label (no model needed here); the weighting recovers the exact
 /// // mean over all 500 images although the last batch is smaller.
-/// let e = evaluate(&(), &dev, &test, 128, &mut |_, b: &Batch<Cpu>| Eval {
+/// let e = mean_metrics(&(), &dev, &test, 128, &mut |_, b: &Batch<Cpu>| Metrics {
 ///     loss: mean(&b.labels),
 ///     parts: vec![("ones".into(), b.labels.iter().filter(|&&l| l == 1).count() as f64 / b.len() as f64)],
 /// });
@@ -371,17 +375,17 @@ fn finite(eval: Eval, epoch: usize, set: &'static str) -> Result<Eval, Evaluatio
 /// assert_eq!(e.parts[0].0, "ones");
 /// assert!((e.parts[0].1 - ones).abs() < 1e-12);
 /// ```
-pub fn evaluate<M, D: Device<f32>>(
+pub fn mean_metrics<M, D: Device<f32>>(
     model: &M,
     dev: &D,
     data: &Dataset,
     batch_size: usize,
-    eval: &mut impl FnMut(&M, &Batch<D>) -> Eval,
-) -> Eval {
-    let mut total = Eval::default();
+    batch_metrics: &mut impl FnMut(&M, &Batch<D>) -> Metrics,
+) -> Metrics {
+    let mut total = Metrics::default();
     for batch in batches(dev, data, batch_size, None) {
         let w = batch.len() as f64 / data.len() as f64;
-        let e = eval(model, &batch);
+        let e = batch_metrics(model, &batch);
         total.loss += w * e.loss;
         if total.parts.is_empty() {
             total.parts = e.parts.iter().map(|(n, _)| (n.clone(), 0.0)).collect();

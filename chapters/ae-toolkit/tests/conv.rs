@@ -467,3 +467,114 @@ fn layer_parameter_gradients_match_finite_differences() {
         |b| with(w.clone(), b),
     );
 }
+
+/// Direct nested loops for a convolution with dilation `d` and `g` groups (the cases above all
+/// have `d = g = 1`; the unfolds of the operations handle both, so they are checked here too).
+#[allow(clippy::too_many_arguments)]
+fn dilated_grouped_reference(
+    x: &[f32],
+    w: &[f32],
+    (b, ci, h, wd): Dyn4,
+    (co, k): (usize, usize),
+    (s, p, d, g): (usize, usize, usize, usize),
+) -> (Vec<f64>, usize, usize) {
+    let span = d * (k - 1) + 1;
+    let (ho, wo) = ((h + 2 * p - span) / s + 1, (wd + 2 * p - span) / s + 1);
+    let (cig, cog) = (ci / g, co / g);
+    let mut y = vec![0.0f64; b * co * ho * wo];
+    for n in 0..b {
+        for o in 0..co {
+            for i in 0..ho {
+                for j in 0..wo {
+                    let mut acc = 0.0f64;
+                    for c in 0..cig {
+                        let cx = (o / cog) * cig + c;
+                        for u in 0..k {
+                            for v in 0..k {
+                                let r = (i * s + d * u) as isize - p as isize;
+                                let q = (j * s + d * v) as isize - p as isize;
+                                if r < 0 || q < 0 || r >= h as isize || q >= wd as isize {
+                                    continue;
+                                }
+                                let xv = x[((n * ci + cx) * h + r as usize) * wd + q as usize];
+                                acc += xv as f64 * w[((o * cig + c) * k + u) * k + v] as f64;
+                            }
+                        }
+                    }
+                    y[((n * co + o) * ho + i) * wo + j] = acc;
+                }
+            }
+        }
+    }
+    (y, ho, wo)
+}
+
+#[test]
+fn dilated_and_grouped_convolutions_match_nested_loops_and_finite_differences() {
+    let dev = Cpu::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    // (batch, c_in, c_out, h, w, k, stride, padding, dilation, groups)
+    for (b, ci, co, h, wd, k, s, p, d, g) in [
+        (2, 4, 6, 9, 8, 3, 1, 2, 2, 2),
+        (2, 2, 4, 10, 9, 3, 2, 1, 2, 2),
+        (1, 3, 2, 8, 8, 2, 1, 0, 3, 1),
+    ] {
+        let what = format!("b {b} c {ci}→{co} {h}×{wd} k {k} s {s} p {p} d {d} g {g}");
+        let (xs, ws) = ((b, ci, h, wd), (co, ci / g, k, k));
+        let x = random(&mut rng, b * ci * h * wd);
+        let w = random(&mut rng, co * (ci / g) * k * k);
+        let conv = |x: Vec<f32>, w: Vec<f32>| {
+            (tensor4(&dev, x, xs), tensor4(&dev, w, ws)).conv2d(s, p, d, g)
+        };
+        let (want, ho, wo) = dilated_grouped_reference(&x, &w, xs, (co, k), (s, p, d, g));
+        let y = conv(x.clone(), w.clone());
+        assert_eq!(*y.shape(), (b, co, ho, wo), "{what}");
+        assert_close(&y.as_vec(), &want, 1e-5, &format!("conv2d {what}"));
+
+        let r = random(&mut rng, want.len());
+        let (xt, wt) = (tensor4(&dev, x.clone(), xs), tensor4(&dev, w.clone(), ws));
+        let y = (xt.leaky_trace(), wt.clone()).conv2d(s, p, d, g);
+        let rt = dev.tensor_from_vec(r.clone(), *y.shape());
+        let grads = (y * rt).sum().backward();
+        let f = |x: Vec<f32>, w: Vec<f32>| weighted_sum(&conv(x, w).as_vec(), &r);
+        check_gradient(&x, &grads.get(&xt).as_vec(), 1e-2, 1e-3, &what, |x| {
+            f(x, w.clone())
+        });
+        check_gradient(&w, &grads.get(&wt).as_vec(), 1e-2, 1e-3, &what, |w| {
+            f(x.clone(), w)
+        });
+
+        // The transposed convolution (groups 1) of r with the same filters, read as [c_out, c_in
+        // / g, k, k] = [its input, its output, k, k], is the adjoint of the convolution:
+        // Σ convtrans(r) ⊙ x = Σ r ⊙ conv(x).
+        if g == 1 {
+            let rs = (b, co, ho, wo);
+            let ct = |r: Vec<f32>, w: Vec<f32>| {
+                (tensor4(&dev, r, rs), tensor4(&dev, w, ws)).convtrans2d(s, p, d, 1usize)
+            };
+            let t = ct(r.clone(), w.clone());
+            let (_, _, th, tw) = *t.shape();
+            if (th, tw) == (h, wd) {
+                let lhs = weighted_sum(&t.as_vec(), &x);
+                let rhs = weighted_sum(&conv(x.clone(), w.clone()).as_vec(), &r);
+                assert!(
+                    (lhs - rhs).abs() <= 1e-4 * (1.0 + rhs.abs()),
+                    "{what}: adjoint"
+                );
+            }
+            let q = random(&mut rng, t.as_vec().len());
+            let (rt, wt) = (tensor4(&dev, r.clone(), rs), tensor4(&dev, w.clone(), ws));
+            let t = (rt.leaky_trace(), wt.clone()).convtrans2d(s, p, d, 1usize);
+            let qt = dev.tensor_from_vec(q.clone(), *t.shape());
+            let grads = (t * qt).sum().backward();
+            let f = |r: Vec<f32>, w: Vec<f32>| weighted_sum(&ct(r, w).as_vec(), &q);
+            let what = format!("convtrans2d {what}");
+            check_gradient(&r, &grads.get(&rt).as_vec(), 1e-2, 1e-3, &what, |r| {
+                f(r, w.clone())
+            });
+            check_gradient(&w, &grads.get(&wt).as_vec(), 1e-2, 1e-3, &what, |w| {
+                f(r.clone(), w)
+            });
+        }
+    }
+}

@@ -6,7 +6,7 @@
 use ae_toolkit::conv::builder::{ConvTrans2D, Flatten2D, MaxPool2D, Unflatten2D};
 use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::{train_reconstruction, Autoencoder};
 use ae_toolkit::train::{checkpoint_optimiser_name, History, RunOptions, TrainConfig};
 
@@ -70,7 +70,7 @@ where
         seed: 3,
         ..TrainConfig::adam(epochs, 32) // 120 images: three full batches and one of 24
     };
-    let bce = Reconstruction::BcePerImage;
+    let bce = ReconstructionLoss::BcePerImage;
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
 
     let dev = Cpu::seed_from_u64(7);
@@ -146,7 +146,7 @@ fn without_the_optimiser_state_the_resumed_run_differs() {
     let data = small();
     let dir = tempfile::tempdir().unwrap();
     let run = run_in(dir.path());
-    let bce = Reconstruction::BcePerImage;
+    let bce = ReconstructionLoss::BcePerImage;
     let dev = Cpu::seed_from_u64(7);
     let init = || Cpu::seed_from_u64(7).build_module::<Mlp, f32>();
     let mut straight = init();
@@ -195,7 +195,7 @@ fn a_missing_or_foreign_optimiser_state_is_a_clear_error() {
     let data = small();
     let dir = tempfile::tempdir().unwrap();
     let run = run_in(dir.path());
-    let bce = Reconstruction::BcePerImage;
+    let bce = ReconstructionLoss::BcePerImage;
     let dev = Cpu::seed_from_u64(7);
     let cfg = TrainConfig::adam(1, 32);
     let mut model = dev.build_module::<Mlp, f32>();

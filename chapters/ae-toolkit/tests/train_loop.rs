@@ -3,11 +3,11 @@
 
 use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::train::{
-    checkpoint_optimiser_name, checkpoint_weights_name, evaluate, fit, Diverged, Eval,
-    EvaluationNotFinite, RunOptions, TrainConfig,
+    checkpoint_optimiser_name, checkpoint_weights_name, fit, mean_metrics, Diverged,
+    EvaluationNotFinite, Metrics, RunOptions, TrainConfig,
 };
 
 type Tiny = ((Linear<784, 8>, ReLU), Linear<8, 784>);
@@ -36,7 +36,7 @@ fn a_nan_loss_stops_training_with_epoch_step_and_last_good_loss() {
         &RunOptions::default(),
         |m, batch, grads| {
             step += 1;
-            let loss = Reconstruction::BcePerImage
+            let loss = ReconstructionLoss::BcePerImage
                 .loss(m.forward_mut(batch.x.clone().traced(grads)), batch.x);
             // Poison the second step.
             if step == 2 {
@@ -45,7 +45,7 @@ fn a_nan_loss_stops_training_with_epoch_step_and_last_good_loss() {
                 loss
             }
         },
-        |_, _| Eval::loss(0.0),
+        |_, _| Metrics::loss_only(0.0),
     )
     .unwrap_err();
     let d = err.downcast_ref::<Diverged>().expect("a Diverged error");
@@ -67,9 +67,9 @@ fn evaluation_weights_the_partial_last_batch() {
     let dev = Cpu::default();
     let test = small().test;
     let mut mean_pixel = |_: &(), b: &ae_toolkit::batch::Batch<Cpu>| {
-        Eval::loss(b.x.clone().mean::<Rank0, _>().array() as f64)
+        Metrics::loss_only(b.x.clone().mean::<Rank0, _>().array() as f64)
     };
-    let got = evaluate(&(), &dev, &test, 64, &mut mean_pixel).loss;
+    let got = mean_metrics(&(), &dev, &test, 64, &mut mean_pixel).loss;
     let want = test.images.iter().map(|&p| p as f64).sum::<f64>() / test.images.len() as f64;
     // f32 sums over 50,000 pixels carry ~1e-5 relative error; an unweighted mean of the two batch
     // means would be off by ~1e-3 on this data.
@@ -93,7 +93,7 @@ fn resume_continues_where_the_checkpoint_left_off() {
         &mut model,
         &dev,
         &data,
-        Reconstruction::BcePerImage,
+        ReconstructionLoss::BcePerImage,
         &TrainConfig::adam(2, 100),
         &run,
     )
@@ -121,7 +121,7 @@ fn resume_continues_where_the_checkpoint_left_off() {
         &mut fresh,
         &dev,
         &data,
-        Reconstruction::BcePerImage,
+        ReconstructionLoss::BcePerImage,
         &TrainConfig::adam(4, 100),
         &run,
     )
@@ -145,7 +145,7 @@ fn resume_continues_where_the_checkpoint_left_off() {
         &mut fresh,
         &dev,
         &data,
-        Reconstruction::BcePerImage,
+        ReconstructionLoss::BcePerImage,
         &other,
         &run,
     )
@@ -187,7 +187,7 @@ fn the_training_set_is_scored_when_asked_and_only_then() {
         &mut model,
         &dev,
         &data,
-        Reconstruction::BcePerImage,
+        ReconstructionLoss::BcePerImage,
         &cfg,
         &RunOptions::default(),
     )
@@ -195,13 +195,13 @@ fn the_training_set_is_scored_when_asked_and_only_then() {
     // The last record's training-set score is the loss of the final model on the training set.
     let mut loss = |m: &_, b: &ae_toolkit::batch::Batch<Cpu>| {
         let logits = ae_toolkit::model::Autoencoder::logits(m, b.x.clone());
-        Eval::loss(
-            Reconstruction::BcePerImage
+        Metrics::loss_only(
+            ReconstructionLoss::BcePerImage
                 .loss(logits, b.x.clone())
                 .array() as f64,
         )
     };
-    let direct = evaluate(&model, &dev, &data.train, 1000, &mut loss).loss;
+    let direct = mean_metrics(&model, &dev, &data.train, 1000, &mut loss).loss;
     let recorded = h.last().train_eval.as_ref().expect("scored").loss;
     assert!(
         (direct - recorded).abs() < 1e-9 * direct,
@@ -223,7 +223,7 @@ fn the_training_set_is_scored_when_asked_and_only_then() {
         &mut model,
         &dev,
         &data,
-        Reconstruction::BcePerImage,
+        ReconstructionLoss::BcePerImage,
         &TrainConfig::adam(1, 100),
         &RunOptions::default(),
     )
@@ -255,7 +255,7 @@ fn a_checkpoint_names_the_weights_it_describes_even_after_a_crash() {
     let (data, dir) = (small(), tempfile::tempdir().unwrap());
     let run = run_in(dir.path());
     let dev = Cpu::seed_from_u64(1);
-    let bce = Reconstruction::BcePerImage;
+    let bce = ReconstructionLoss::BcePerImage;
     let mut model = dev.build_module::<Tiny, f32>();
     train_reconstruction(
         &mut model,
@@ -318,7 +318,7 @@ fn resuming_from_a_damaged_description_or_without_weights_is_a_clear_error() {
     let (data, dir) = (small(), tempfile::tempdir().unwrap());
     let run = run_in(dir.path());
     let dev = Cpu::seed_from_u64(1);
-    let bce = Reconstruction::BcePerImage;
+    let bce = ReconstructionLoss::BcePerImage;
     let cfg = TrainConfig::adam(1, 100);
     let mut model = dev.build_module::<Tiny, f32>();
     train_reconstruction(&mut model, &dev, &data, bce, &cfg, &run).unwrap();
@@ -371,13 +371,14 @@ fn a_non_finite_evaluation_stops_training_before_it_reaches_a_table() {
         &TrainConfig::adam(3, 100),
         &RunOptions::default(),
         |m, batch, grads| {
-            Reconstruction::BcePerImage.loss(m.forward_mut(batch.x.clone().traced(grads)), batch.x)
+            ReconstructionLoss::BcePerImage
+                .loss(m.forward_mut(batch.x.clone().traced(grads)), batch.x)
         },
         // The training loss stays finite; the test metric's part turns NaN after epoch 1.
         |_, _| {
             evaluations += 1;
             let kl = if evaluations > 1 { f64::NAN } else { 0.5 };
-            Eval {
+            Metrics {
                 loss: 1.0,
                 parts: vec![("kl".into(), kl)],
             }

@@ -18,7 +18,7 @@ use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
-use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::{encode_all, reconstruct, Autoencoder};
 use ae_toolkit::pca::Pca;
 use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
@@ -37,7 +37,8 @@ const CHAPTER: &str = "ch01";
 const F16_CHECK_IMAGES: usize = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum Choice {
+/// What to run: a preset, the initialisation comparison, or all (the `--preset` flag).
+enum Experiment {
     /// 784-400-20 autoencoder, BCE per image (10 epochs)
     Basic,
     /// 784-128-64-32 autoencoder, MSE (10 epochs)
@@ -55,8 +56,8 @@ enum Choice {
 #[command(about, long_about = None)]
 struct Args {
     /// What to train
-    #[arg(long, value_enum, default_value_t = Choice::Basic)]
-    preset: Choice,
+    #[arg(long, value_enum, default_value_t = Experiment::Basic)]
+    preset: Experiment,
     /// Initialisation [default: the preset's: `default` for basic and deep, `glorot` for shallow];
     /// the init comparison always runs both
     #[arg(long, value_enum)]
@@ -72,11 +73,11 @@ fn main() {
 fn run(args: &Args) -> anyhow::Result<()> {
     let data = args.run.load(DatasetKind::Mnist)?;
     let presets: Vec<PresetName> = match args.preset {
-        Choice::Basic => vec![PresetName::Basic],
-        Choice::Deep => vec![PresetName::Deep],
-        Choice::Shallow => vec![PresetName::Shallow],
-        Choice::InitComparison => vec![],
-        Choice::All => PresetName::ALL.to_vec(),
+        Experiment::Basic => vec![PresetName::Basic],
+        Experiment::Deep => vec![PresetName::Deep],
+        Experiment::Shallow => vec![PresetName::Shallow],
+        Experiment::InitComparison => vec![],
+        Experiment::All => PresetName::ALL.to_vec(),
     };
     for name in presets {
         let preset = name.preset();
@@ -98,7 +99,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             history.untrained_test_loss()
         );
     }
-    if matches!(args.preset, Choice::InitComparison | Choice::All) {
+    if matches!(args.preset, Experiment::InitComparison | Experiment::All) {
         init_comparison(args, &data)?;
     }
     Ok(())
@@ -179,7 +180,7 @@ where
         .collect();
     line_chart(
         &out.join(format!("{}-loss.svg", preset.id)),
-        &format!("{} ({}) on {}", preset.id, preset.widths, data.label()),
+        &format!("{} ({}) on {}", preset.id, preset.widths, data.title()),
         "epoch",
         unit,
         &[
@@ -210,7 +211,7 @@ where
 
     let last = h.last();
     let mut rows = vec![
-        row("data · 数据", data.label()),
+        row("data · 数据", data.title()),
         row(
             "model · 模型",
             format!("{}, init {:?}", preset.widths, init).to_lowercase(),
@@ -276,7 +277,7 @@ fn export_basic<M: Autoencoder<D>, D: Device<f32>>(
     out: &Path,
     command: &str,
 ) -> anyhow::Result<()> {
-    let loss = Reconstruction::BcePerImage;
+    let loss = ReconstructionLoss::BcePerImage;
     let n = F16_CHECK_IMAGES.min(data.test.len());
     let golden_in = data.test.head(4).images;
     let golden32 = reconstruct(model, dev, &data.test, 4, loss);
@@ -345,7 +346,7 @@ where
 {
     let cfg = config(preset, args.run.seed, args.run.epochs.map(|e| e as usize));
     let name = format!("{}-{:?}", preset.id, init).to_lowercase();
-    let run = args.run.run_options(CHAPTER, &name, &data.label());
+    let run = args.run.run_options(CHAPTER, &name, &data.title());
     eprintln!(
         "training {name}: metrics and checkpoints in {}",
         run.run_dir.as_ref().unwrap().display()
@@ -416,7 +417,7 @@ fn init_comparison(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
             "{} ({}) on {}: test loss by initialisation",
             preset.id,
             preset.widths,
-            data.label()
+            data.title()
         ),
         "epoch",
         preset.loss.unit(),
@@ -434,7 +435,7 @@ fn init_comparison(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     table.push_str(&format!(
         "\n{} ({}), {}; `{}`\n",
         preset.loss.unit(),
-        data.label(),
+        data.title(),
         preset.widths,
         command(args, "init-comparison", None)
     ));

@@ -5,7 +5,7 @@
 //! data, batches, losses, the training loop — comes from [`ae_toolkit`].
 //!
 //! Every decoder ends in a `Linear` layer producing logits; the sigmoid that turns them into
-//! pixels lives inside the loss ([`Reconstruction`]), where binary cross-entropy can be computed
+//! pixels lives inside the loss ([`ReconstructionLoss`]), where binary cross-entropy can be computed
 //! stably.
 //!
 //! The presets are types; building one allocates and initialises its weights:
@@ -43,7 +43,7 @@ use ae_toolkit::dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
 };
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::{train_reconstruction, Autoencoder};
 use ae_toolkit::train::{History, RunOptions, TrainConfig};
 
@@ -108,10 +108,10 @@ pub enum PresetName {
 /// A preset's training recipe and the value a tutorial reports for it.
 ///
 /// ```
-/// use ae_toolkit::losses::Reconstruction;
+/// use ae_toolkit::losses::ReconstructionLoss;
 /// use ch01_autoencoder::{Init, PresetName};
 /// let keras = PresetName::Shallow.preset();
-/// assert_eq!((keras.widths, keras.loss, keras.init), ("784-32-784", Reconstruction::BcePerPixel, Init::Glorot));
+/// assert_eq!((keras.widths, keras.loss, keras.init), ("784-32-784", ReconstructionLoss::BcePerPixel, Init::Glorot));
 /// let (value, source) = keras.reported.unwrap();
 /// assert!(value.starts_with("0.09") && source.contains("Keras"));
 /// assert_eq!(PresetName::Deep.preset().reported, None);
@@ -125,7 +125,7 @@ pub struct Preset {
     /// Layer widths, for tables.
     pub widths: &'static str,
     /// Reconstruction loss (also the test metric).
-    pub loss: Reconstruction,
+    pub loss: ReconstructionLoss,
     /// Epochs of the tutorial.
     pub epochs: usize,
     /// Mini-batch size of the tutorial.
@@ -161,7 +161,7 @@ impl PresetName {
                 name: self,
                 id: "basic",
                 widths: "784-400-20-400-784",
-                loss: Reconstruction::BcePerImage,
+                loss: ReconstructionLoss::BcePerImage,
                 epochs: 10,
                 batch_size: 128,
                 init: Init::Default,
@@ -171,7 +171,7 @@ impl PresetName {
                 name: self,
                 id: "deep",
                 widths: "784-128-64-32-64-128-784",
-                loss: Reconstruction::SigmoidMse,
+                loss: ReconstructionLoss::SigmoidMse,
                 epochs: 10,
                 batch_size: 128,
                 init: Init::Default,
@@ -181,7 +181,7 @@ impl PresetName {
                 name: self,
                 id: "shallow",
                 widths: "784-32-784",
-                loss: Reconstruction::BcePerPixel,
+                loss: ReconstructionLoss::BcePerPixel,
                 epochs: 50,
                 batch_size: 256,
                 init: Init::Glorot,
@@ -420,7 +420,9 @@ mod tests {
         for (got, want) in code.iter().zip(&z) {
             assert!((*got as f64 - want).abs() < 1e-4, "code {got} vs {want}");
         }
-        let out = Reconstruction::BcePerImage.output(m.logits(input)).as_vec();
+        let out = ReconstructionLoss::BcePerImage
+            .output(m.logits(input))
+            .as_vec();
         for (got, want) in out.iter().zip(&x_hat) {
             assert!((*got as f64 - want).abs() < 1e-5, "pixel {got} vs {want}");
         }

@@ -74,21 +74,21 @@ struct Outcome {
 }
 
 /// One training run on a freshly seeded device.
-struct Run<'a> {
+struct TrainingRun<'a> {
     args: &'a Args,
     data: &'a DataSplits,
     name: String,
     penalty: Penalty,
 }
 
-impl OnDevice for Run<'_> {
+impl OnDevice for TrainingRun<'_> {
     type Output = Outcome;
     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<Outcome> {
         let cfg = TrainConfig {
             seed: self.args.run.seed,
             ..TrainConfig::adam(self.args.run.epochs_or(10), 128)
         };
-        let description = format!("{:?} on {}", self.penalty, self.data.label());
+        let description = format!("{:?} on {}", self.penalty, self.data.title());
         let run = self.args.run.run_options(CHAPTER, &self.name, &description);
         eprintln!("training {} ({:?})", self.name, self.penalty);
         let (model, history) = train(&dev, self.data, self.penalty, self.args.rho, &cfg, &run)?;
@@ -109,7 +109,7 @@ fn train_one(
     name: &str,
     penalty: Penalty,
 ) -> anyhow::Result<Outcome> {
-    let run = Run {
+    let run = TrainingRun {
         args,
         data,
         name: name.to_string(),
@@ -203,7 +203,7 @@ fn main_experiment(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let kl_run = &outcomes[1].history;
     table.push_str(&format!(
         "\n{}; Adam lr 0.001, batch 128, {} epochs, seed {}; {}; `{}`\n",
-        data.label(),
+        data.title(),
         kl_run.last().epoch,
         args.run.seed,
         args.run.timing(kl_run),
@@ -332,7 +332,7 @@ fn sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     );
     table.push_str(&format!(
         "\n{}; ρ = {}; `{}`\n",
-        data.label(),
+        data.title(),
         args.rho,
         args.run
             .reproduce_command(PACKAGE, &["--experiment", "sweep"])

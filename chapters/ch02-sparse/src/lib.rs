@@ -8,8 +8,10 @@
 use ae_toolkit::batch::{Batch, Images};
 use ae_toolkit::data::{DataSplits, Dataset};
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::{bce_with_logits_per_image, scalar};
-use ae_toolkit::train::{evaluate, fit_evaluating_sets, Eval, History, RunOptions, TrainConfig};
+use ae_toolkit::losses::{bce_with_logits_per_image, scalar_value};
+use ae_toolkit::train::{
+    fit_evaluating_sets, mean_metrics, History, Metrics, RunOptions, TrainConfig,
+};
 
 /// Number of hidden units.
 pub const HIDDEN: usize = 400;
@@ -189,14 +191,14 @@ pub fn evaluate_set<D: Device<f32>>(
     data: &Dataset,
     batch_size: usize,
     rho: f32,
-) -> Eval {
+) -> Metrics {
     let mut bce = |m: &Model<D>, batch: &Batch<D>| {
         let logits = m.1.forward(m.0.forward(batch.x.clone()));
-        Eval::loss(scalar(&bce_with_logits_per_image(logits, batch.x.clone())) as f64)
+        Metrics::loss_only(scalar_value(&bce_with_logits_per_image(logits, batch.x.clone())) as f64)
     };
-    let loss = evaluate(model, dev, data, batch_size, &mut bce).loss;
+    let loss = mean_metrics(model, dev, data, batch_size, &mut bce).loss;
     let means = unit_means(model, dev, data);
-    Eval {
+    Metrics {
         loss,
         parts: vec![
             ("kl".into(), kl_of_means(rho, &means)),

@@ -38,7 +38,8 @@ const PSNR_IMAGES: usize = 2000;
 const F16_CHECK_IMAGES: usize = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum Which {
+/// What to run: one data set or both (the `--dataset` flag).
+enum Experiment {
     FashionMnist,
     Mnist,
     All,
@@ -49,8 +50,8 @@ enum Which {
 #[command(about, long_about = None)]
 struct Args {
     /// Which data set(s)
-    #[arg(long, value_enum, default_value_t = Which::FashionMnist)]
-    dataset: Which,
+    #[arg(long, value_enum, default_value_t = Experiment::FashionMnist)]
+    dataset: Experiment,
     /// σ of the Gaussian noise the model is trained with (pixels in [−1, 1])
     #[arg(long, default_value_t = ch03_denoising::SIGMA, value_parser = ae_toolkit::cli::positive)]
     sigma: f32,
@@ -79,9 +80,9 @@ fn main() {
 
 fn run(args: &Args) -> anyhow::Result<()> {
     let kinds = match args.dataset {
-        Which::FashionMnist => vec![DatasetKind::FashionMnist],
-        Which::Mnist => vec![DatasetKind::Mnist],
-        Which::All => vec![DatasetKind::FashionMnist, DatasetKind::Mnist],
+        Experiment::FashionMnist => vec![DatasetKind::FashionMnist],
+        Experiment::Mnist => vec![DatasetKind::Mnist],
+        Experiment::All => vec![DatasetKind::FashionMnist, DatasetKind::Mnist],
     };
     for kind in kinds {
         let raw = args.run.load(kind)?;
@@ -99,14 +100,14 @@ struct Outcome {
 }
 
 /// Trains one model on a freshly seeded device and denoises each of `inputs` with it.
-struct Run<'a> {
+struct TrainingRun<'a> {
     args: &'a Args,
     data: &'a DataSplits,
     noise: Noise,
     inputs: Vec<Vec<f32>>,
 }
 
-impl OnDevice for Run<'_> {
+impl OnDevice for TrainingRun<'_> {
     type Output = Outcome;
     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<Outcome> {
         let cfg = TrainConfig {
@@ -115,7 +116,7 @@ impl OnDevice for Run<'_> {
             ..TrainConfig::adam(self.args.run.epochs_or(10), 128)
         };
         let name = format!("{}-{}", self.data.kind.dir_name(), noise_id(self.noise));
-        let description = format!("{} on {}", self.noise, self.data.label());
+        let description = format!("{} on {}", self.noise, self.data.title());
         let run = self.args.run.run_options(CHAPTER, &name, &description);
         eprintln!("training {name} ({})", self.noise);
         let (mut model, history) = train(&dev, self.data, self.noise, &cfg, &run)?;
@@ -256,13 +257,13 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
 
     let mut inputs = noisy_at.clone();
     inputs.push(trained_gaussian.clone());
-    let g = args.run.on_device(Run {
+    let g = args.run.on_device(TrainingRun {
         args,
         data,
         noise: gaussian,
         inputs,
     })?;
-    let m = args.run.on_device(Run {
+    let m = args.run.on_device(TrainingRun {
         args,
         data,
         noise: masking,
@@ -337,7 +338,7 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
          clean images · 对干净图像的测试 MSE: Gaussian model {:.4} (untrained {:.4}), masking model \
          {:.4} (untrained {:.4}); training {}. `{}`\n",
         scored.len(),
-        data.label(),
+        data.title(),
         gh.last().epoch,
         args.run.seed,
         gh.last().test.loss,

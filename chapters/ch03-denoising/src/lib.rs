@@ -9,9 +9,9 @@
 use ae_toolkit::batch::{Batch, Images};
 use ae_toolkit::data::{DataSplits, Dataset, PIXELS};
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::{mse_per_pixel, scalar};
+use ae_toolkit::losses::{mse_per_pixel, scalar_value};
 use ae_toolkit::model::Autoencoder;
-use ae_toolkit::train::{fit, Eval, History, RunOptions, TapedLoss, TrainConfig};
+use ae_toolkit::train::{fit, History, Metrics, RunOptions, TapedLoss, TrainConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use rand_distr::{Distribution, Normal};
@@ -198,7 +198,9 @@ pub fn train<D: Device<f32>>(
                 noisy_test.gather(&batch.indices),
                 (batch.len(), Const::<PIXELS>),
             );
-            Eval::loss(scalar(&mse_per_pixel(m.logits(noisy), batch.x.clone())) as f64)
+            Metrics::loss_only(
+                scalar_value(&mse_per_pixel(m.logits(noisy), batch.x.clone())) as f64,
+            )
         },
     )?;
     Ok((model, history))

@@ -86,7 +86,7 @@ fn main() {
     ae_toolkit::cli::exit_on_error(run(&Args::parse()));
 }
 
-struct Run<'a> {
+struct TrainingRun<'a> {
     args: &'a Args,
     data: &'a DataSplits,
     name: String,
@@ -94,7 +94,7 @@ struct Run<'a> {
     epochs: usize,
 }
 
-impl OnDevice for Run<'_> {
+impl OnDevice for TrainingRun<'_> {
     type Output = History;
     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<History> {
         match self.p {
@@ -107,7 +107,7 @@ impl OnDevice for Run<'_> {
     }
 }
 
-impl Run<'_> {
+impl TrainingRun<'_> {
     fn train<M, D>(&self, dev: &D) -> anyhow::Result<History>
     where
         D: Device<f32>,
@@ -115,7 +115,7 @@ impl Run<'_> {
         M::Built: Autoencoder<D>,
     {
         let cfg = config(self.epochs, self.args.run.seed);
-        let description = format!("p = {} on {}", self.p.label(), self.data.label());
+        let description = format!("p = {} on {}", self.p.label(), self.data.title());
         let run = self.args.run.run_options(CHAPTER, &self.name, &description);
         eprintln!("training {} (p = {})", self.name, self.p.label());
         let (_, history) = train::<M, D>(dev, self.data, &cfg, &run)?;
@@ -130,7 +130,7 @@ fn train_one(
     p: P,
     epochs: usize,
 ) -> anyhow::Result<History> {
-    let run = Run {
+    let run = TrainingRun {
         args,
         data,
         name: name.into(),
@@ -196,7 +196,7 @@ fn main_experiment(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         "\n{}; 784-512-256-128-256-512-784, MSE (linear output, pixels in [−1, 1]), Adam lr 0.001 \
          betas (0.5, 0.999), batch 128, {epochs} epochs, seed {}; both losses measured without \
          dropout; p = 0.2 run: {}; `{}`\n",
-        data.label(),
+        data.title(),
         args.run.seed,
         args.run.timing(&h),
         args.run
@@ -287,7 +287,7 @@ fn overfit(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
          experiment; `{}`\n",
         small.train.len(),
         small.test.len(),
-        data.label(),
+        data.title(),
         args.run.reproduce_command(PACKAGE, &overfit_flags(args))
     ));
     ae_toolkit::atomic::write(&out.join("overfit-summary.md"), table.as_bytes())?;

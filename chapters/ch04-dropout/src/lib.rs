@@ -32,7 +32,7 @@ use ae_toolkit::data::DataSplits;
 use ae_toolkit::dfdx::nn::{NonMutableModule, ZeroSizedModule};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::dfdx::tensor::HasErr;
-use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::{train_reconstruction, Autoencoder};
 use ae_toolkit::train::{History, RunOptions, TrainConfig};
 
@@ -99,7 +99,14 @@ where
     M::Built: Autoencoder<D>,
 {
     let mut model = M::build_on_device(dev);
-    let history = train_reconstruction(&mut model, dev, data, Reconstruction::LinearMse, cfg, run)?;
+    let history = train_reconstruction(
+        &mut model,
+        dev,
+        data,
+        ReconstructionLoss::LinearMse,
+        cfg,
+        run,
+    )?;
     Ok((model, history))
 }
 

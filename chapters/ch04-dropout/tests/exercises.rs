@@ -1,14 +1,14 @@
 //! A self-check for the course exercise on `generalisation_gap` (`cargo xtask assignment`).
 
-use ae_toolkit::train::{EpochRecord, Eval, History};
+use ae_toolkit::train::{EpochRecord, History, Metrics};
 use ch04_dropout::generalisation_gap;
 
 fn record(epoch: usize, test: f64, train: Option<f64>) -> EpochRecord {
     EpochRecord {
         epoch,
         train_loss: Some(0.0),
-        test: Eval::loss(test),
-        train_eval: train.map(Eval::loss),
+        test: Metrics::loss_only(test),
+        train_eval: train.map(Metrics::loss_only),
         seconds: 1.0,
         samples_per_sec: 1.0,
     }

@@ -17,7 +17,7 @@ use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
-use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
 use ae_toolkit::report::markdown_table;
@@ -78,7 +78,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let data = args.run.load(DatasetKind::Mnist)?;
     let all = args.experiment == Experiment::All;
     if all || args.experiment == Experiment::Main {
-        args.run.on_device(Main { args, data: &data })?;
+        args.run.on_device(MainExperiment { args, data: &data })?;
     }
     if all || args.experiment == Experiment::Latent2d {
         args.run.on_device(Latent2d { args, data: &data })?;
@@ -122,7 +122,7 @@ fn train_logged<const Z: usize, D: Device<f32>>(
     name: &str,
     beta: f32,
 ) -> anyhow::Result<(Model<Z, D>, History)> {
-    let description = format!("{Z}-D VAE, β = {beta}, on {}", data.label());
+    let description = format!("{Z}-D VAE, β = {beta}, on {}", data.title());
     let run = args.run.run_options(CHAPTER, name, &description);
     eprintln!("training {name} ({description})");
     let (model, h) = train::<Z, D>(dev, data, beta, &config(args), &run)?;
@@ -136,15 +136,15 @@ fn train_logged<const Z: usize, D: Device<f32>>(
     Ok((model, h))
 }
 
-struct Main<'a> {
+struct MainExperiment<'a> {
     args: &'a Args,
     data: &'a DataSplits,
 }
 
-impl OnDevice for Main<'_> {
+impl OnDevice for MainExperiment<'_> {
     type Output = ();
     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<()> {
-        let Main { args, data } = self;
+        let MainExperiment { args, data } = self;
         let (model, h) = train_logged::<LATENT, D>(args, &dev, data, "vae-20d", 1.0)?;
         let out = args.run.out_dir(CHAPTER);
 
@@ -176,7 +176,7 @@ impl OnDevice for Main<'_> {
             "\nPer image, in nats; {}; 784-400-(20, 20) / 20-400-784, Adam lr 0.001, batch 128, seed \
              {}; {}. Reported by a widely used PyTorch example for this model: about {REPORTED} \
              after 10 epochs. `{}`\n",
-            data.label(),
+            data.title(),
             args.run.seed,
             args.run.timing(&h),
             args.run.reproduce_command(PACKAGE, &main_flags(args))
@@ -193,7 +193,7 @@ impl OnDevice for Main<'_> {
         };
         line_chart(
             &out.join("loss.svg"),
-            &format!("VAE (20-D) on {}: test loss per image", data.label()),
+            &format!("VAE (20-D) on {}: test loss per image", data.title()),
             "epoch",
             "nats per image",
             &[
@@ -264,7 +264,7 @@ impl OnDevice for Main<'_> {
         );
         let table = format!(
             "{table}\n{}; the same trained model; `{}`\n",
-            data.label(),
+            data.title(),
             args.run.reproduce_command(PACKAGE, &main_flags(args))
         );
         ae_toolkit::atomic::write(&out.join("likelihood.md"), table.as_bytes())?;
@@ -342,7 +342,7 @@ impl OnDevice for Latent2d<'_> {
         );
         let table = format!(
             "{table}\nPer image, {}; {} epochs, seed {}; `{}`\n",
-            data.label(),
+            data.title(),
             last.epoch,
             args.run.seed,
             args.run
@@ -363,7 +363,7 @@ impl OnDevice for Latent2d<'_> {
             &mut ae,
             &dev,
             data,
-            Reconstruction::BcePerImage,
+            ReconstructionLoss::BcePerImage,
             &config(args),
             &run,
         )?;
@@ -548,7 +548,7 @@ fn beta_sweep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     );
     let table = format!(
         "{table}\nTest set, per image, {}; 20-D latent space, {} epochs, seed {}; `{}`\n",
-        data.label(),
+        data.title(),
         args.run.epochs_or(10),
         args.run.seed,
         args.run

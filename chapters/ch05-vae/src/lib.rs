@@ -9,9 +9,9 @@
 use ae_toolkit::batch::{Batch, Images};
 use ae_toolkit::data::{DataSplits, Dataset, PIXELS};
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::{bce_with_logits_per_image, scalar};
+use ae_toolkit::losses::{bce_with_logits_per_image, scalar_value};
 use ae_toolkit::model::Codes;
-use ae_toolkit::train::{fit, Eval, History, RunOptions, TapedLoss, TrainConfig};
+use ae_toolkit::train::{fit, History, Metrics, RunOptions, TapedLoss, TrainConfig};
 
 /// Width of the main model's code.
 pub const LATENT: usize = 20;
@@ -146,10 +146,11 @@ pub fn train<const Z: usize, D: Device<f32>>(
                 .collect();
             let eps = dev.tensor_from_vec(eps, (batch.len(), Const::<Z>));
             let (mu, logvar) = encode(m, batch.x.clone());
-            let kl = scalar(&kl_to_standard_normal(mu.clone(), logvar.clone())) as f64;
+            let kl = scalar_value(&kl_to_standard_normal(mu.clone(), logvar.clone())) as f64;
             let z = reparameterize(mu, logvar, eps);
-            let rec = scalar(&bce_with_logits_per_image(m.1.forward(z), batch.x.clone())) as f64;
-            Eval {
+            let rec =
+                scalar_value(&bce_with_logits_per_image(m.1.forward(z), batch.x.clone())) as f64;
+            Metrics {
                 loss: rec + kl,
                 parts: vec![("reconstruction".into(), rec), ("kl".into(), kl)],
             }

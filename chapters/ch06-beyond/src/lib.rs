@@ -18,10 +18,10 @@
 use ae_toolkit::batch::{batches, Images};
 use ae_toolkit::data::{DataSplits, Dataset, PIXELS};
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::{bce_with_logits_per_image, scalar, Reconstruction};
+use ae_toolkit::losses::{bce_with_logits_per_image, scalar_value, ReconstructionLoss};
 use ae_toolkit::model::{reconstruction_loss, Autoencoder};
 use ae_toolkit::pca::Pca;
-use ae_toolkit::train::{fit, Eval, History, RunOptions, TrainConfig};
+use ae_toolkit::train::{fit, History, Metrics, RunOptions, TrainConfig};
 use nalgebra::DMatrix;
 
 /// PCA-30's squared error per MNIST test image in Hinton & Salakhutdinov (2006), Fig. 2B.
@@ -127,7 +127,7 @@ pub fn model_squared_errors<M: Autoencoder<D>, D: Device<f32>>(
     model: &M,
     dev: &D,
     data: &Dataset,
-    output: Reconstruction,
+    output: ReconstructionLoss,
 ) -> Vec<f64> {
     batches(dev, data, 1000, None)
         .flat_map(|b| {
@@ -289,7 +289,7 @@ pub fn train_linear<const K: usize, D: Device<f32>>(
         &mut model,
         dev,
         data,
-        Reconstruction::LinearMse,
+        ReconstructionLoss::LinearMse,
         cfg,
         run,
     )?;
@@ -312,16 +312,17 @@ pub fn train_bce_scored_by_squared_error<M: Autoencoder<D>, D: Device<f32>>(
         data,
         cfg,
         run,
-        |m, batch, grads| reconstruction_loss(m, batch.x, grads, Reconstruction::BcePerImage),
+        |m, batch, grads| reconstruction_loss(m, batch.x, grads, ReconstructionLoss::BcePerImage),
         |m, batch| {
             let logits: Images<D> = m.logits(batch.x.clone());
-            let bce = scalar(&bce_with_logits_per_image(logits.clone(), batch.x.clone())) as f64;
+            let bce =
+                scalar_value(&bce_with_logits_per_image(logits.clone(), batch.x.clone())) as f64;
             let se = (logits.sigmoid() - batch.x.clone())
                 .square()
                 .sum::<(usize,), _>()
                 .mean();
-            Eval {
-                loss: scalar(&se) as f64,
+            Metrics {
+                loss: scalar_value(&se) as f64,
                 parts: vec![("bce".into(), bce)],
             }
         },
@@ -483,10 +484,10 @@ mod tests {
         let test = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
             .test
             .head(3);
-        let se = model_squared_errors(&m, &dev, &test, Reconstruction::LinearMse);
+        let se = model_squared_errors(&m, &dev, &test, ReconstructionLoss::LinearMse);
         // The MSE per pixel of the same images, times 784.
         let x = dev.tensor_from_vec(test.images.clone(), (3, Const::<PIXELS>));
-        let mse = scalar(&Reconstruction::LinearMse.loss(m.logits(x.clone()), x)) as f64;
+        let mse = scalar_value(&ReconstructionLoss::LinearMse.loss(m.logits(x.clone()), x)) as f64;
         assert!(close(
             mean(&se),
             mse * PIXELS as f64,
@@ -503,7 +504,7 @@ mod tests {
             .head(5);
         let per_image = model_bce_per_image(&m, &dev, &test);
         let x = dev.tensor_from_vec(test.images.clone(), (5, Const::<PIXELS>));
-        let batch = scalar(&bce_with_logits_per_image(m.logits(x.clone()), x)) as f64;
+        let batch = scalar_value(&bce_with_logits_per_image(m.logits(x.clone()), x)) as f64;
         assert!(close(mean(&per_image), batch, 1e-3));
     }
 

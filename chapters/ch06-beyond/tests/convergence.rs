@@ -6,7 +6,7 @@
 use ae_toolkit::baseline::mean_image_loss;
 use ae_toolkit::data::{embedded, DatasetKind, PIXELS};
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::pca::Pca;
 use ae_toolkit::train::{RunOptions, TrainConfig};
@@ -27,7 +27,7 @@ fn a_linear_autoencoder_learns_the_pca_subspace() {
         &model,
         &dev,
         &data.test,
-        Reconstruction::LinearMse,
+        ReconstructionLoss::LinearMse,
     ));
     let angles: Vec<f64> = principal_angles(&decoder_columns(&model.1), &pca.components)
         .iter()
@@ -72,12 +72,12 @@ fn the_deep_autoencoder_trains_in_the_papers_metric() {
         &model,
         &dev,
         &data.test,
-        Reconstruction::BcePerImage,
+        ReconstructionLoss::BcePerImage,
     ));
     assert!((direct - h.last().test.loss).abs() < 1e-3 * direct);
     // What needs no training: the mean training image for every test image.
     let mean_image =
-        mean_image_loss(Reconstruction::SigmoidMse, &data.train, &data.test) * PIXELS as f64;
+        mean_image_loss(ReconstructionLoss::SigmoidMse, &data.train, &data.test) * PIXELS as f64;
     println!("mean image {mean_image:.2} squared error per image");
     assert!(
         h.last().test.loss < DEEP_MARGIN * mean_image,
@@ -101,7 +101,7 @@ fn reconstruction_error_flags_a_digit_never_seen_in_training() {
         &mut ae,
         &dev,
         &data,
-        Reconstruction::BcePerImage,
+        ReconstructionLoss::BcePerImage,
         &cfg,
         &RunOptions::default(),
     )

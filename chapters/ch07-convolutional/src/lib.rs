@@ -13,7 +13,7 @@
 use ae_toolkit::conv::builder::{Conv2D, Flatten2D, MaxPool2D, Unflatten2D, Upsample2D};
 use ae_toolkit::data::DataSplits;
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::train::{History, RunOptions, TrainConfig};
 
@@ -53,7 +53,7 @@ pub type ConvAutoencoder = (Encoder, Decoder);
 
 /// The loss the chapter trains and reports: binary cross-entropy summed over the 784 pixels of an
 /// image (divide by 784 for the Keras blog's per-pixel figure).
-pub const LOSS: Reconstruction = Reconstruction::BcePerImage;
+pub const LOSS: ReconstructionLoss = ReconstructionLoss::BcePerImage;
 
 /// Trains the convolutional autoencoder on `data` with Adam (the toolkit's loop: shuffled
 /// mini-batches, a test evaluation after every epoch, checkpoints that `--resume` continues

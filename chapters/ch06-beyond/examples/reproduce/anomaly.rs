@@ -26,12 +26,12 @@ impl OnDevice for AnomalyRun<'_> {
             &mut ae,
             &dev,
             split,
-            Reconstruction::BcePerImage,
+            ReconstructionLoss::BcePerImage,
             &cfg,
             &args.run.run_options(
                 CHAPTER,
                 &format!("anomaly-ae-{digit}"),
-                &format!("784-400-20 AE without digit {digit} on {}", split.label()),
+                &format!("784-400-20 AE without digit {digit} on {}", split.title()),
             ),
         )?;
         let (vae, _) = ch05_vae::train::<ANOMALY_K, D>(
@@ -42,7 +42,7 @@ impl OnDevice for AnomalyRun<'_> {
             &args.run.run_options(
                 CHAPTER,
                 &format!("anomaly-vae-{digit}"),
-                &format!("VAE without digit {digit} on {}", split.label()),
+                &format!("VAE without digit {digit} on {}", split.title()),
             ),
         )?;
         let pca = Pca::fit(&split.train.images, PIXELS, ANOMALY_K);
@@ -118,7 +118,7 @@ pub(super) fn anomaly(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
          draws; PCA: 20 components. Adam lr {}, batch {}, {} epochs, seed {}.\n\n\
          Command · 命令: {}\n",
         test.len(),
-        data.label(),
+        data.title(),
         test.len(),
         cfg.learning_rate,
         cfg.batch_size,
@@ -167,7 +167,7 @@ pub(super) fn anomaly(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     };
     line_chart(
         &out.join("anomaly-auc.svg"),
-        &format!("ROC-AUC per held-out digit ({})", data.label()),
+        &format!("ROC-AUC per held-out digit ({})", data.title()),
         "held-out digit",
         "ROC-AUC",
         &[

@@ -26,7 +26,7 @@ impl OnDevice for DeepRun<'_> {
             &args.run.run_options(
                 CHAPTER,
                 "deep",
-                &format!("784-1000-500-250-30 AE on {}", data.label()),
+                &format!("784-1000-500-250-30 AE on {}", data.title()),
             ),
         )?;
         let last = h.last();
@@ -70,7 +70,7 @@ fn deep_outputs<D: Device<f32>>(
     };
     line_chart(
         &out.join("deep-curve.svg"),
-        &format!("784-1000-500-250-30 autoencoder on {}", data.label()),
+        &format!("784-1000-500-250-30 autoencoder on {}", data.title()),
         "training time (minutes, 2 CPU cores)",
         "squared error per test image",
         &[
@@ -85,7 +85,7 @@ fn deep_outputs<D: Device<f32>>(
 
     let n = 10;
     let originals: Vec<&[f32]> = (0..n).map(|i| data.test.image(i)).collect();
-    let deep_rec = reconstruct(model, dev, &data.test, n, Reconstruction::BcePerImage);
+    let deep_rec = reconstruct(model, dev, &data.test, n, ReconstructionLoss::BcePerImage);
     let pca_rec: Vec<f32> = pca
         .reconstruct(&data.test.head(n).images, 30)
         .iter()
@@ -155,7 +155,7 @@ fn deep_outputs<D: Device<f32>>(
          Command · 命令: {}\n\n{table}",
         data.test.len(),
         data.test.len(),
-        data.label(),
+        data.title(),
         cfg.learning_rate,
         cfg.batch_size,
         cfg.epochs,

@@ -17,7 +17,7 @@ use ae_toolkit::cli::RunArgs;
 use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::Reconstruction;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::{reconstruct, train_reconstruction};
 use ae_toolkit::pca::Pca;
 use ae_toolkit::plot::{image_rows, line_chart, Series};

@@ -79,7 +79,7 @@ impl OnDevice for PcaComparison<'_> {
              linear: lr {LINEAR_LEARNING_RATE}, {} epochs; nonlinear: lr 1e-3, {} epochs; seed {}.\n\nCommand · 命令: {}\n",
             data.test.len(),
             data.test.len(),
-            data.label(),
+            data.title(),
             args.run.epochs_or(args.linear_epochs as usize),
             args.run.epochs_or(10),
             args.run.seed,
@@ -127,7 +127,7 @@ impl OnDevice for PcaComparison<'_> {
         };
         line_chart(
             &out.join("pca-comparison.svg"),
-            &format!("Reconstruction error vs code width on {}", data.label()),
+            &format!("Reconstruction error vs code width on {}", data.title()),
             "code width k",
             "squared error per test image",
             &[
@@ -193,7 +193,7 @@ fn width<const K: usize, D: Device<f32>>(
         &args.run.run_options(
             CHAPTER,
             &format!("linear-{K}"),
-            &format!("linear AE, k {K}, on {}", data.label()),
+            &format!("linear AE, k {K}, on {}", data.title()),
         ),
     )?;
     let mut nonlinear = NonlinearAe::<K>::build_on_device(dev);
@@ -201,12 +201,12 @@ fn width<const K: usize, D: Device<f32>>(
         &mut nonlinear,
         dev,
         data,
-        Reconstruction::BcePerImage,
+        ReconstructionLoss::BcePerImage,
         &cfg(args, 10),
         &args.run.run_options(
             CHAPTER,
             &format!("nonlinear-{K}"),
-            &format!("784-400-{K} AE on {}", data.label()),
+            &format!("784-400-{K} AE on {}", data.title()),
         ),
     )?;
     let pca_k = Pca {
@@ -225,17 +225,23 @@ fn width<const K: usize, D: Device<f32>>(
             &linear,
             dev,
             &data.test,
-            Reconstruction::LinearMse,
+            ReconstructionLoss::LinearMse,
         )),
         nonlinear: mean(&model_squared_errors(
             &nonlinear,
             dev,
             &data.test,
-            Reconstruction::BcePerImage,
+            ReconstructionLoss::BcePerImage,
         )),
         angles,
-        linear_recon: reconstruct(&linear, dev, &data.test, 10, Reconstruction::LinearMse),
-        nonlinear_recon: reconstruct(&nonlinear, dev, &data.test, 10, Reconstruction::BcePerImage),
+        linear_recon: reconstruct(&linear, dev, &data.test, 10, ReconstructionLoss::LinearMse),
+        nonlinear_recon: reconstruct(
+            &nonlinear,
+            dev,
+            &data.test,
+            10,
+            ReconstructionLoss::BcePerImage,
+        ),
     })
 }
 
