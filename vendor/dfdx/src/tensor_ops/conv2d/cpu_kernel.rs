@@ -1,43 +1,11 @@
 use crate::shapes::{Dtype, Shape};
 use crate::tensor::{cpu::*, *};
 use crate::tensor_ops::matmul::cpu_kernel::MatMulImpl;
+use crate::tensor_ops::utilities::cpu_kernels::{unfold_dilated, unfold_strided};
 
 use super::{Conv2DKernel, Conv2DOp};
 
 use std::sync::Arc;
-
-impl Conv2DOp {
-    #[inline(always)]
-    fn unfold_idx(&self, [k1, k2, y, x]: [usize; 4]) -> Option<[usize; 2]> {
-        let mut oh = y + self.padding;
-        if oh < self.dilation * k1 {
-            return None;
-        }
-        oh -= self.dilation * k1;
-        if oh % self.stride != 0 {
-            return None;
-        }
-        oh /= self.stride;
-        if oh >= self.h_out {
-            return None;
-        }
-
-        let mut ow = x + self.padding;
-        if ow < self.dilation * k2 {
-            return None;
-        }
-        ow -= self.dilation * k2;
-        if ow % self.stride != 0 {
-            return None;
-        }
-        ow /= self.stride;
-        if ow >= self.w_out {
-            return None;
-        }
-
-        Some([oh, ow])
-    }
-}
 
 impl Cpu {
     #[inline]
@@ -52,26 +20,15 @@ impl Cpu {
     where
         Self: MatMulImpl<E>,
     {
-        {
-            let mut i = 0;
-            for c in 0..op.chan_in {
-                for k1 in 0..op.kernel {
-                    for k2 in 0..op.kernel {
-                        for oh in 0..op.h_out {
-                            let y = (oh * op.stride + op.dilation * k1).wrapping_sub(op.padding);
-                            for ow in 0..op.w_out {
-                                let x =
-                                    (ow * op.stride + op.dilation * k2).wrapping_sub(op.padding);
-                                if y < op.h_in && x < op.w_in {
-                                    buf[i] = img[c * (op.w_in * op.h_in) + y * op.w_in + x];
-                                }
-                                i += 1;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        unfold_strided(
+            img,
+            [op.h_in, op.w_in],
+            buf,
+            [op.h_out, op.w_out],
+            op.chan_in,
+            op.kernel,
+            [op.stride, op.padding, op.dilation],
+        );
 
         // filters: (G, O/G, C/G*K*K)
         // buf:     (G, C/G*K*K, OH*OW)
@@ -109,24 +66,15 @@ impl Cpu {
     where
         Self: MatMulImpl<E>,
     {
-        {
-            let mut i = 0;
-            for o in 0..op.chan_out {
-                for k1 in 0..op.kernel {
-                    for k2 in 0..op.kernel {
-                        for y in 0..op.h_in {
-                            for x in 0..op.w_in {
-                                if let Some([oh, ow]) = op.unfold_idx([k1, k2, y, x]) {
-                                    buf[i] =
-                                        grad_out[o * (op.h_out * op.w_out) + oh * op.w_out + ow];
-                                }
-                                i += 1;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        unfold_dilated(
+            grad_out,
+            [op.h_out, op.w_out],
+            buf,
+            [op.h_in, op.w_in],
+            op.chan_out,
+            op.kernel,
+            [op.stride, op.padding, op.dilation],
+        );
 
         {
             // img_g += filters^T * unfold(grad_out)

@@ -2,21 +2,11 @@ use crate::prelude::Tensorlike;
 use crate::shapes::{Dtype, Shape};
 use crate::tensor::{cpu::*, Tensor, ZerosTensor};
 use crate::tensor_ops::matmul::cpu_kernel::MatMulImpl;
+use crate::tensor_ops::utilities::cpu_kernels::{unfold_dilated, unfold_strided};
 
 use std::sync::Arc;
 
 use super::{ConvTrans2DKernel, ConvTrans2DOp};
-
-impl ConvTrans2DOp {
-    #[inline(always)]
-    fn unfold_idx(&self, [k1, k2, y, x]: [usize; 4]) -> Option<[usize; 2]> {
-        (y * self.stride + self.dilation * k1)
-            .checked_sub(self.padding)
-            .zip((x * self.stride + self.dilation * k2).checked_sub(self.padding))
-            .filter(|&(oh, ow)| oh < self.h_out && ow < self.w_out)
-            .map(|(oh, ow)| [oh, ow])
-    }
-}
 
 impl Cpu {
     #[inline]
@@ -31,49 +21,15 @@ impl Cpu {
     where
         Self: MatMulImpl<E>,
     {
-        {
-            let mut i = 0;
-            for c in 0..op.chan_in {
-                for k1 in 0..op.kernel {
-                    for k2 in 0..op.kernel {
-                        for oh in 0..op.h_out {
-                            for ow in 0..op.w_out {
-                                i += 1;
-                                let mut y = oh + op.padding;
-                                if y < op.dilation * k1 {
-                                    continue;
-                                }
-                                y -= op.dilation * k1;
-                                if y % op.stride != 0 {
-                                    continue;
-                                }
-                                y /= op.stride;
-                                if y >= op.h_in {
-                                    continue;
-                                }
-
-                                let mut x = ow + op.padding;
-                                if x < op.dilation * k2 {
-                                    continue;
-                                }
-                                x -= op.dilation * k2;
-                                if x % op.stride != 0 {
-                                    continue;
-                                }
-                                x /= op.stride;
-                                if x >= op.w_in {
-                                    continue;
-                                }
-
-                                if y < op.h_in && x < op.w_in {
-                                    buf[i - 1] = img[c * (op.w_in * op.h_in) + y * op.w_in + x];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        unfold_dilated(
+            img,
+            [op.h_in, op.w_in],
+            buf,
+            [op.h_out, op.w_out],
+            op.chan_in,
+            op.kernel,
+            [op.stride, op.padding, op.dilation],
+        );
 
         // filters_tr: (G, O/G, C/G*K*K)
         // patches: (G, C/G*K*K, OH*OW)
@@ -111,24 +67,15 @@ impl Cpu {
     where
         Self: MatMulImpl<E>,
     {
-        {
-            let mut i = 0;
-            for o in 0..op.chan_out {
-                for k1 in 0..op.kernel {
-                    for k2 in 0..op.kernel {
-                        for y in 0..op.h_in {
-                            for x in 0..op.w_in {
-                                if let Some([oh, ow]) = op.unfold_idx([k1, k2, y, x]) {
-                                    buf[i] =
-                                        grad_out[o * (op.h_out * op.w_out) + oh * op.w_out + ow];
-                                }
-                                i += 1;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        unfold_strided(
+            grad_out,
+            [op.h_out, op.w_out],
+            buf,
+            [op.h_in, op.w_in],
+            op.chan_out,
+            op.kernel,
+            [op.stride, op.padding, op.dilation],
+        );
 
         {
             // filters: (G, C/G, O/G*K*K)

@@ -1,4 +1,5 @@
 use crate::{shapes::*, tensor::*};
+use crate::tensor_ops::utilities::cpu_kernels::conv_span;
 
 use std::sync::Arc;
 
@@ -10,6 +11,20 @@ fn make_4d<S: Shape>(strides: S::Concrete) -> [usize; 4] {
         4 => [strides[0], strides[1], strides[2], strides[3]],
         _ => panic!("Only implemented for 3d & 4d arrays"),
     }
+}
+
+/// For every output row (column), the rows (columns) of its window inside the input, as (how
+/// many, first); consecutive ones are `dilation` apart. Computed once per call (a patch of the
+/// Autoencoders-in-Rust book: the loops no longer test every window element against the input's
+/// bounds).
+fn window_spans(op: &super::Pool2DOp) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+    let span = |o: usize, n_in: usize| {
+        let (_, n, first) = conv_span(op.dilation, o * op.stride, op.padding, n_in, op.kernel);
+        (n, first)
+    };
+    let rows = (0..op.h_out).map(|oh| span(oh, op.h_in)).collect();
+    let cols = (0..op.w_out).map(|ow| span(ow, op.w_in)).collect();
+    (rows, cols)
 }
 
 impl super::Pool2DKind {
@@ -73,22 +88,18 @@ impl<E: Float + Dtype> super::Pool2DKernel<E> for Cpu {
 
         let buf = inp.data.as_ref();
         let out_buf = Arc::make_mut(&mut out.data);
+        let (rows, cols) = window_spans(&op);
         for b in 0..op.batch {
             for c in 0..op.chan {
-                for oh in 0..op.h_out {
-                    for ow in 0..op.w_out {
+                let inp_bc = b * istr[0] + c * istr[1];
+                for (oh, &(n1, y0)) in rows.iter().enumerate() {
+                    for (ow, &(n2, x0)) in cols.iter().enumerate() {
                         let mut tmp = op.kind.init();
-                        for k1 in 0..op.kernel {
-                            let y = (oh * op.stride + op.dilation * k1).checked_sub(op.padding);
-                            for k2 in 0..op.kernel {
-                                let x = (ow * op.stride + op.dilation * k2).checked_sub(op.padding);
-                                if let Some((y, x)) = y.zip(x) {
-                                    if y < op.h_in && x < op.w_in {
-                                        let inp_idx =
-                                            b * istr[0] + c * istr[1] + y * istr[2] + x * istr[3];
-                                        tmp = op.kind.accum(&tmp, &buf[inp_idx]);
-                                    }
-                                }
+                        for j1 in 0..n1 {
+                            let row = inp_bc + (y0 + j1 * op.dilation) * istr[2];
+                            for j2 in 0..n2 {
+                                let inp_idx = row + (x0 + j2 * op.dilation) * istr[3];
+                                tmp = op.kind.accum(&tmp, &buf[inp_idx]);
                             }
                         }
                         tmp = op.kind.normalize(tmp, op.kernel * op.kernel);
@@ -113,27 +124,22 @@ impl<E: Float + Dtype> super::Pool2DKernel<E> for Cpu {
         let inp_buf = inp.data.as_ref();
         let out_buf = out.data.as_ref();
 
+        let (rows, cols) = window_spans(&op);
         for b in 0..op.batch {
             for c in 0..op.chan {
-                for oh in 0..op.h_out {
-                    for ow in 0..op.w_out {
+                let inp_bc = b * istr[0] + c * istr[1];
+                for (oh, &(n1, y0)) in rows.iter().enumerate() {
+                    for (ow, &(n2, x0)) in cols.iter().enumerate() {
                         let out_idx = b * ostr[0] + c * ostr[1] + oh * ostr[2] + ow * ostr[3];
                         let go = grad_out[out_idx];
                         let go = op.kind.normalize(go, op.kernel * op.kernel);
                         let vo = out_buf[out_idx];
 
-                        for k1 in 0..op.kernel {
-                            let y = (oh * op.stride + op.dilation * k1).checked_sub(op.padding);
-                            for k2 in 0..op.kernel {
-                                let x = (ow * op.stride + op.dilation * k2).checked_sub(op.padding);
-                                if let Some((y, x)) = y.zip(x) {
-                                    if x < op.w_in && y < op.h_in {
-                                        let inp_idx =
-                                            b * istr[0] + c * istr[1] + y * istr[2] + x * istr[3];
-                                        grad_inp[inp_idx] +=
-                                            op.kind.filter(go, inp_buf[inp_idx], vo);
-                                    }
-                                }
+                        for j1 in 0..n1 {
+                            let row = inp_bc + (y0 + j1 * op.dilation) * istr[2];
+                            for j2 in 0..n2 {
+                                let inp_idx = row + (x0 + j2 * op.dilation) * istr[3];
+                                grad_inp[inp_idx] += op.kind.filter(go, inp_buf[inp_idx], vo);
                             }
                         }
                     }

@@ -410,3 +410,127 @@ impl<E: Dtype, Op: BinaryDerivative<E> + Sync> BinaryKernel<Op, E> for Cpu {
         Ok(())
     }
 }
+
+/// The positions `o` in `0..n_o` whose partner `i = o * stride + offset - padding` lies in
+/// `0..n_i`, as `(first o, how many, partner of the first o)`; consecutive `o` have partners
+/// `stride` apart. (A patch of the Autoencoders-in-Rust book: the convolution kernels' unfolds
+/// copy whole spans of rows instead of testing every element.)
+#[inline]
+pub(crate) fn conv_span(
+    stride: usize,
+    offset: usize,
+    padding: usize,
+    n_i: usize,
+    n_o: usize,
+) -> (usize, usize, usize) {
+    let lo = if offset >= padding {
+        0
+    } else {
+        (padding - offset + stride - 1) / stride
+    };
+    let hi = if n_i + padding > offset {
+        ((n_i + padding - offset + stride - 1) / stride).min(n_o)
+    } else {
+        0
+    };
+    if hi <= lo {
+        (0, 0, 0)
+    } else {
+        (lo, hi - lo, lo * stride + offset - padding)
+    }
+}
+
+/// `dst[c, k1, k2, o1, o2] = src[c, o1 * stride + dilation * k1 - padding, o2 * stride +
+/// dilation * k2 - padding]`, 0 where that falls outside `src` (the unfold of a convolution's
+/// input). `src` holds `chan` dense planes `src_hw`, `dst` the `chan * kernel * kernel` planes
+/// `dst_hw`, every element of which is written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn unfold_strided<E: Dtype>(
+    src: &[E],
+    src_hw: [usize; 2],
+    dst: &mut [E],
+    dst_hw: [usize; 2],
+    chan: usize,
+    kernel: usize,
+    [stride, padding, dilation]: [usize; 3],
+) {
+    let ([h_s, w_s], [h_d, w_d]) = (src_hw, dst_hw);
+    let zero = E::default();
+    let mut planes = dst[..chan * kernel * kernel * h_d * w_d].chunks_exact_mut(h_d * w_d);
+    for c in 0..chan {
+        let src_c = &src[c * h_s * w_s..][..h_s * w_s];
+        for k1 in 0..kernel {
+            let (y_lo, y_n, y0) = conv_span(stride, dilation * k1, padding, h_s, h_d);
+            for k2 in 0..kernel {
+                let (x_lo, x_n, x0) = conv_span(stride, dilation * k2, padding, w_s, w_d);
+                let plane = planes.next().unwrap();
+                plane[..y_lo * w_d].fill(zero);
+                plane[(y_lo + y_n) * w_d..].fill(zero);
+                for j in 0..y_n {
+                    let src_row = &src_c[(y0 + j * stride) * w_s..][..w_s];
+                    let dst_row = &mut plane[(y_lo + j) * w_d..][..w_d];
+                    dst_row[..x_lo].fill(zero);
+                    dst_row[x_lo + x_n..].fill(zero);
+                    let dst_row = &mut dst_row[x_lo..x_lo + x_n];
+                    if stride == 1 {
+                        dst_row.copy_from_slice(&src_row[x0..x0 + x_n]);
+                    } else {
+                        for (i, v) in dst_row.iter_mut().enumerate() {
+                            *v = src_row[x0 + i * stride];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst[c, k1, k2, o1 * stride + dilation * k1 - padding, o2 * stride + dilation * k2 - padding]
+/// = src[c, o1, o2]`, 0 at every position of `dst` no `(o1, o2)` lands on (the unfold of a
+/// convolution's output gradient, and of a transposed convolution's input). `src` holds `chan`
+/// dense planes `src_hw`, `dst` the `chan * kernel * kernel` planes `dst_hw`, every element of
+/// which is written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn unfold_dilated<E: Dtype>(
+    src: &[E],
+    src_hw: [usize; 2],
+    dst: &mut [E],
+    dst_hw: [usize; 2],
+    chan: usize,
+    kernel: usize,
+    [stride, padding, dilation]: [usize; 3],
+) {
+    let ([h_s, w_s], [h_d, w_d]) = (src_hw, dst_hw);
+    let zero = E::default();
+    let mut planes = dst[..chan * kernel * kernel * h_d * w_d].chunks_exact_mut(h_d * w_d);
+    for c in 0..chan {
+        let src_c = &src[c * h_s * w_s..][..h_s * w_s];
+        for k1 in 0..kernel {
+            let (y_lo, y_n, y0) = conv_span(stride, dilation * k1, padding, h_d, h_s);
+            for k2 in 0..kernel {
+                let (x_lo, x_n, x0) = conv_span(stride, dilation * k2, padding, w_d, w_s);
+                let plane = planes.next().unwrap();
+                // rows no `o1` lands on are zeroed, the others written once
+                let mut next = 0;
+                for j in 0..y_n {
+                    let y = y0 + j * stride;
+                    plane[next * w_d..y * w_d].fill(zero);
+                    next = y + 1;
+                    let src_row = &src_c[(y_lo + j) * w_s..][x_lo..x_lo + x_n];
+                    let dst_row = &mut plane[y * w_d..][..w_d];
+                    if stride == 1 {
+                        dst_row[..x0].fill(zero);
+                        dst_row[x0 + x_n..].fill(zero);
+                        dst_row[x0..x0 + x_n].copy_from_slice(src_row);
+                    } else {
+                        dst_row.fill(zero);
+                        for (i, &v) in src_row.iter().enumerate() {
+                            dst_row[x0 + i * stride] = v;
+                        }
+                    }
+                }
+                plane[next * w_d..].fill(zero);
+            }
+        }
+    }
+}
