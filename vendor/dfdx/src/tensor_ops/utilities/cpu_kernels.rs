@@ -33,37 +33,54 @@ pub(crate) fn with_widest_simd<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Calls `f(offset, chunk)` on consecutive chunks of `buf`, in parallel for long buffers.
-#[inline]
+///
+/// `f` is compiled once per call site (with [with_widest_simd] inside it); the chunking and
+/// rayon's machinery behind [run_chunks] take it as a trait object, so they are compiled once per
+/// element type rather than once per operation, which kept every crate that instantiates the
+/// kernels compiling several times longer.
+#[inline(always)]
 fn for_each_chunk<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(buf: &mut [T], f: F) {
+    run_chunks(buf, &move |o: usize, chunk: &mut [T]| {
+        with_widest_simd(#[inline(always)] || f(o, chunk))
+    })
+}
+
+fn run_chunks<T: Send>(buf: &mut [T], f: &(dyn Fn(usize, &mut [T]) + Sync)) {
     #[cfg(feature = "cpu")]
     if buf.len() >= PARALLEL_MIN_LEN {
         use rayon::prelude::*;
         buf.par_chunks_mut(PARALLEL_CHUNK)
             .enumerate()
-            .for_each(|(i, chunk)| with_widest_simd(#[inline(always)] || f(i * PARALLEL_CHUNK, chunk)));
+            .for_each(|(i, chunk)| f(i * PARALLEL_CHUNK, chunk));
         return;
     }
-    with_widest_simd(#[inline(always)] || f(0, buf))
+    f(0, buf)
 }
 
 /// Like [for_each_chunk], over two buffers of the same length chunked alike.
-#[inline]
+#[inline(always)]
 fn for_each_chunk2<T: Send, F: Fn(usize, &mut [T], &mut [T]) + Sync + Send>(
     a: &mut [T],
     b: &mut [T],
     f: F,
 ) {
     debug_assert_eq!(a.len(), b.len());
+    run_chunks2(a, b, &move |o: usize, a: &mut [T], b: &mut [T]| {
+        with_widest_simd(#[inline(always)] || f(o, a, b))
+    })
+}
+
+fn run_chunks2<T: Send>(a: &mut [T], b: &mut [T], f: &(dyn Fn(usize, &mut [T], &mut [T]) + Sync)) {
     #[cfg(feature = "cpu")]
     if a.len() >= PARALLEL_MIN_LEN {
         use rayon::prelude::*;
         a.par_chunks_mut(PARALLEL_CHUNK)
             .zip(b.par_chunks_mut(PARALLEL_CHUNK))
             .enumerate()
-            .for_each(|(i, (a, b))| with_widest_simd(#[inline(always)] || f(i * PARALLEL_CHUNK, a, b)));
+            .for_each(|(i, (a, b))| f(i * PARALLEL_CHUNK, a, b));
         return;
     }
-    with_widest_simd(#[inline(always)] || f(0, a, b))
+    f(0, a, b)
 }
 
 /// Whether `t` is laid out densely in row-major order (no broadcast or permuted axis).
