@@ -78,6 +78,10 @@ enum Task {
         /// Cargo features to build the Rust side (the `perf` crate) with
         #[arg(long)]
         features: Option<String>,
+        /// Measure nothing: rewrite the table and its named values from the recorded run
+        /// (epoch.json or train-step.json in the output directory)
+        #[arg(long)]
+        from_record: bool,
     },
     /// Run every chapter's `reproduce` example with all its experiments on the full data (release
     /// build), rewriting what the book includes in book/generated/; one progress line, and the
@@ -183,6 +187,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             out,
             features,
+            from_record,
         } => xtask::perf::run(
             &root(),
             &xtask::perf::Options {
@@ -195,6 +200,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 data_dir,
                 out,
                 features,
+                from_record,
             },
         ),
     }

@@ -55,6 +55,9 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Cargo features of the `perf` crate to build the Rust side with.
     pub features: Option<String>,
+    /// Measure nothing: write the table and the named values again from the run recorded in
+    /// `<out>/epoch.json` (or `train-step.json`), e.g. after the table's format changed.
+    pub from_record: bool,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             data_dir: None,
             out: None,
             features: None,
+            from_record: false,
         }
     }
 }
@@ -243,7 +247,7 @@ pub fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// One model's step timings: seconds per step, one value per round.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepTimes {
     /// The model.
     pub model: ModelInfo,
@@ -254,7 +258,7 @@ pub struct StepTimes {
 }
 
 /// A row of the step table, derived from the medians.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepRow {
     /// Identifier.
     pub id: String,
@@ -285,7 +289,7 @@ pub struct StepRow {
 }
 
 /// The matmul peak: GFLOP/s of a large single-precision product in each framework.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Peak {
     /// Side of the square matrices.
     pub n: usize,
@@ -338,7 +342,7 @@ pub fn step_row(t: &StepTimes, peak_gflops: f64) -> Option<StepRow> {
 }
 
 /// One model's epoch timings, one value per round.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochTimes {
     /// The model.
     pub model: ModelInfo,
@@ -353,7 +357,7 @@ pub struct EpochTimes {
 }
 
 /// A row of the epoch table.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
     /// Identifier.
     pub id: String,
@@ -387,7 +391,7 @@ pub fn epoch_row(t: &EpochTimes) -> Option<EpochRow> {
 }
 
 /// Where and with what the measurement ran.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
     /// CPU model name (sysinfo; on Linux, the `model name` of /proc/cpuinfo).
     pub cpu: String,
@@ -434,7 +438,7 @@ pub fn torch_note(installed: bool, missing_twins: &[String]) -> Option<String> {
 }
 
 /// Everything a run measured, as written to the JSON file.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report<T, R> {
     /// The command that produced it.
     pub command: String,
@@ -667,6 +671,9 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let out_dir = opts.out.clone().unwrap_or_else(|| root.join(OUT_DIR));
+    if opts.from_record {
+        return rewrite_from_record(&out_dir, opts.epochs);
+    }
 
     // Full data first: without it the epoch timing has nothing to do.
     let data_dir = DataDir::resolve(opts.data_dir.clone());
@@ -750,6 +757,30 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
         let r = report(opts, machine, py.is_some(), m);
         write_report(&out_dir, "train-step", &r, &step_markdown(&r))?;
         step_results(&r).write(&out_dir).map(drop)
+    }
+}
+
+/// Writes the table and the named values again from the report a run recorded (its JSON), so
+/// that they come from that run and not from a retyped copy.
+fn rewrite_from_record(out_dir: &Path, epochs: bool) -> anyhow::Result<()> {
+    let name = if epochs { "epoch" } else { "train-step" };
+    let path = out_dir.join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no recorded run at {}: run `cargo xtask perf{}` first",
+            path.display(),
+            if epochs { " --epochs" } else { "" }
+        )
+    })?;
+    let what = || format!("{} is not a report of `cargo xtask perf`", path.display());
+    if epochs {
+        let r: Report<EpochTimes, EpochRow> = serde_json::from_str(&text).with_context(what)?;
+        write_report(out_dir, name, &r, &epoch_markdown(&r))?;
+        epoch_results(&r).write(out_dir).map(drop)
+    } else {
+        let r: Report<StepTimes, StepRow> = serde_json::from_str(&text).with_context(what)?;
+        write_report(out_dir, name, &r, &step_markdown(&r))?;
+        step_results(&r).write(out_dir).map(drop)
     }
 }
 
