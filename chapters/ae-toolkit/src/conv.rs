@@ -85,7 +85,7 @@ pub const fn conv_trans_output_size(
 /// What the model types are written with: the zero-sized descriptions `build_module` turns into
 /// layers with weights on a device (like `dfdx::nn::builders`).
 pub mod builder {
-    pub use super::{Flatten2D, MaxPool2D, Unflatten2D, Upsample2D};
+    pub use super::{Crop2D, Flatten2D, MaxPool2D, Unflatten2D, Upsample2D};
 
     /// A 2-D convolution with a bias: `IN` → `OUT` channels, `K`×`K` kernel, stride `S`, zero
     /// padding `P` on every side.
@@ -407,6 +407,37 @@ where
     fn try_forward(&self, x: Images<C, E, D, T>) -> Result<Self::Output, D::Err> {
         let (_, _, h, w) = *x.shape();
         x.try_upscale2d_like(NearestNeighbor, h * F, w * F)
+    }
+}
+
+/// Removes `LEAD` rows and columns at the top and left of every image and `TRAIL` at the bottom
+/// and right: what PyTorch's `output_padding` and TensorFlow's `"same"` padding of a strided
+/// transposed convolution amount to. A transposed convolution with stride 2 and a 3×3 kernel maps
+/// `n` pixels to `2n + 1` (padding 0); cropping one row and column (`Crop2D<1, 0>`) gives `2n`.
+/// No weights; the gradient of a cropped pixel is zero.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Crop2D<const LEAD: usize, const TRAIL: usize>;
+
+impl<const LEAD: usize, const TRAIL: usize> ZeroSizedModule for Crop2D<LEAD, TRAIL> {}
+impl<const LEAD: usize, const TRAIL: usize> NonMutableModule for Crop2D<LEAD, TRAIL> {}
+
+impl<const C: usize, const LEAD: usize, const TRAIL: usize, E, D, T> Module<Images<C, E, D, T>>
+    for Crop2D<LEAD, TRAIL>
+where
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    type Output = Images<C, E, D, T>;
+    type Error = D::Err;
+
+    fn try_forward(&self, x: Images<C, E, D, T>) -> Result<Self::Output, D::Err> {
+        let (_, _, h, w) = *x.shape();
+        assert!(
+            h > LEAD + TRAIL && w > LEAD + TRAIL,
+            "Crop2D<{LEAD}, {TRAIL}> cannot crop {h}×{w} images"
+        );
+        x.try_slice((.., .., LEAD..h - TRAIL, LEAD..w - TRAIL))
     }
 }
 

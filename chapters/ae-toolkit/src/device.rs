@@ -1,6 +1,31 @@
 //! Choosing the compute device at run time while the code stays generic over `D: Device<f32>`.
 
 use dfdx::prelude::*;
+use dfdx::tensor_ops::{
+    Conv2DKernel, ConvTrans2DKernel, NearestNeighbor, Pool2DKernel, Upscale2DKernel,
+};
+
+/// A device with everything the chapters train with: dfdx's [`Device`] plus the convolution,
+/// transposed convolution, pooling and upsampling kernels of Chapter 7's layers, which dfdx's
+/// `Device` does not include. The CPU and CUDA devices are both; work written for
+/// `D: Device<f32>` runs on any `ImageDevice` unchanged.
+pub trait ImageDevice:
+    Device<f32>
+    + Conv2DKernel<f32>
+    + ConvTrans2DKernel<f32>
+    + Pool2DKernel<f32>
+    + Upscale2DKernel<f32, NearestNeighbor>
+{
+}
+
+impl<D> ImageDevice for D where
+    D: Device<f32>
+        + Conv2DKernel<f32>
+        + ConvTrans2DKernel<f32>
+        + Pool2DKernel<f32>
+        + Upscale2DKernel<f32, NearestNeighbor>
+{
+}
 
 /// The device a run uses.
 ///
@@ -40,8 +65,9 @@ pub enum DeviceKind {
 pub trait OnDevice {
     /// What the work returns.
     type Output;
-    /// Runs the work on `dev`.
-    fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<Self::Output>;
+    /// Runs the work on `dev`. (An implementation may ask for less, `D: Device<f32>`, when it
+    /// trains no convolutional layer.)
+    fn run<D: ImageDevice>(self, dev: D) -> anyhow::Result<Self::Output>;
 }
 
 /// Builds the chosen device, seeded, and runs `work` on it.

@@ -275,13 +275,13 @@ pub use upscale2d::{Bilinear, GenericUpscale2D, NearestNeighbor, TryUpscale2D, U
 pub use var_to::VarTo;
 
 pub(crate) use to_dtype::ToDtypeKernel;
-pub(crate) use upscale2d::Upscale2DKernel;
+pub use upscale2d::Upscale2DKernel;
 
 mod conv2d;
-pub use conv2d::TryConv2D;
+pub use conv2d::{Conv2DKernel, TryConv2D};
 
 mod convtrans2d;
-pub use convtrans2d::TryConvTrans2D;
+pub use convtrans2d::{ConvTrans2DKernel, TryConvTrans2D};
 
 mod pool2d;
-pub use pool2d::{Pool2DKind, TryPool2D};
+pub use pool2d::{Pool2DKernel, Pool2DKind, TryPool2D};

@@ -28,7 +28,7 @@ pub(super) struct Conv2DOp {
     pub w_out: usize,
 }
 
-pub(super) trait Conv2DKernel<E: Dtype>: Storage<E> {
+pub trait Conv2DKernel<E: Dtype>: Storage<E> {
     fn alloc<S: Shape>(&self, s: S) -> Result<Tensor<S, E, Self>, Self::Err>;
 
     fn forward<L: Shape, R: Shape, O: Shape>(

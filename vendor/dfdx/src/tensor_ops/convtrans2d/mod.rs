@@ -27,7 +27,7 @@ pub(super) struct ConvTrans2DOp {
     pub w_out: usize,
 }
 
-pub(super) trait ConvTrans2DKernel<E: Dtype>: Storage<E> {
+pub trait ConvTrans2DKernel<E: Dtype>: Storage<E> {
     fn alloc<S: Shape>(&self, s: S) -> Result<Tensor<S, E, Self>, Self::Err>;
 
     fn forward<L: Shape, R: Shape, O: Shape>(

@@ -31,7 +31,7 @@ pub struct Pool2DOp {
     pub w_out: usize,
 }
 
-pub(super) trait Pool2DKernel<E: Dtype>: Storage<E> {
+pub trait Pool2DKernel<E: Dtype>: Storage<E> {
     fn alloc<S: Shape>(&self, s: S) -> Result<Tensor<S, E, Self>, Self::Err>;
 
     fn forward<I: Shape, O: Shape>(

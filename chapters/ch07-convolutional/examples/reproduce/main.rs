@@ -1,0 +1,70 @@
+//! Reproduces Chapter 7 and writes every number and figure it shows into `book/generated/ch07/`.
+//!
+//! ```text
+//! cargo run --release -p ch07-convolutional --example reproduce -- --experiment conv
+//! cargo run --release -p ch07-convolutional --example reproduce -- --experiment all
+//! ```
+//!
+//! Data: full MNIST from the data directory (`cargo xtask fetch-data`), otherwise the embedded
+//! 2,000/500-image subset (announced on stderr). Every run keeps a checkpoint after every epoch
+//! in `target/runs/ch07/<run>`; `--resume` continues it exactly.
+
+use ae_toolkit::cli::RunArgs;
+use ae_toolkit::data::DatasetKind;
+use ae_toolkit::train::TrainConfig;
+use clap::Parser;
+
+mod conv;
+
+const CHAPTER: &str = "ch07";
+const PACKAGE: &str = "ch07-convolutional";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Experiment {
+    /// The Keras blog's convolutional autoencoder against Chapter 1's MLPs of the same code size
+    /// and of the same parameter count
+    Conv,
+    /// Everything above
+    All,
+}
+
+/// Reproduce Chapter 7's results and figures.
+#[derive(Parser, Debug, Clone)]
+#[command(about, long_about = None)]
+struct Args {
+    /// What to run
+    #[arg(long, value_enum, default_value_t = Experiment::Conv)]
+    experiment: Experiment,
+    /// Epochs of the convolutional autoencoder and its MLPs (the Keras blog trains 50)
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    conv_epochs: u32,
+    // The shared `--epochs` flag overrides every experiment's epoch count.
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+fn main() {
+    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    let data = args.run.load(DatasetKind::Mnist)?;
+    let all = args.experiment == Experiment::All;
+    if all || args.experiment == Experiment::Conv {
+        args.run.on_device(conv::Comparison { args, data: &data })?;
+    }
+    Ok(())
+}
+
+/// The command that reproduces an experiment's results, for the tables.
+fn command(args: &Args, flags: &[String]) -> String {
+    format!("`{}`", args.run.reproduce_command(PACKAGE, flags))
+}
+
+/// Adam with Keras' default learning rate (10⁻³), batches of 128, the run's seed.
+fn cfg(args: &Args, epochs: u32) -> TrainConfig {
+    TrainConfig {
+        seed: args.run.seed,
+        ..TrainConfig::adam(args.run.epochs_or(epochs as usize), 128)
+    }
+}
