@@ -153,7 +153,9 @@ fn outputs(Comparison { args, data }: &Comparison, trained: &[Trained]) -> anyho
     let epochs = trained[0].history.last().epoch;
     let table = format!(
         "{}\nTest BCE on {} after {epochs} epochs (Adam, learning rate 0.001, batches of 128, \
-         seed {}); PCA's reconstruction clipped to (0, 1) and scored with the same loss. {}\n",
+         seed {}); PCA-{CODE}: the test images' projections on the first {CODE} principal \
+         components of the training images, clamped to [10⁻⁶, 1 − 10⁻⁶] and scored with the same \
+         loss. {}\n",
         markdown_table(
             &[
                 "model · 模型",
