@@ -10,7 +10,9 @@
 //! images are run-time values, because dfdx computes compile-time output sizes only on nightly
 //! Rust (see `vendor/README.md`).
 
-use ae_toolkit::conv::builder::{Conv2D, Flatten2D, MaxPool2D, Unflatten2D, Upsample2D};
+use ae_toolkit::conv::builder::{
+    Conv2D, ConvTrans2D, Crop2D, Flatten2D, MaxPool2D, Unflatten2D, Upsample2D,
+};
 use ae_toolkit::data::DataSplits;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::ReconstructionLoss;
@@ -50,6 +52,50 @@ pub type Decoder = (
 /// The Keras blog's convolutional autoencoder: `(encoder, decoder)`.
 pub type ConvAutoencoder = (Encoder, Decoder);
 // ANCHOR_END: model
+
+// ANCHOR: transposed
+/// A stride-2 transposed convolution with a 3×3 kernel maps `n` pixels to `2n + 1`; the crop of
+/// the first row and column makes it `2n`, the size nearest-neighbour upsampling gives (PyTorch:
+/// `ConvTranspose2d(in, out, 3, stride=2, padding=1, output_padding=1)`).
+pub type UpTransposed<const IN: usize, const OUT: usize> =
+    (ConvTrans2D<IN, OUT, 3, 2, 0>, Crop2D<1, 0>);
+/// The decoder of [`ConvAutoencoder`] with every "3×3 convolution, then ×2 upsampling" replaced
+/// by one stride-2 transposed convolution: the same weights per layer (9·in·out + out), so the
+/// same 4,385 parameters in all, the same encoder; only the way the decoder enlarges the image
+/// differs. 4 → 8 → 16, a 3×3 convolution without padding to 14, and the last layer a transposed
+/// convolution to 28.
+pub type TransposedDecoder = (
+    Unflatten2D<8, 4, 4>,
+    (UpTransposed<8, 8>, ReLU),
+    (UpTransposed<8, 8>, ReLU),
+    (Conv2D<8, 16, 3, 1, 0>, ReLU),
+    UpTransposed<16, 1>,
+    Flatten2D<784>,
+);
+/// [`ConvAutoencoder`]'s encoder with [`TransposedDecoder`].
+pub type TransposedAutoencoder = (Encoder, TransposedDecoder);
+// ANCHOR_END: transposed
+
+// ANCHOR: checkerboard
+/// The part of an image that alternates from one pixel to the next: its Fourier coefficients at
+/// the highest frequencies, `c_ab = (1/HW) Σᵢⱼ x_ij (−1)^(a·i + b·j)` for `(a, b)` = (1, 0),
+/// (0, 1) and (1, 1) — stripes along the rows, along the columns, and a checkerboard — summed as
+/// energy `c₁₀² + c₀₁² + c₁₁²`. Zero for an image made of 2×2 blocks of equal pixels (what
+/// nearest-neighbour upsampling gives); for an image of `side`×`side` pixels, row-major.
+pub fn alternating_energy(image: &[f32], side: usize) -> f64 {
+    assert_eq!(image.len(), side * side, "a {side}×{side} image");
+    let mut c = [0.0f64; 3];
+    for (n, &x) in image.iter().enumerate() {
+        let (i, j) = (n / side, n % side);
+        let sign = |e: usize| if e % 2 == 0 { 1.0 } else { -1.0 };
+        c[0] += x as f64 * sign(i);
+        c[1] += x as f64 * sign(j);
+        c[2] += x as f64 * sign(i + j);
+    }
+    let n = image.len() as f64;
+    c.iter().map(|v| (v / n).powi(2)).sum()
+}
+// ANCHOR_END: checkerboard
 
 /// Chapter 1's one-hidden-layer recipe (784 → ReLU code → 784 logits) with a code of `CODE`
 /// values: the MLP with the convolutional autoencoder's code size. It has 201,616 parameters,
@@ -126,6 +172,67 @@ mod tests {
         let biases = 16 + 8 + 8 + 8 + 8 + 16 + 1;
         assert_eq!(model.num_trainable_params(), weights + biases);
         assert_eq!(weights + biases, 4385);
+    }
+
+    /// The transposed decoder has the same parameter count and the same output size.
+    #[test]
+    fn transposed_decoder_matches_the_upsampling_one() {
+        let up = |n| conv_trans_output_size(n, 3, 2, 0).unwrap() - 1; // then Crop2D<1, 0>
+        assert_eq!(up(4), 8);
+        assert_eq!(up(8), 16);
+        assert_eq!(up(conv_output_size(16, 3, 1, 0).unwrap()), 28);
+        let dev = Cpu::seed_from_u64(0);
+        let a = dev.build_module::<ConvAutoencoder, f32>();
+        let b = dev.build_module::<TransposedAutoencoder, f32>();
+        assert_eq!(a.num_trainable_params(), b.num_trainable_params());
+        let x: Tensor<(usize, Const<784>), f32, _> = dev.sample_uniform_like(&(2, Const));
+        assert_eq!(*b.forward(x).shape(), (2, Const::<784>));
+    }
+
+    /// Why a stride-2, 3×3 transposed convolution makes checkerboards (Odena et al., 2016): with
+    /// every input and weight 1, an output pixel is the number of (input, kernel tap) pairs that
+    /// reach it — 1 at even positions, 2 at odd ones along each axis, so 1, 2 and 4 in 2-D —
+    /// while upsampling then convolving gives the same count everywhere inside the image.
+    #[test]
+    fn transposed_convolution_overlaps_unevenly() {
+        let dev = Cpu::seed_from_u64(0);
+        let mut t = dev.build_module::<UpTransposed<1, 1>, f32>();
+        t.0.weight = dev.ones();
+        t.0.bias = dev.zeros();
+        let ones: Tensor<(usize, Const<1>, usize, usize), f32, _> =
+            dev.ones_like(&(1, Const, 6, 6));
+        let y = t.forward(ones.clone()).as_vec(); // 12×12
+        for i in 1..11 {
+            for j in 1..11 {
+                let along = |k: usize| if k % 2 == 0 { 1.0 } else { 2.0 };
+                assert_eq!(y[i * 12 + j], along(i) * along(j), "({i}, {j})");
+            }
+        }
+        assert!(alternating_energy(&y, 12) > 0.1);
+
+        let mut c = dev.build_module::<(Upsample2D<2>, Conv2D<1, 1, 3, 1, 1>), f32>();
+        c.1.weight = dev.ones();
+        c.1.bias = dev.zeros();
+        let y = c.forward(ones).as_vec();
+        assert!((1..11).all(|i| (1..11).all(|j| y[i * 12 + j] == 9.0)));
+    }
+
+    /// The energy by hand: a checkerboard of ±1 is all at (1, 1); stripes at (1, 0) or (0, 1);
+    /// 2×2 blocks and constant images have none.
+    #[test]
+    fn alternating_energy_by_hand() {
+        let image = |f: &dyn Fn(usize, usize) -> f32| -> Vec<f32> {
+            (0..16).map(|n| f(n / 4, n % 4)).collect()
+        };
+        let sign = |k: usize| if k % 2 == 0 { 1.0 } else { -1.0 };
+        assert_eq!(alternating_energy(&image(&|i, j| sign(i + j)), 4), 1.0);
+        assert_eq!(alternating_energy(&image(&|i, _| sign(i)), 4), 1.0);
+        assert_eq!(alternating_energy(&image(&|_, j| 0.5 * sign(j)), 4), 0.25);
+        assert_eq!(
+            alternating_energy(&image(&|i, j| ((i / 2) * 2 + j / 2) as f32), 4),
+            0.0
+        );
+        assert_eq!(alternating_energy(&[0.3; 16], 4), 0.0);
     }
 
     /// The two MLPs it is compared with: same code size, and nearest parameter count.

@@ -14,6 +14,7 @@ use ae_toolkit::data::DatasetKind;
 use ae_toolkit::train::TrainConfig;
 use clap::Parser;
 
+mod checkerboard;
 mod conv;
 
 const CHAPTER: &str = "ch07";
@@ -24,6 +25,9 @@ enum Experiment {
     /// The Keras blog's convolutional autoencoder against Chapter 1's MLPs of the same code size
     /// and of the same parameter count
     Conv,
+    /// Checkerboard artifacts: the decoder enlarging by upsampling then convolving, or by
+    /// stride-2 transposed convolutions
+    Checkerboard,
     /// Everything above
     All,
 }
@@ -38,6 +42,9 @@ struct Args {
     /// Epochs of the convolutional autoencoder and its MLPs (the Keras blog trains 50)
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     conv_epochs: u32,
+    /// Epochs of the two decoders of the checkerboard comparison
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    checkerboard_epochs: u32,
     // The shared `--epochs` flag overrides every experiment's epoch count.
     #[command(flatten)]
     run: RunArgs,
@@ -52,6 +59,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let all = args.experiment == Experiment::All;
     if all || args.experiment == Experiment::Conv {
         args.run.on_device(conv::Comparison { args, data: &data })?;
+    }
+    if all || args.experiment == Experiment::Checkerboard {
+        args.run
+            .on_device(checkerboard::Checkerboard { args, data: &data })?;
     }
     Ok(())
 }
