@@ -9,11 +9,18 @@
 //! is adding an entry; the criterion benchmark (`benches/train_step.rs`), the `perf` binary and
 //! `cargo xtask perf` pick it up from here. Its PyTorch twin goes into `pytorch/train_step.py`.
 //!
-//! Floating-point operations are counted analytically from the widths of the `Linear` layers
-//! (see [`flops_per_step`]); elementwise operations and the optimiser are not counted.
+//! Floating-point operations are counted analytically from the matrix products of the layers
+//! with weights — a `Linear` layer's, and the one a convolution runs on its unfolded patches (see
+//! [`MatrixProduct`] and [`flops_per_step`]); elementwise operations, pooling and the optimiser
+//! are not counted.
 
 use ae_toolkit::batch::{batches, Batch};
-use ae_toolkit::data::{embedded, load, DataDir, DataSource, DataSplits, Dataset, DatasetKind};
+use ae_toolkit::conv::builder::{Crop2D, Flatten2D, MaxPool2D, Unflatten2D, Upsample2D};
+use ae_toolkit::conv::{conv_output_size, conv_trans_output_size};
+use ae_toolkit::data::{
+    embedded, load, DataDir, DataSource, DataSplits, Dataset, DatasetKind, PIXELS,
+};
+use ae_toolkit::dfdx::nn::modules::Linear;
 use ae_toolkit::dfdx::nn::tensor_collection::TensorCollection;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::ReconstructionLoss;
@@ -56,8 +63,36 @@ pub struct Model {
 pub trait Step {
     /// Forward pass with a tape, backward pass, Adam update, gradients zeroed; returns the loss.
     fn step(&mut self) -> f32;
-    /// `(in, out)` of every weight matrix of the model, in the order dfdx stores them.
-    fn linear_shapes(&self) -> Vec<(usize, usize)>;
+    /// The matrix product of every layer with weights, in the order dfdx stores them.
+    fn matrix_products(&self) -> Vec<MatrixProduct>;
+}
+
+/// The matrix product one layer runs per image, which the FLOP count counts.
+///
+/// A `Linear` layer multiplies an image's vector by its `inputs × outputs` matrix once
+/// (`positions` 1). A convolution multiplies, at each of its output positions, the unfolded
+/// `IN·K·K` patch under it by its `(IN·K·K) × OUT` matrix — what dfdx's CPU kernel and PyTorch's
+/// both do. A transposed convolution multiplies, at each of its *input* positions, the `IN`
+/// values there by its `IN × (OUT·K·K)` matrix and scatters the products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct MatrixProduct {
+    /// Rows of the weight matrix: values multiplied per position.
+    pub inputs: usize,
+    /// Columns of the weight matrix.
+    pub outputs: usize,
+    /// How many times per image the product runs.
+    pub positions: usize,
+}
+
+impl MatrixProduct {
+    /// A `Linear` layer's product: once per image.
+    pub fn linear(inputs: usize, outputs: usize) -> Self {
+        MatrixProduct {
+            inputs,
+            outputs,
+            positions: 1,
+        }
+    }
 }
 
 /// The models compared, chapter by chapter, at the batch sizes of their chapters.
@@ -131,7 +166,8 @@ pub fn models() -> Vec<Model> {
             },
             step: |dev, cfg, _, batch| {
                 let model = ch04_dropout::WithDropout::build_on_device(dev);
-                reconstruction_step(model, ReconstructionLoss::LinearMse, cfg, batch)
+                let products = linear_products(&model);
+                reconstruction_step(model, products, ReconstructionLoss::LinearMse, cfg, batch)
             },
             epoch: |dev, cfg, data| {
                 let run = RunOptions::default();
@@ -157,12 +193,32 @@ pub fn models() -> Vec<Model> {
             config: TrainConfig::adam(1, 128),
             step: |dev, cfg, _, batch| {
                 let model = ch06_beyond::Deep::build_on_device(dev);
-                reconstruction_step(model, ReconstructionLoss::BcePerImage, cfg, batch)
+                let products = linear_products(&model);
+                reconstruction_step(model, products, ReconstructionLoss::BcePerImage, cfg, batch)
             },
             epoch: |dev, cfg, data| {
                 let mut model = ch06_beyond::Deep::build_on_device(dev);
                 let run = RunOptions::default();
                 ch06_beyond::train_bce_scored_by_squared_error(&mut model, dev, data, cfg, &run)
+            },
+        },
+        Model {
+            id: "ch07-conv",
+            crate_name: "ch07-convolutional",
+            what: "3×3 convolutions 1-16-8-8 with max-pooling to 4×4×8, 8-8-16-1 with \
+                   upsampling back, BCE per image",
+            dataset: DatasetKind::Mnist,
+            symmetric_range: false,
+            config: TrainConfig::adam(1, 128),
+            step: |dev, cfg, _, batch| {
+                let model = ch07_convolutional::ConvAutoencoder::build_on_device(dev);
+                let products = image_products(&model);
+                reconstruction_step(model, products, ch07_convolutional::LOSS, cfg, batch)
+            },
+            epoch: |dev, cfg, data| {
+                let mut model = ch07_convolutional::ConvAutoencoder::build_on_device(dev);
+                let run = RunOptions::default();
+                ch07_convolutional::train_conv(&mut model, dev, data, cfg, &run)
             },
         },
     ]
@@ -250,29 +306,26 @@ pub struct EpochTiming {
     pub train_loss: f64,
 }
 
-/// Forward FLOPs of one step: `2·B·in·out` per `Linear` (its matrix product; biases and
-/// activations are not counted).
-pub fn forward_flops(linears: &[(usize, usize)], batch: usize) -> u64 {
-    linears
+/// Forward FLOPs of one step: `2·B·positions·inputs·outputs` per layer (its matrix products;
+/// biases, activations and pooling are not counted).
+pub fn forward_flops(products: &[MatrixProduct], batch: usize) -> u64 {
+    products
         .iter()
-        .map(|&(i, o)| 2 * (batch * i * o) as u64)
+        .map(|p| 2 * (batch * p.positions * p.inputs * p.outputs) as u64)
         .sum()
 }
 
-/// Backward FLOPs of one step: `4·B·in·out` per `Linear` (the gradients with respect to its input
-/// and to its weights, one matrix product each).
-pub fn backward_flops(linears: &[(usize, usize)], batch: usize) -> u64 {
-    linears
-        .iter()
-        .map(|&(i, o)| 4 * (batch * i * o) as u64)
-        .sum()
+/// Backward FLOPs of one step: `4·B·positions·inputs·outputs` per layer (the gradients with
+/// respect to its input and to its weights, one matrix product each).
+pub fn backward_flops(products: &[MatrixProduct], batch: usize) -> u64 {
+    2 * forward_flops(products, batch)
 }
 
-/// FLOPs of a training step, forward plus backward: `6·B·Σ in·out` over the `Linear` layers.
-/// Elementwise operations (activations, losses, dropout, noise) and the Adam update are not
-/// counted.
-pub fn flops_per_step(linears: &[(usize, usize)], batch: usize) -> u64 {
-    forward_flops(linears, batch) + backward_flops(linears, batch)
+/// FLOPs of a training step, forward plus backward: `6·B·Σ positions·inputs·outputs` over the
+/// layers with weights. Elementwise operations (activations, losses, dropout, noise), pooling,
+/// upsampling and the Adam update are not counted.
+pub fn flops_per_step(products: &[MatrixProduct], batch: usize) -> u64 {
+    forward_flops(products, batch) + backward_flops(products, batch)
 }
 
 /// FLOPs of one `n × n` by `n × n` matrix product: `2n³`.
@@ -306,14 +359,33 @@ impl Sgemm {
 
 struct Stepper<M, F> {
     model: M,
+    products: Vec<MatrixProduct>,
     step: TrainStep<M, Cpu>,
     batch: Batch<Cpu>,
     loss: F,
 }
 
-/// A [`Step`] of `model` on `batch`: `loss` is the chapter's training objective (the one it
-/// passes to `fit`), and the step around it is `fit`'s own, [`TrainStep`].
+/// A [`Step`] of `model`, a network of `Linear` layers, on `batch`: `loss` is the chapter's
+/// training objective (the one it passes to `fit`), and the step around it is `fit`'s own,
+/// [`TrainStep`].
 pub fn stepper<M, F>(model: M, cfg: &TrainConfig, batch: Batch<Cpu>, loss: F) -> Box<dyn Step>
+where
+    M: TensorCollection<f32, Cpu> + 'static,
+    F: FnMut(&mut M, Batch<Cpu>, Gradients<f32, Cpu>) -> TapedLoss + 'static,
+{
+    let products = linear_products(&model);
+    stepper_with_products(model, products, cfg, batch, loss)
+}
+
+/// [`stepper`] for a model whose matrix products are `products` (a convolutional one's, from
+/// [`image_products`]).
+pub fn stepper_with_products<M, F>(
+    model: M,
+    products: Vec<MatrixProduct>,
+    cfg: &TrainConfig,
+    batch: Batch<Cpu>,
+    loss: F,
+) -> Box<dyn Step>
 where
     M: TensorCollection<f32, Cpu> + 'static,
     F: FnMut(&mut M, Batch<Cpu>, Gradients<f32, Cpu>) -> TapedLoss + 'static,
@@ -321,6 +393,7 @@ where
     let step = TrainStep::new(&model, cfg);
     Box::new(Stepper {
         model,
+        products,
         step,
         batch,
         loss,
@@ -344,26 +417,170 @@ where
         }
     }
 
-    fn linear_shapes(&self) -> Vec<(usize, usize)> {
-        linear_shapes(&self.model)
+    fn matrix_products(&self) -> Vec<MatrixProduct> {
+        self.products.clone()
     }
 }
 
-/// `(in, out)` of every 2-D parameter of `model` — in the book's models, the weights of the
-/// `Linear` layers, which dfdx stores as `(out, in)`.
-pub fn linear_shapes<M: TensorCollection<f32, Cpu>>(model: &M) -> Vec<(usize, usize)> {
+/// The matrix products of a network of `Linear` layers: one per 2-D parameter (dfdx stores a
+/// `Linear`'s weights as `(out, in)`).
+///
+/// # Panics
+/// On a model with weights of more than two dimensions (a convolution's): their products depend
+/// on the image sizes, which only [`image_products`] follows.
+pub fn linear_products<M: TensorCollection<f32, Cpu>>(model: &M) -> Vec<MatrixProduct> {
     // The toolkit's walk over a module's tensors (it also copies their values: once per model).
-    ae_toolkit::export::module_tensors(model)
+    let tensors = ae_toolkit::export::module_tensors(model);
+    if let Some((name, shape, _)) = tensors.iter().find(|(_, shape, _)| shape.len() > 2) {
+        panic!("{name} has shape {shape:?}: count a convolutional model with image_products");
+    }
+    tensors
         .into_iter()
         .filter(|(_, shape, _)| shape.len() == 2)
-        .map(|(_, shape, _)| (shape[1], shape[0]))
+        .map(|(_, shape, _)| MatrixProduct::linear(shape[1], shape[0]))
         .collect()
 }
 
+/// The matrix products of `model` on one MNIST image, in the order of its layers.
+pub fn image_products<M: ImageLayers>(model: &M) -> Vec<MatrixProduct> {
+    let mut products = Vec::new();
+    model.walk([PIXELS, 1, 1], &mut products);
+    products
+}
+
+/// The shape of one image between two layers: channels, height, width; a flat vector of `n`
+/// values is `[n, 1, 1]`.
+pub type ImageShape = [usize; 3];
+
+/// What a layer does to the shape of one image, and the matrix products it runs on it: how the
+/// FLOP count follows a convolutional model through its types, with the toolkit's output-size
+/// formulas (`ae_toolkit::conv`).
+pub trait ImageLayers {
+    /// The shape out of the layer for an image of shape `input`; the layer's matrix products
+    /// (if it has weights) appended to `products`.
+    fn walk(&self, input: ImageShape, products: &mut Vec<MatrixProduct>) -> ImageShape;
+}
+
+/// The output size of a convolution or pooling window that the model's own forward pass
+/// accepted.
+fn fitted(size: Option<usize>, layer: &str, input: ImageShape) -> usize {
+    size.unwrap_or_else(|| panic!("{layer} does not fit an input of shape {input:?}"))
+}
+
+impl<const I: usize, const O: usize> ImageLayers for Linear<I, O, f32, Cpu> {
+    fn walk(&self, input: ImageShape, products: &mut Vec<MatrixProduct>) -> ImageShape {
+        assert_eq!(input.iter().product::<usize>(), I, "Linear<{I}, {O}> input");
+        products.push(MatrixProduct::linear(I, O));
+        [O, 1, 1]
+    }
+}
+
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> ImageLayers
+    for ae_toolkit::conv::Conv2D<I, O, K, S, P, f32, Cpu>
+{
+    fn walk(&self, [c, h, w]: ImageShape, products: &mut Vec<MatrixProduct>) -> ImageShape {
+        assert_eq!(c, I, "Conv2D<{I}, {O}, {K}> input channels");
+        let size = |n| fitted(conv_output_size(n, K, S, P), "Conv2D", [c, h, w]);
+        let (oh, ow) = (size(h), size(w));
+        products.push(MatrixProduct {
+            inputs: I * K * K,
+            outputs: O,
+            positions: oh * ow,
+        });
+        [O, oh, ow]
+    }
+}
+
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> ImageLayers
+    for ae_toolkit::conv::ConvTrans2D<I, O, K, S, P, f32, Cpu>
+{
+    fn walk(&self, [c, h, w]: ImageShape, products: &mut Vec<MatrixProduct>) -> ImageShape {
+        assert_eq!(c, I, "ConvTrans2D<{I}, {O}, {K}> input channels");
+        let size = |n| fitted(conv_trans_output_size(n, K, S, P), "ConvTrans2D", [c, h, w]);
+        products.push(MatrixProduct {
+            inputs: I,
+            outputs: O * K * K,
+            positions: h * w,
+        });
+        [O, size(h), size(w)]
+    }
+}
+
+impl<const K: usize, const S: usize, const P: usize> ImageLayers for MaxPool2D<K, S, P> {
+    fn walk(&self, [c, h, w]: ImageShape, _: &mut Vec<MatrixProduct>) -> ImageShape {
+        let size = |n| fitted(conv_output_size(n, K, S, P), "MaxPool2D", [c, h, w]);
+        [c, size(h), size(w)]
+    }
+}
+
+impl<const F: usize> ImageLayers for Upsample2D<F> {
+    fn walk(&self, [c, h, w]: ImageShape, _: &mut Vec<MatrixProduct>) -> ImageShape {
+        [c, h * F, w * F]
+    }
+}
+
+impl<const LEAD: usize, const TRAIL: usize> ImageLayers for Crop2D<LEAD, TRAIL> {
+    fn walk(&self, [c, h, w]: ImageShape, _: &mut Vec<MatrixProduct>) -> ImageShape {
+        [c, h - LEAD - TRAIL, w - LEAD - TRAIL]
+    }
+}
+
+impl<const C: usize, const H: usize, const W: usize> ImageLayers for Unflatten2D<C, H, W> {
+    fn walk(&self, input: ImageShape, _: &mut Vec<MatrixProduct>) -> ImageShape {
+        assert_eq!(
+            input.iter().product::<usize>(),
+            C * H * W,
+            "Unflatten2D input"
+        );
+        [C, H, W]
+    }
+}
+
+impl<const N: usize> ImageLayers for Flatten2D<N> {
+    fn walk(&self, input: ImageShape, _: &mut Vec<MatrixProduct>) -> ImageShape {
+        assert_eq!(input.iter().product::<usize>(), N, "Flatten2D<{N}> input");
+        [N, 1, 1]
+    }
+}
+
+/// Activations keep the shape and run no matrix product.
+macro_rules! shape_preserving {
+    ($($layer:ty),*) => {$(
+        impl ImageLayers for $layer {
+            fn walk(&self, input: ImageShape, _: &mut Vec<MatrixProduct>) -> ImageShape {
+                input
+            }
+        }
+    )*};
+}
+shape_preserving!(ReLU, Sigmoid, Tanh);
+
+/// A tuple of layers runs them in order, as dfdx's `Module` for tuples does.
+macro_rules! sequential {
+    ($($layer:ident),+) => {
+        impl<$($layer: ImageLayers),+> ImageLayers for ($($layer,)+) {
+            #[allow(non_snake_case)]
+            fn walk(&self, input: ImageShape, products: &mut Vec<MatrixProduct>) -> ImageShape {
+                let ($($layer,)+) = self;
+                let shape = input;
+                $(let shape = $layer.walk(shape, products);)+
+                shape
+            }
+        }
+    };
+}
+sequential!(A);
+sequential!(A, B);
+sequential!(A, B, C);
+sequential!(A, B, C, D);
+sequential!(A, B, C, D, E);
+sequential!(A, B, C, D, E, F);
+
 /// The step of a model trained to reconstruct its input with `loss` — the closure of
-/// `ae_toolkit::model::train_reconstruction`, which Chapters 1 and 4 train with.
+/// `ae_toolkit::model::train_reconstruction`, which Chapters 1, 4, 6 and 7 train with.
 fn reconstruction_step<M>(
     model: M,
+    products: Vec<MatrixProduct>,
     loss: ReconstructionLoss,
     cfg: &TrainConfig,
     batch: Batch<Cpu>,
@@ -371,7 +588,7 @@ fn reconstruction_step<M>(
 where
     M: Autoencoder<Cpu> + 'static,
 {
-    stepper(model, cfg, batch, move |m, batch, grads| {
+    stepper_with_products(model, products, cfg, batch, move |m, batch, grads| {
         ae_toolkit::model::reconstruction_loss(m, batch.x, grads, loss)
     })
 }
@@ -399,7 +616,8 @@ mod ch01 {
         if p.init == Init::Glorot {
             glorot_uniform(&mut model);
         }
-        reconstruction_step(model, p.loss, cfg, batch)
+        let products = linear_products(&model);
+        reconstruction_step(model, products, p.loss, cfg, batch)
     }
 
     pub fn epoch<M>(
@@ -474,7 +692,7 @@ mod ch05 {
             model,
             cfg,
             batch,
-            training_objective::<LATENT, Cpu>(dev.clone(), BETA),
+            training_objective::<LATENT, Cpu, _>(dev.clone(), BETA),
         )
     }
 

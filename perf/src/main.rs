@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The models, their batch sizes, layer widths and FLOPs per training step
+    /// The models, their batch sizes, layers' matrix products and FLOPs per training step
     Models,
     /// The threads dfdx's matrix products run on (rayon's global pool; set RAYON_NUM_THREADS)
     Threads,
@@ -65,7 +65,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rows: Vec<_> = perf::models()
                 .iter()
                 .map(|m| {
-                    let linears = m.step_on_subset(&dev).linear_shapes();
+                    let products = m.step_on_subset(&dev).matrix_products();
+                    // What `cargo xtask perf` compares with the PyTorch twin's, layer by layer: each
+                    // layer's weight matrix `(inputs, outputs)` (a convolution's: `(IN·K·K, OUT)`).
+                    let linears: Vec<_> = products.iter().map(|p| (p.inputs, p.outputs)).collect();
                     json!({
                         "id": m.id,
                         "crate": m.crate_name,
@@ -75,8 +78,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         "batch_size": m.batch_size(),
                         "betas": m.config.betas,
                         "learning_rate": m.config.learning_rate,
-                        "flops_per_step": perf::flops_per_step(&linears, m.batch_size()),
+                        "flops_per_step": perf::flops_per_step(&products, m.batch_size()),
                         "linears": linears,
+                        "matrix_products": products,
                     })
                 })
                 .collect();

@@ -8,26 +8,84 @@ use ae_toolkit::data::DataSplits;
 use ae_toolkit::dfdx::prelude::*;
 use perf::*;
 
+/// `Linear` layers' products, `(inputs, outputs)` once per image.
+fn linears(layers: &[(usize, usize)]) -> Vec<MatrixProduct> {
+    layers
+        .iter()
+        .map(|&(i, o)| MatrixProduct::linear(i, o))
+        .collect()
+}
+
 #[test]
 fn flops_match_hand_counts() {
     // basic: 784·400 + 400·20 + 20·400 + 400·784 = 643,200 weights.
-    let basic = [(784, 400), (400, 20), (20, 400), (400, 784)];
+    let basic = linears(&[(784, 400), (400, 20), (20, 400), (400, 784)]);
     assert_eq!(forward_flops(&basic, 128), 2 * 128 * 643_200);
     assert_eq!(backward_flops(&basic, 128), 4 * 128 * 643_200);
     assert_eq!(flops_per_step(&basic, 128), 493_977_600);
     // One layer, one image: 2·3·5 forward, 4·3·5 backward.
-    assert_eq!(flops_per_step(&[(3, 5)], 1), 90);
+    assert_eq!(flops_per_step(&linears(&[(3, 5)]), 1), 90);
     assert_eq!(flops_per_step(&[], 128), 0);
     // Linear in the batch size.
     assert_eq!(flops_per_step(&basic, 256), 2 * flops_per_step(&basic, 128));
+    // A convolution's product runs at every output position: 3×3×2 → 4 channels on 5×5.
+    let conv = MatrixProduct {
+        inputs: 18,
+        outputs: 4,
+        positions: 25,
+    };
+    assert_eq!(flops_per_step(&[conv], 1), 6 * 18 * 4 * 25);
     assert_eq!(sgemm_flops(1024), 2_147_483_648);
+}
+
+/// The convolutional autoencoder's products follow its image sizes (28 → 14 → 7 → 4 down, 4 → 8
+/// → 16 → 14 → 28 up, as the chapter's types say): 3×3 kernels, so `IN·9` values per position.
+#[test]
+fn convolution_products_follow_the_image_sizes() {
+    let dev = Cpu::seed_from_u64(SEED);
+    let model = dev.build_module::<ch07_convolutional::ConvAutoencoder, f32>();
+    let conv = |i: usize, o: usize, side: usize| MatrixProduct {
+        inputs: 9 * i,
+        outputs: o,
+        positions: side * side,
+    };
+    let expect = [
+        conv(1, 16, 28),
+        conv(16, 8, 14),
+        conv(8, 8, 7),
+        conv(8, 8, 4),
+        conv(8, 8, 8),
+        conv(8, 16, 14),
+        conv(16, 1, 28),
+    ];
+    assert_eq!(image_products(&model), expect);
+    assert_eq!(
+        find("ch07-conv")
+            .unwrap()
+            .step_on_subset(&dev)
+            .matrix_products(),
+        expect
+    );
+    // The weights' product is the parameter count without biases.
+    let weights: usize = expect.iter().map(|p| p.inputs * p.outputs).sum();
+    assert_eq!(
+        weights + (16 + 8 + 8 + 8 + 8 + 16 + 1),
+        model.num_trainable_params()
+    );
+}
+
+#[test]
+#[should_panic(expected = "image_products")]
+fn a_convolutional_model_is_not_counted_as_linear_layers() {
+    let dev = Cpu::seed_from_u64(SEED);
+    linear_products(&dev.build_module::<ch07_convolutional::ConvAutoencoder, f32>());
 }
 
 #[test]
 fn the_models_have_the_chapters_layers_and_batch_sizes() {
     let dev = Cpu::seed_from_u64(SEED);
     type Layers = &'static [(usize, usize)];
-    let expect: [(&str, usize, Layers); 8] = [
+    let expect: [(&str, usize, Layers); 9] = [
         (
             "ch01-basic",
             128,
@@ -90,15 +148,30 @@ fn the_models_have_the_chapters_layers_and_batch_sizes() {
                 (1000, 784),
             ],
         ),
+        (
+            "ch07-conv",
+            128,
+            &[
+                (9, 16),
+                (144, 8),
+                (72, 8),
+                (72, 8),
+                (72, 8),
+                (72, 16),
+                (144, 1),
+            ],
+        ),
     ];
     assert_eq!(models().len(), expect.len(), "every model is checked");
     let all = models();
     for (m, (id, batch, layers)) in all.iter().zip(expect) {
         assert_eq!((m.id, m.batch_size()), (id, batch));
-        assert_eq!(m.step_on_subset(&dev).linear_shapes(), layers, "{id}");
+        let products = m.step_on_subset(&dev).matrix_products();
+        let matrices: Vec<_> = products.iter().map(|p| (p.inputs, p.outputs)).collect();
+        assert_eq!(matrices, layers, "{id}");
     }
     // basic and the VAE: hand counts of a whole step.
-    let vae = [(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)];
+    let vae = linears(&[(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)]);
     assert_eq!(flops_per_step(&vae, 128), 6 * 128 * 651_200);
     let mut ids: Vec<&str> = all.iter().map(|m| m.id).collect();
     ids.dedup();
