@@ -21,7 +21,9 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::markdown::{unescape_html, LineIndex};
+use html5gum::Token;
+
+use super::markdown::{attr, LineIndex};
 use super::{Layout, Problem, LANGS};
 use crate::assignment;
 
@@ -189,30 +191,18 @@ pub fn write_stubs(layout: &Layout) -> Vec<Problem> {
     problems
 }
 
-/// The inside of `html`'s `<main>` (the page's content, without navigation).
-fn main_html(html: &str) -> &str {
-    let start = html
-        .find("<main")
-        .and_then(|p| html[p..].find('>').map(|e| p + e + 1))
-        .unwrap_or(0);
-    let end = html[start..]
-        .find("</main>")
-        .map_or(html.len(), |e| e + start);
-    &html[start..end]
-}
-
 /// The text content of `html`'s `<main>`: tags dropped, character references decoded, every run
 /// of whitespace one space.
 fn page_text(html: &str) -> String {
-    let main = main_html(html);
-    let mut text = String::with_capacity(main.len());
-    let mut rest = main;
-    while let Some(p) = rest.find('<') {
-        text.push_str(&rest[..p]);
-        rest = rest[p..].find('>').map_or("", |e| &rest[p + e + 1..]);
-    }
-    text.push_str(rest);
-    squash(&unescape_html(&text))
+    let text: Vec<u8> = super::html::main_tokens(html)
+        .into_iter()
+        .filter_map(|t| match t {
+            Token::String(s) => Some(s.value.0),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    squash(&String::from_utf8_lossy(&text))
 }
 
 /// Fails for every page of the built sites (but the solutions page and the print version) whose
@@ -234,8 +224,12 @@ pub fn check_answers(layout: &Layout) -> Vec<Problem> {
                 continue;
             };
             // In the content: the navigation links every page to its neighbours.
-            let href = format!("href=\"{}", solutions.display());
-            if !main_html(&html).contains(&href) {
+            let href = solutions.display().to_string();
+            let links = super::html::main_tokens(&html).into_iter().any(|t| {
+                matches!(t, Token::StartTag(tag)
+                    if attr(&tag, "href").is_some_and(|h| h.starts_with(&href)))
+            });
+            if !links {
                 let source = layout.src_dir(lang.code).join(format!("{chapter}.md"));
                 let (file, at) = locate(layout, &source, &page, &["## Exercises", "## 练习"]);
                 problems.push(Problem::new(

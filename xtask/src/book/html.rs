@@ -8,18 +8,22 @@
 //! unknown command (`\foo`) is typeset in `error-color` (`style="color:#cc0000"`). All three are
 //! detected here: katex-error spans, error-coloured KaTeX text, and `$$` left in the page text.
 //!
-//! The pages are scanned for `<` rather than parsed by an HTML parser (#17, measured against the
-//! lockfile): `scraper` would add 30 crates (html5ever, selectors, cssparser, phf, string_cache,
-//! …) and `lol_html` 26, to replace string scanning spread over about 100 lines, on HTML that
-//! mdBook and KaTeX generate; and every problem is reported at its line in the built page, which
-//! scraper's tree does not keep (it has no source positions).
+//! The pages are read by html5gum (a WHATWG tokenizer without dependencies, #17), whose tokens
+//! carry byte spans, so every problem not found in the Markdown source is reported at its line in
+//! the built page. Not `scraper` (+30 crates, no source positions in its tree) or `lol_html`
+//! (+26 crates), measured against the lockfile.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::markdown::{attr_value, percent_decode, unescape_html, LineIndex};
+use html5gum::{StartTag, Token};
+
+use super::markdown::{attr, html_tokens, percent_decode, LineIndex};
 use super::sources::{has_scheme, normalize_abs};
 use super::{Layout, Problem, LANGS};
+
+/// Elements whose content is code, not prose.
+const CODE: &[&[u8]] = &[b"pre", b"code", b"script", b"style"];
 
 /// KaTeX's error colour as configured in book.toml.
 const ERROR_COLOR_STYLE: &str = "color:#cc0000";
@@ -77,102 +81,91 @@ struct HtmlPage<'a> {
 
 impl HtmlPage<'_> {
     fn check(&self, problems: &mut Vec<Problem>) {
-        let (main_start, main_end) = main_range(self.html);
-        let main = &self.html[main_start..main_end];
-
-        // 1. KaTeX parse errors.
-        let mut from = 0;
-        while let Some(p) = main[from..].find("class=\"katex-error\"").map(|p| p + from) {
-            from = p + 1;
-            let tag_start = main[..p].rfind('<').unwrap_or(p);
-            let tag_end = main[p..].find('>').map_or(main.len(), |e| e + p);
-            let title = attr_value(&main[tag_start + 1..tag_end], "title")
-                .map(|t| unescape_html(&t))
-                .unwrap_or_default();
-            let content_end = main[tag_end..]
-                .find("</span>")
-                .map_or(main.len(), |e| e + tag_end);
-            let formula = unescape_html(main.get(tag_end + 1..content_end).unwrap_or(""));
-            let formula = formula.trim();
-            problems.push(self.problem(
-                main_start + p,
-                &[formula],
-                format!("KaTeX error in `{formula}`: {}", title.trim()),
-            ));
-        }
-
-        // 2. Text KaTeX typeset in the error colour (unknown commands and the like).
-        let mut from = 0;
-        while let Some(p) = main[from..].find(ERROR_COLOR_STYLE).map(|p| p + from) {
-            from = p + 1;
-            let Some(gt) = main[p..].find('>').map(|e| e + p) else {
-                break;
-            };
-            let text_end = main[gt..].find('<').map_or(main.len(), |e| e + gt);
-            let text = unescape_html(&main[gt + 1..text_end]);
-            let tag_start = main[..p].rfind('<').unwrap_or(p);
-            if text.trim().is_empty() || main[tag_start..p].contains("katex-error") {
-                continue;
+        let tokens = main_tokens(self.html);
+        // Inside `<pre>`, `<code>`, `<script>` or `<style>`: no links or math to check.
+        let mut in_code = 0usize;
+        for (i, token) in tokens.iter().enumerate() {
+            match token {
+                Token::StartTag(tag) => {
+                    if CODE.contains(&tag.name.as_slice()) && !tag.self_closing {
+                        in_code += 1;
+                    }
+                    let class = attr(tag, "class").unwrap_or_default();
+                    let katex_error = class.split_whitespace().any(|c| c == "katex-error");
+                    let next_text = match tokens.get(i + 1) {
+                        Some(Token::String(s)) => String::from_utf8_lossy(s).trim().to_string(),
+                        _ => String::new(),
+                    };
+                    // 1. KaTeX parse errors.
+                    if katex_error {
+                        let title = attr(tag, "title").unwrap_or_default();
+                        problems.push(self.problem(
+                            tag.span.start,
+                            &[next_text.as_str()],
+                            format!("KaTeX error in `{next_text}`: {}", title.trim()),
+                        ));
+                    }
+                    // 2. Text KaTeX typeset in the error colour (unknown commands and the like).
+                    let style = attr(tag, "style").unwrap_or_default();
+                    if style.contains(ERROR_COLOR_STYLE) && !katex_error && !next_text.is_empty() {
+                        problems.push(self.problem(
+                            tag.span.start,
+                            &[next_text.as_str()],
+                            format!(
+                                "KaTeX could not typeset `{next_text}` (shown in the error colour: \
+                                 unknown command?)"
+                            ),
+                        ));
+                    }
+                    // 4. Links and images inside the page content.
+                    if in_code == 0 {
+                        self.check_links(tag, problems);
+                    }
+                }
+                Token::EndTag(tag) if CODE.contains(&tag.name.as_slice()) => {
+                    in_code = in_code.saturating_sub(1);
+                }
+                // 3. Display math left as raw text.
+                // Searched in the page's own bytes (the token's span), so that the offset is the
+                // page's and the snippet shows what the page shows.
+                Token::String(s) if in_code == 0 => {
+                    let text = &self.html[s.span.start..s.span.end];
+                    for (p, _) in text.match_indices("$$") {
+                        let snippet: String = text[p..]
+                            .chars()
+                            .enumerate()
+                            .take_while(|&(i, c)| i < 2 || !(c == '$' || c.is_whitespace()))
+                            .take(24)
+                            .map(|(_, c)| c)
+                            .collect();
+                        problems.push(self.problem(
+                            s.span.start + p,
+                            &[snippet.as_str()],
+                            format!("unrendered math `{snippet}…` (mdbook-katex left it as text)"),
+                        ));
+                    }
+                }
+                _ => {}
             }
-            problems.push(self.problem(
-                main_start + p,
-                &[text.trim()],
-                format!(
-                    "KaTeX could not typeset `{}` (shown in the error colour: unknown command?)",
-                    text.trim()
-                ),
-            ));
         }
-
-        // 3. Display math left as raw text.
-        let text_only = blank_code(main);
-        let mut from = 0;
-        while let Some(p) = text_only[from..].find("$$").map(|p| p + from) {
-            from = p + 2;
-            let snippet: String = text_only[p..]
-                .chars()
-                .enumerate()
-                .take_while(|&(i, c)| i < 2 || !(c == '<' || c == '$' || c.is_whitespace()))
-                .take(24)
-                .map(|(_, c)| c)
-                .collect();
-            problems.push(self.problem(
-                main_start + p,
-                &[snippet.as_str()],
-                format!("unrendered math `{snippet}…` (mdbook-katex left it as text)"),
-            ));
-        }
-
-        // 4. Links and images inside the page content.
-        self.check_links(main, main_start, problems);
     }
 
-    fn check_links(&self, main: &str, main_start: usize, problems: &mut Vec<Problem>) {
-        let code_blanked = blank_code(main);
-        let mut i = 0;
-        while let Some(p) = code_blanked[i..].find('<').map(|p| p + i) {
-            let Some(end) = code_blanked[p..].find('>').map(|e| e + p) else {
-                break;
+    fn check_links(&self, tag: &StartTag<usize>, problems: &mut Vec<Problem>) {
+        for name in ["href", "src"] {
+            let Some(url) = attr(tag, name) else {
+                continue;
             };
-            i = end;
-            let tag = &main[p + 1..end];
-            for attr in ["href", "src"] {
-                let Some(raw) = attr_value(tag, attr) else {
-                    continue;
+            if let Some(msg) = self.check_url(&url) {
+                let (path, frag) = url.split_once('#').unwrap_or((url.as_str(), ""));
+                let needle = if frag.is_empty() {
+                    Path::new(path)
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                } else {
+                    format!("#{frag}")
                 };
-                let url = unescape_html(&raw);
-                if let Some(msg) = self.check_url(&url) {
-                    let (path, frag) = url.split_once('#').unwrap_or((url.as_str(), ""));
-                    let needle = if frag.is_empty() {
-                        Path::new(path)
-                            .file_stem()
-                            .map(|s| s.to_string_lossy().into_owned())
-                            .unwrap_or_default()
-                    } else {
-                        format!("#{frag}")
-                    };
-                    problems.push(self.problem(main_start + p, &[needle.as_str()], msg));
-                }
+                problems.push(self.problem(tag.span.start, &[needle.as_str()], msg));
             }
         }
     }
@@ -253,42 +246,17 @@ impl HtmlPage<'_> {
     }
 }
 
-/// Byte range of the page's `<main>` content (the whole page if there is none). The element may
+/// The tokens of the page's `<main>` content (the whole page if there is none). The element may
 /// carry attributes (`<main data-pagefind-body>`, see `search.rs`).
-fn main_range(html: &str) -> (usize, usize) {
-    let start = ["<main>", "<main "]
-        .iter()
-        .filter_map(|open| html.find(open))
-        .min()
-        .and_then(|p| html[p..].find('>').map(|e| p + e + 1))
-        .unwrap_or(0);
-    let end = html[start..]
-        .find("</main>")
-        .map_or(html.len(), |e| e + start);
-    (start, end)
-}
-
-/// `html` with `<pre>`, `<code>`, `<script>` and `<style>` elements blanked (same length).
-fn blank_code(html: &str) -> String {
-    let mut bytes = html.as_bytes().to_vec();
-    for (open, close) in [
-        ("<pre", "</pre>"),
-        ("<code", "</code>"),
-        ("<script", "</script>"),
-        ("<style", "</style>"),
-    ] {
-        let mut i = 0;
-        while let Some(p) = html[i..].find(open).map(|p| p + i) {
-            let end = html[p..]
-                .find(close)
-                .map_or(html.len(), |e| e + p + close.len());
-            for b in &mut bytes[p..end] {
-                if *b != b'\n' {
-                    *b = b' ';
-                }
-            }
-            i = end;
-        }
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
+pub(super) fn main_tokens(html: &str) -> Vec<Token<usize>> {
+    let tokens: Vec<_> = html_tokens(html).collect();
+    let is_main = |t: &Token<usize>| matches!(t, Token::StartTag(tag) if tag.name == b"main");
+    let Some(start) = tokens.iter().position(is_main) else {
+        return tokens;
+    };
+    tokens
+        .into_iter()
+        .skip(start + 1)
+        .take_while(|t| !matches!(t, Token::EndTag(tag) if tag.name == b"main"))
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! directives (mdBook's `links` preprocessor), math spans (mdbook-katex's scanner, ported), and
 //! headings, links and images (pulldown-cmark, mdBook's own Markdown parser).
 
+use html5gum::{DefaultEmitter, StartTag, Token, Tokenizer};
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag};
 
 /// Byte offset → 1-based line number.
@@ -296,15 +297,17 @@ pub fn outline(text: &str) -> PageOutline {
                 image: true,
             }),
             Event::Html(html) | Event::InlineHtml(html) => {
-                let base = range.start;
-                for (off, tag, attr, value) in html_attrs(&html) {
-                    let image = tag == "img" && attr == "src";
-                    if image || attr == "href" {
-                        out.links.push(LinkRef {
-                            line: lines.line(base + off),
-                            dest: value,
-                            image,
-                        });
+                for token in html_tokens(&html) {
+                    let Token::StartTag(tag) = token else {
+                        continue;
+                    };
+                    let line = lines.line(range.start + tag.span.start);
+                    let image = tag.name == b"img";
+                    let src = image.then(|| attr(&tag, "src")).flatten();
+                    for (dest, image) in [(src, true), (attr(&tag, "href"), false)] {
+                        if let Some(dest) = dest {
+                            out.links.push(LinkRef { line, dest, image });
+                        }
                     }
                 }
             }
@@ -325,65 +328,18 @@ pub fn heading_level(level: HeadingLevel) -> u8 {
     }
 }
 
-/// `(offset of the tag, tag name, attribute, unescaped value)` for `src`/`href` attributes of the
-/// HTML tags in `html`.
-pub fn html_attrs(html: &str) -> Vec<(usize, String, String, String)> {
-    let mut out = Vec::new();
-    let b = html.as_bytes();
-    let mut i = 0;
-    while let Some(p) = html[i..].find('<').map(|p| p + i) {
-        let Some(end) = html[p..].find('>').map(|e| e + p) else {
-            break;
-        };
-        let tag_text = &html[p + 1..end];
-        let name: String = tag_text
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if !name.is_empty() {
-            for attr in ["src", "href"] {
-                if let Some(v) = attr_value(tag_text, attr) {
-                    out.push((p, name.clone(), attr.to_string(), unescape_html(&v)));
-                }
-            }
-        }
-        i = end.max(p + 1);
-        if i >= b.len() {
-            break;
-        }
-    }
-    out
+/// The tokens of an HTML text with their byte spans, read by html5gum (a WHATWG tokenizer):
+/// character references decoded, `<script>` and `<style>` contents as raw text.
+pub fn html_tokens(html: &str) -> impl Iterator<Item = Token<usize>> + '_ {
+    let mut emitter = DefaultEmitter::new_with_span();
+    emitter.naively_switch_states(true);
+    Tokenizer::new_with_emitter(html, emitter).flatten()
 }
 
-/// The value of attribute `name` in the inside of a tag (`img src="x" alt=y`).
-pub fn attr_value(tag_text: &str, name: &str) -> Option<String> {
-    let lower = tag_text.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(p) = lower[from..].find(name).map(|p| p + from) {
-        from = p + name.len();
-        let before_ok = p == 0 || lower.as_bytes()[p - 1].is_ascii_whitespace();
-        let rest = lower[from..].trim_start();
-        if !before_ok || !rest.starts_with('=') {
-            continue;
-        }
-        let value_start = tag_text.len() - rest.len() + 1;
-        let v = tag_text[value_start..].trim_start();
-        return Some(match v.chars().next() {
-            Some(q @ ('"' | '\'')) => v[1..].split(q).next().unwrap_or("").to_string(),
-            _ => v
-                .split(|c: char| c.is_whitespace() || c == '>')
-                .next()
-                .unwrap_or("")
-                .to_string(),
-        });
-    }
-    None
-}
-
-/// Decodes the HTML character references mdBook and KaTeX emit.
-pub fn unescape_html(s: &str) -> String {
-    html_escape::decode_html_entities(s).into_owned()
+/// The (decoded) value of attribute `name` of a start tag.
+pub fn attr(tag: &StartTag<usize>, name: &str) -> Option<String> {
+    let value = tag.attributes.get(name.as_bytes())?;
+    Some(String::from_utf8_lossy(value).into_owned())
 }
 
 /// Decodes `%XX` escapes in a URL path.
@@ -538,7 +494,8 @@ mod tests {
     #[test]
     fn outline_and_summary() {
         let t =
-            "# T\n\ntext $[a](b)$ [l](x.md#f) ![i](generated/a.svg)\n\n## S\n<img src=\"p.png\">\n";
+            "# T\n\ntext $[a](b)$ [l](x.md#f) ![i](generated/a.svg)\n\n## S\n<img src=\"p.png\">\n\n\
+             <p>\n<a title='x>y' href=\"a&amp;b.md#&#x41;\">a</a> <script src=\"s.js\"></script></p>\n";
         let scan = scan_math(t);
         let o = outline(&blank_math(t, &scan.spans));
         assert_eq!(o.headings, vec![(1, 1), (5, 2)]);
@@ -548,9 +505,13 @@ mod tests {
             vec![
                 ("x.md#f", false),
                 ("generated/a.svg", true),
-                ("p.png", true)
+                ("p.png", true),
+                ("a&b.md#A", false)
             ]
         );
+        // An HTML block's tag on its own line; character references decoded, `>` in a quoted
+        // value not taken for the tag's end.
+        assert_eq!(o.links.last().map(|l| l.line), Some(9));
         let s = "# Summary\n\n[Preface](preface.md)\n\n- [A](a.md)\n    - [B](b.md)\n- [Draft]()\n\n---\n\n# Part\n";
         let e = parse_summary(s);
         let got: Vec<_> = e
@@ -572,11 +533,6 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(unescape_html("&#92;frac &amp; &#x41;&lt;"), "\\frac & A<");
-        assert_eq!(
-            unescape_html("a & 稀疏自编码器 &amp;"),
-            "a & 稀疏自编码器 &"
-        );
         assert_eq!(percent_decode("a%20b%E4%B8%AD"), "a b中");
         assert_eq!(
             align(&[1, 2, 3], &[1, 3, 4]),
