@@ -2,7 +2,7 @@
 //! `vendor/README.md`), against direct nested-loop implementations and finite differences.
 
 use ae_toolkit::conv::builder::{
-    Conv2D, ConvTrans2D, Flatten2D, MaxPool2D, Unflatten2D, Upsample2D,
+    Conv2D, ConvTrans2D, Crop2D, Flatten2D, MaxPool2D, Unflatten2D, Upsample2D,
 };
 use ae_toolkit::conv::{conv_output_size, conv_trans_output_size};
 use dfdx::optim::{Adam, AdamConfig, Optimizer};
@@ -137,6 +137,38 @@ fn layers_compute_operation_plus_bias() {
                 "factor {factor}, output {i}"
             );
         }
+    }
+}
+
+/// Cropping keeps the inner pixels as they are; the gradient of a cropped pixel is zero and of a
+/// kept one is the output's.
+#[test]
+fn crop_keeps_the_inner_pixels_and_their_gradient() {
+    let dev = Cpu::seed_from_u64(6);
+    let x: Tensor<(usize, Const<2>, usize, usize), f32, _> =
+        dev.sample_normal_like(&(2, Const, 7, 6));
+    let y = Crop2D::<1, 2>.forward(x.clone());
+    assert_eq!(*y.shape(), (2, Const::<2>, 4, 3));
+    let (xs, ys) = (x.as_vec(), y.as_vec());
+    for (i, v) in ys.iter().enumerate() {
+        let (col, row, plane) = (i % 3, i / 3 % 4, i / 12);
+        assert_eq!(*v, xs[plane * 42 + (row + 1) * 6 + col + 1], "output {i}");
+    }
+    let r: Vec<f32> = (0..ys.len()).map(|i| i as f32 + 1.0).collect();
+    let weights = dev.tensor_from_vec(r.clone(), (2, Const::<2>, 4, 3));
+    let g = (Crop2D::<1, 2>.forward(x.clone().leaky_traced()) * weights)
+        .sum()
+        .backward();
+    let gx = g.get(&x).as_vec();
+    for (n, v) in gx.iter().enumerate() {
+        let (col, row, plane) = (n % 6, n / 6 % 7, n / 42);
+        let kept = (1..5).contains(&row) && (1..4).contains(&col);
+        let want = if kept {
+            r[plane * 12 + (row - 1) * 3 + col - 1]
+        } else {
+            0.0
+        };
+        assert_eq!(*v, want, "input {n}");
     }
 }
 

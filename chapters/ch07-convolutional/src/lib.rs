@@ -53,6 +53,67 @@ pub type Decoder = (
 pub type ConvAutoencoder = (Encoder, Decoder);
 // ANCHOR_END: model
 
+// ANCHOR: receptive_field
+/// One layer's window: a `kernel`×`kernel` window moved by `stride`, the input padded by
+/// `padding` on every side (a convolution, or a max-pooling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+/// The receptive field of one output cell of a stack of windows, in input pixels: its `size`,
+/// the `jump` between neighbouring output cells, and where the field of output cell 0 starts
+/// (`start`, negative when it reaches into the padding). Layer by layer, from `(1, 1, 0)`:
+/// `size += (k − 1)·jump`, `start −= p·jump`, `jump *= s`. Output cell `i`'s field covers the
+/// input positions `start + i·jump … start + i·jump + size − 1` (those inside the image).
+pub fn receptive_field(layers: &[Window]) -> (usize, usize, isize) {
+    let (mut size, mut jump, mut start) = (1, 1, 0isize);
+    for w in layers {
+        size += (w.kernel - 1) * jump;
+        start -= (w.padding * jump) as isize;
+        jump *= w.stride;
+    }
+    (size, jump, start)
+}
+// ANCHOR_END: receptive_field
+
+/// The encoder's windows, layer by layer: three times a 3×3 convolution (padding 1) and a 2×2
+/// max-pooling (the last one padded by 1).
+pub const ENCODER_WINDOWS: [Window; 6] = [
+    Window {
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+    },
+    Window {
+        kernel: 2,
+        stride: 2,
+        padding: 0,
+    },
+    Window {
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+    },
+    Window {
+        kernel: 2,
+        stride: 2,
+        padding: 0,
+    },
+    Window {
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+    },
+    Window {
+        kernel: 2,
+        stride: 2,
+        padding: 1,
+    },
+];
+
 // ANCHOR: transposed
 /// A stride-2 transposed convolution with a 3×3 kernel maps `n` pixels to `2n + 1`; the crop of
 /// the first row and column makes it `2n`, the size nearest-neighbour upsampling gives (PyTorch:
@@ -233,6 +294,44 @@ mod tests {
             0.0
         );
         assert_eq!(alternating_energy(&[0.3; 16], 4), 0.0);
+    }
+
+    /// The receptive-field formula against the encoder itself: with every weight 1 and every
+    /// bias 0, a pixel raised to 100 wins every max-pooling window it reaches, so a code value
+    /// changes exactly when the pixel lies in its receptive field.
+    #[test]
+    fn receptive_field_formula_matches_the_encoder() {
+        assert_eq!(receptive_field(&ENCODER_WINDOWS), (22, 8, -11));
+        let dev = Cpu::seed_from_u64(0);
+        let mut encoder = dev.build_module::<Encoder, f32>();
+        let (d1, d2, d3) = (&mut encoder.1, &mut encoder.2, &mut encoder.3);
+        (d1.0.weight, d1.0.bias) = (dev.ones(), dev.zeros());
+        (d2.0.weight, d2.0.bias) = (dev.ones(), dev.zeros());
+        (d3.0.weight, d3.0.bias) = (dev.ones(), dev.zeros());
+        let base: Vec<f32> = dev.sample_uniform_like(&(784,)).as_vec();
+        let code = |x: Vec<f32>| {
+            encoder
+                .forward(dev.tensor_from_vec(x, (1, Const::<784>)))
+                .as_vec()
+        };
+        let before = code(base.clone());
+        let (size, jump, start) = receptive_field(&ENCODER_WINDOWS);
+        // Code value of channel 0 at cell (2, 1) of the 4×4 grid: index 2·4 + 1.
+        let (ci, cj) = (2, 1);
+        let inside = |pos: usize, cell: usize| {
+            let first = start + (cell * jump) as isize;
+            (first..first + size as isize).contains(&(pos as isize))
+        };
+        for p in 0..784 {
+            let mut x = base.clone();
+            x[p] = 100.0;
+            let changed = code(x)[ci * 4 + cj] != before[ci * 4 + cj];
+            assert_eq!(
+                changed,
+                inside(p / 28, ci) && inside(p % 28, cj),
+                "pixel {p}"
+            );
+        }
     }
 
     /// The two MLPs it is compared with: same code size, and nearest parameter count.
