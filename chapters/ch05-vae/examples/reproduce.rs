@@ -23,9 +23,8 @@ use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
 use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
 use ae_toolkit::train::{History, TrainConfig};
-use ch05_vae::{decode, encode, importance_log_likelihood, train, Model, LATENT};
+use ch05_vae::{decode, encode, importance_log_likelihood, manifold_codes, train, Model, LATENT};
 use clap::Parser;
-use statrs::distribution::{ContinuousCDF, Normal};
 
 const CHAPTER: &str = "ch05";
 const PACKAGE: &str = "ch05-vae";
@@ -291,18 +290,9 @@ impl OnDevice for Latent2d<'_> {
         let (model, h) = train_logged::<2, D>(args, &dev, data, "vae-2d", 1.0)?;
         let out = args.run.out_dir(CHAPTER);
 
-        // The decoded manifold: a grid of probabilities mapped through the inverse normal CDF,
-        // so equal steps cover equal prior mass.
+        // The decoded manifold (see `manifold_codes`: equal steps cover equal prior mass).
         let n = 20;
-        let normal = Normal::new(0.0, 1.0).expect("standard normal");
-        let q = |i: usize| normal.inverse_cdf((i as f64 + 0.5) / n as f64) as f32;
-        let mut grid = Vec::new();
-        for row in 0..n {
-            for col in 0..n {
-                grid.extend([q(col), q(n - 1 - row)]);
-            }
-        }
-        let images = decode(&model, &dev, &grid);
+        let images = decode(&model, &dev, &manifold_codes(n));
         let rows: Vec<Vec<&[f32]>> = images
             .chunks(n * PIXELS)
             .map(|r| r.chunks(PIXELS).collect())
