@@ -18,22 +18,15 @@ use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
 use ae_toolkit::plot::{image_rows, line_chart, Series};
-use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
 use ae_toolkit::train::{History, TrainConfig};
 use ch03_denoising::{
-    corrupt_all, denoise, gaussian_3x3, median_3x3, mse, noise_rng, psnr, train, Noise,
+    denoise, mean_psnr, psnr_table, train, Noise, PsnrTestImages, MASKED_FRACTION, PSNR_SIGMAS,
 };
 use clap::Parser;
 
 const CHAPTER: &str = "ch03";
 const PACKAGE: &str = "ch03-denoising";
-/// Noise levels at which the Gaussian-trained model is evaluated.
-const SIGMAS: [f32; 6] = [0.1, 0.2, 0.3, 0.5, 0.7, 1.0];
-/// Pixels in [−1, 1] span a range of 2.
-const RANGE: f64 = 2.0;
-/// Test images scored for PSNR (the filters run on the CPU, image by image).
-const PSNR_IMAGES: usize = 2000;
 /// Noisy test images on which the f16 rounding of the exported weights is measured.
 const F16_CHECK_IMAGES: usize = 1000;
 
@@ -56,7 +49,7 @@ struct Args {
     #[arg(long, default_value_t = ch03_denoising::SIGMA, value_parser = ae_toolkit::cli::positive)]
     sigma: f32,
     /// Fraction of pixels masked for the masking-noise model
-    #[arg(long, default_value_t = 0.3, value_parser = ae_toolkit::cli::fraction)]
+    #[arg(long, default_value_t = MASKED_FRACTION, value_parser = ae_toolkit::cli::fraction)]
     mask: f32,
     #[command(flatten)]
     run: RunArgs,
@@ -65,10 +58,10 @@ struct Args {
 /// The flags that reproduce this data set's table, the non-default noise levels included.
 fn flags(args: &Args, set: &str) -> Vec<String> {
     let mut flags = vec!["--dataset".to_string(), set.to_string()];
-    if args.sigma != 0.5 {
+    if args.sigma != ch03_denoising::SIGMA {
         flags.extend(["--sigma".to_string(), args.sigma.to_string()]);
     }
-    if args.mask != 0.3 {
+    if args.mask != MASKED_FRACTION {
         flags.extend(["--mask".to_string(), args.mask.to_string()]);
     }
     flags
@@ -205,73 +198,33 @@ fn noise_id(noise: Noise) -> &'static str {
     }
 }
 
-/// PSNR of each image of `images` against its clean original, averaged over images (dB).
-fn mean_psnr(images: &[f32], clean: &[f32]) -> f64 {
-    let per_image: Vec<f64> = images
-        .chunks(PIXELS)
-        .zip(clean.chunks(PIXELS))
-        .map(|(a, b)| psnr(mse(a, b), RANGE))
-        .collect();
-    per_image.iter().sum::<f64>() / per_image.len() as f64
-}
-
-/// PSNR values of noisy input, autoencoder, median and Gaussian filter, the best of the three
-/// denoisers in bold.
-fn psnr_cells(values: &[f64; 4]) -> Vec<String> {
-    let best = values[1..].iter().cloned().fold(f64::MIN, f64::max);
-    values
-        .iter()
-        .enumerate()
-        .map(|(k, v)| {
-            if k > 0 && *v == best {
-                format!("**{v:.2}**")
-            } else {
-                format!("{v:.2}")
-            }
-        })
-        .collect()
-}
-
-fn filtered(images: &[f32], filter: fn(&[f32]) -> Vec<f32>) -> Vec<f32> {
-    images.chunks(PIXELS).flat_map(filter).collect()
-}
-
 fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let out_dir = args.run.out_dir(CHAPTER);
     let set = data.kind.dir_name();
-    let scored = data.test.head(PSNR_IMAGES);
-    let clean = &scored.images;
+    let images = PsnrTestImages::draw(&data.test, args.sigma, args.mask, args.run.seed);
+    let clean = &images.clean.images;
+    let (gaussian, masking) = (images.training_noise, images.masking);
 
-    // Inputs the Gaussian model will denoise: the scored test images at every σ of the sweep.
-    let mut rng = noise_rng(args.run.seed, 100);
-    let noisy_at: Vec<Vec<f32>> = SIGMAS
-        .iter()
-        .map(|&sigma| corrupt_all(&scored, Noise::Gaussian { sigma }, &mut rng))
-        .collect();
-    let gaussian = Noise::Gaussian { sigma: args.sigma };
-    let masking = Noise::Masking {
-        fraction: args.mask,
-    };
-    let masked = corrupt_all(&scored, masking, &mut rng);
-    let trained_gaussian = corrupt_all(&scored, gaussian, &mut rng);
-
-    let mut inputs = noisy_at.clone();
-    inputs.push(trained_gaussian.clone());
     let g = args.run.on_device(TrainingRun {
         args,
         data,
         noise: gaussian,
-        inputs,
+        inputs: images
+            .gaussian_inputs()
+            .into_iter()
+            .map(<[f32]>::to_vec)
+            .collect(),
     })?;
     let m = args.run.on_device(TrainingRun {
         args,
         data,
         noise: masking,
-        inputs: vec![masked.clone()],
+        inputs: vec![images.masked.clone()],
     })?;
 
-    // PSNR against σ: noisy input, the autoencoder, the two filters.
-    let mut rows = Vec::new();
+    // PSNR against σ, then the masking model against the same baselines at its own noise: noisy
+    // input, the autoencoder, the two filters.
+    let rows = images.score(&[g.outputs.as_slice()], &[m.outputs[0].as_slice()]);
     let mut results = Results::new(&format!("psnr-{set}"));
     let mut series: Vec<Series> = ["noisy input", "autoencoder", "median 3×3", "Gaussian 3×3"]
         .iter()
@@ -280,22 +233,14 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
             points: Vec::new(),
         })
         .collect();
-    for (i, &sigma) in SIGMAS.iter().enumerate() {
-        let values = [
-            mean_psnr(&noisy_at[i], clean),
-            mean_psnr(&g.outputs[i], clean),
-            mean_psnr(&filtered(&noisy_at[i], median_3x3), clean),
-            mean_psnr(&filtered(&noisy_at[i], gaussian_3x3), clean),
-        ];
-        for (s, v) in series.iter_mut().zip(values) {
+    for (row, &sigma) in rows.iter().zip(&PSNR_SIGMAS) {
+        for (s, v) in series.iter_mut().zip(row.values()) {
             s.points.push((sigma as f64, v));
         }
+    }
+    for row in &rows {
         // By name, for the text's comparisons: `psnr_<set>_<method>_s0_1`, … (σ as in the table).
-        let at = format!("s{}", format!("{sigma}").replace('.', "_"));
-        record_psnr(&mut results, set, &at, &values);
-        let mut row = vec![format!("{sigma}")];
-        row.extend(psnr_cells(&values));
-        rows.push(row);
+        record_psnr(&mut results, set, &row.key(), &row.values());
     }
     line_chart(
         &out_dir.join(format!("psnr-{set}.svg")),
@@ -307,37 +252,14 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         "PSNR (dB), higher is better",
         &series,
     )?;
-    let mut table = markdown_table(
-        &[
-            "σ",
-            "noisy input · 含噪输入",
-            "autoencoder · 自编码器",
-            "median 3×3 · 中值滤波",
-            "Gaussian 3×3 · 高斯滤波",
-        ],
-        &rows,
-    );
-
-    // The masking model against the same baselines at its own noise.
-    let masked_row = [
-        mean_psnr(&masked, clean),
-        mean_psnr(&m.outputs[0], clean),
-        mean_psnr(&filtered(&masked, median_3x3), clean),
-        mean_psnr(&filtered(&masked, gaussian_3x3), clean),
-    ];
-    table.push_str(&format!(
-        "| {} | {} |\n",
-        masking,
-        psnr_cells(&masked_row).join(" | ")
-    ));
-    record_psnr(&mut results, set, "masking", &masked_row);
+    let mut table = psnr_table(&["autoencoder · 自编码器"], &rows);
     let (gh, mh) = (&g.history, &m.history);
     table.push_str(&format!(
         "\nPSNR in dB (bold: the best of the three denoisers), mean over the first {} test images of {}; models: 784-512-256-128-256-512-784, \
          MSE, Adam lr 0.001 betas (0.5, 0.999), batch 128, {} epochs, seed {}. Test MSE against the \
          clean images · 对干净图像的测试 MSE: Gaussian model {:.4} (untrained {:.4}), masking model \
          {:.4} (untrained {:.4}); training {}. `{}`\n",
-        scored.len(),
+        images.clean.len(),
         data.title(),
         gh.last().epoch,
         args.run.seed,
@@ -353,10 +275,10 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
 
     // Rows of clean / noisy / denoised for each noise type.
     let n = 10;
-    let sigma_index = SIGMAS.len(); // the input at the training σ
+    let sigma_index = PSNR_SIGMAS.len(); // the input at the training σ
     for (noise, noisy, denoised) in [
-        (gaussian, &trained_gaussian, &g.outputs[sigma_index]),
-        (masking, &masked, &m.outputs[0]),
+        (gaussian, &images.at_training_noise, &g.outputs[sigma_index]),
+        (masking, &images.masked, &m.outputs[0]),
     ] {
         let take = |v: &Vec<f32>| -> Vec<Vec<f32>> {
             v.chunks(PIXELS).take(n).map(<[f32]>::to_vec).collect()
@@ -380,7 +302,7 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         mh.last().test.loss,
         args.mask,
         args.sigma,
-        mean_psnr(&trained_gaussian, clean),
+        mean_psnr(&images.at_training_noise, clean),
         mean_psnr(&g.outputs[sigma_index], clean)
     );
     Ok(())
@@ -388,7 +310,7 @@ fn one_dataset(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
 
 /// One row of the PSNR table by name: `psnr_<set>_{input,ae,median,gaussian}_<at>` in dB, with
 /// the table's two decimals (`set` with `_` for `-`).
-fn record_psnr(results: &mut Results, set: &str, at: &str, values: &[f64; 4]) {
+fn record_psnr(results: &mut Results, set: &str, at: &str, values: &[f64]) {
     let set = set.replace('-', "_");
     for (method, v) in ["input", "ae", "median", "gaussian"].iter().zip(values) {
         results.number(&format!("psnr_{set}_{method}_{at}"), *v, 2);

@@ -101,9 +101,11 @@ impl std::fmt::Display for Noise {
 pub const SIGMA: f32 = 0.5;
 
 // ANCHOR: objective
-/// The denoising objective: reconstruct the clean `x` from its corrupted copy `noisy`.
-pub fn denoising_loss<D: Device<f32>>(
-    model: &mut Model<D>,
+/// The denoising objective: reconstruct the clean `x` from its corrupted copy `noisy`. Any
+/// autoencoder whose decoder output is read as the pixels themselves (a linear output, the data
+/// in `[−1, 1]`) can be trained on it: this chapter's MLP, Chapter 7's convolutional model.
+pub fn denoising_loss<M: Autoencoder<D>, D: Device<f32>>(
+    model: &mut M,
     x: Images<D>,
     noisy: Images<D>,
     grads: Gradients<f32, D>,
@@ -113,16 +115,16 @@ pub fn denoising_loss<D: Device<f32>>(
 }
 // ANCHOR_END: objective
 
-/// The training objective [`train`] hands to `fit`: every batch of `train` (the data set the
-/// batches are drawn from) is corrupted afresh with `noise` from the run's training stream
+/// The training objective [`train_denoiser`] hands to `fit`: every batch of `train` (the data set
+/// the batches are drawn from) is corrupted afresh with `noise` from the run's training stream
 /// ([`noise_rng`]`(seed, 1)`), and the model learns to reconstruct the clean images.
 /// The benchmarks call this too, so they time exactly what the chapter trains.
-pub fn training_objective<D: Device<f32>>(
+pub fn training_objective<M: Autoencoder<D>, D: Device<f32>>(
     dev: D,
     train: Dataset,
     noise: Noise,
     seed: u64,
-) -> impl FnMut(&mut Model<D>, Batch<D>, Gradients<f32, D>) -> TapedLoss<D> {
+) -> impl FnMut(&mut M, Batch<D>, Gradients<f32, D>) -> TapedLoss<D> {
     // One stream for the run's training noise. (A resumed run restarts it from the beginning.)
     let mut rng = noise_rng(seed, 1);
     move |model, batch, grads| {
@@ -165,9 +167,8 @@ pub fn corrupt_all(data: &Dataset, noise: Noise, rng: &mut impl Rng) -> Vec<f32>
         .collect()
 }
 
-/// Trains the denoising autoencoder with `noise`. Training images get fresh noise at every
-/// step; the test metric is the MSE between the clean test images and the reconstructions of
-/// their corrupted copies, drawn once so every epoch is scored on the same corruption.
+/// Trains this chapter's denoising autoencoder (the MLP [`DenoisingAutoencoder`], built on `dev`)
+/// with `noise`; see [`train_denoiser`].
 pub fn train<D: Device<f32>>(
     dev: &D,
     data: &DataSplits,
@@ -175,19 +176,35 @@ pub fn train<D: Device<f32>>(
     cfg: &TrainConfig,
     run: &RunOptions,
 ) -> anyhow::Result<(Model<D>, History)> {
+    let mut model = DenoisingAutoencoder::build_on_device(dev);
+    let history = train_denoiser(&mut model, dev, data, noise, cfg, run)?;
+    Ok((model, history))
+}
+
+/// Trains `model`, any autoencoder with a linear output, to remove `noise`. Training images get
+/// fresh noise at every step; the test metric is the MSE between the clean test images and the
+/// reconstructions of their corrupted copies, drawn once so every epoch is scored on the same
+/// corruption.
+pub fn train_denoiser<M: Autoencoder<D>, D: Device<f32>>(
+    model: &mut M,
+    dev: &D,
+    data: &DataSplits,
+    noise: Noise,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+) -> anyhow::Result<History> {
     // The evaluation closure looks each image's fixed corruption up by its test-set index, so it
     // can only score the test set.
     anyhow::ensure!(
         !cfg.evaluate_train_set,
         "the denoising objective scores only the test set; turn evaluate_train_set off"
     );
-    let mut model = DenoisingAutoencoder::build_on_device(dev);
     let noisy_test = Dataset {
         images: corrupt_all(&data.test, noise, &mut noise_rng(cfg.seed, 0)),
         labels: data.test.labels.clone(),
     };
-    let history = fit(
-        &mut model,
+    fit(
+        model,
         dev,
         data,
         cfg,
@@ -202,12 +219,11 @@ pub fn train<D: Device<f32>>(
                 scalar_value(&mse_per_pixel(m.logits(noisy), batch.x.clone())) as f64,
             )
         },
-    )?;
-    Ok((model, history))
+    )
 }
 
 /// Reconstructions of the rows of `noisy` (row-major images), computed in batches.
-pub fn denoise<D: Device<f32>>(model: &Model<D>, dev: &D, noisy: &[f32]) -> Vec<f32> {
+pub fn denoise<M: Autoencoder<D>, D: Device<f32>>(model: &M, dev: &D, noisy: &[f32]) -> Vec<f32> {
     noisy
         .chunks(1000 * PIXELS)
         .flat_map(|chunk| {
@@ -256,6 +272,208 @@ fn filter_3x3(image: &[f32], f: impl Fn([f32; 9]) -> f32) -> Vec<f32> {
             f(w)
         })
         .collect()
+}
+
+/// Noise levels σ of the PSNR table's rows: a model trained at one σ is scored at all of them.
+pub const PSNR_SIGMAS: [f32; 6] = [0.1, 0.2, 0.3, 0.5, 0.7, 1.0];
+
+/// The chapter's fraction of masked pixels (its example's default, the PSNR table's last row).
+pub const MASKED_FRACTION: f32 = 0.3;
+
+/// Test images the PSNR table scores (the filters run on the CPU, image by image).
+pub const PSNR_IMAGES: usize = 2000;
+
+/// Pixels in `[−1, 1]` span a range of 2: the `R` of [`psnr`].
+pub const PIXEL_RANGE: f64 = 2.0;
+
+/// The test images of the PSNR table and their corruptions, drawn once from the run's seed
+/// ([`noise_rng`]`(seed, 100)`), so every denoiser a table compares is scored on the same noise.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PsnrTestImages {
+    /// The first [`PSNR_IMAGES`] test images, clean.
+    pub clean: Dataset,
+    /// The clean images with Gaussian noise, one copy per σ of [`PSNR_SIGMAS`].
+    pub gaussian: Vec<Vec<f32>>,
+    /// The masking noise of the table's last row.
+    pub masking: Noise,
+    /// The clean images with `masking`.
+    pub masked: Vec<f32>,
+    /// The Gaussian noise the models are trained with.
+    pub training_noise: Noise,
+    /// The clean images with `training_noise`, a draw of their own: the inputs the figures show.
+    pub at_training_noise: Vec<f32>,
+}
+
+impl PsnrTestImages {
+    /// Corrupts the first [`PSNR_IMAGES`] images of `test`: with Gaussian noise at every σ of
+    /// [`PSNR_SIGMAS`], with masking of `mask_fraction`, and with Gaussian noise at the training
+    /// σ `training_sigma`, in that order from one stream.
+    pub fn draw(test: &Dataset, training_sigma: f32, mask_fraction: f32, seed: u64) -> Self {
+        let clean = test.head(PSNR_IMAGES);
+        let mut rng = noise_rng(seed, 100);
+        let gaussian = PSNR_SIGMAS
+            .iter()
+            .map(|&sigma| corrupt_all(&clean, Noise::Gaussian { sigma }, &mut rng))
+            .collect();
+        let masking = Noise::Masking {
+            fraction: mask_fraction,
+        };
+        let masked = corrupt_all(&clean, masking, &mut rng);
+        let training_noise = Noise::Gaussian {
+            sigma: training_sigma,
+        };
+        let at_training_noise = corrupt_all(&clean, training_noise, &mut rng);
+        PsnrTestImages {
+            clean,
+            gaussian,
+            masking,
+            masked,
+            training_noise,
+            at_training_noise,
+        }
+    }
+
+    /// What a model trained with Gaussian noise denoises: the copy at every σ of
+    /// [`PSNR_SIGMAS`], then the copy at the training σ (the last is shown, not scored).
+    pub fn gaussian_inputs(&self) -> Vec<&[f32]> {
+        let mut inputs: Vec<&[f32]> = self.gaussian.iter().map(Vec::as_slice).collect();
+        inputs.push(&self.at_training_noise);
+        inputs
+    }
+
+    /// The table's rows: one per σ of [`PSNR_SIGMAS`], scored on the outputs of the models
+    /// trained with Gaussian noise, then the masking row, scored on those of the models trained
+    /// with masking. A denoiser is one column: `gaussian_outputs[c]` holds denoiser `c`'s
+    /// reconstructions of [`gaussian_inputs`](Self::gaussian_inputs), in order, and
+    /// `masking_outputs[c]` its reconstruction of `masked`.
+    pub fn score(
+        &self,
+        gaussian_outputs: &[&[Vec<f32>]],
+        masking_outputs: &[&[f32]],
+    ) -> Vec<PsnrRow> {
+        assert_eq!(
+            gaussian_outputs.len(),
+            masking_outputs.len(),
+            "one masking output per denoiser"
+        );
+        let clean = &self.clean.images;
+        let mut rows: Vec<PsnrRow> = PSNR_SIGMAS
+            .iter()
+            .enumerate()
+            .map(|(i, &sigma)| {
+                let denoised: Vec<&[f32]> =
+                    gaussian_outputs.iter().map(|o| o[i].as_slice()).collect();
+                PsnrRow::score(
+                    Noise::Gaussian { sigma },
+                    clean,
+                    &self.gaussian[i],
+                    &denoised,
+                )
+            })
+            .collect();
+        rows.push(PsnrRow::score(
+            self.masking,
+            clean,
+            &self.masked,
+            masking_outputs,
+        ));
+        rows
+    }
+}
+
+/// One row of the PSNR table: mean PSNR (dB) against the clean images of the noisy input, of each
+/// denoiser's reconstruction, and of the two classical filters applied to the noisy input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PsnrRow {
+    /// The row's corruption.
+    pub noise: Noise,
+    /// The noisy input itself: what doing nothing scores.
+    pub noisy_input: f64,
+    /// One per denoiser, in the table's column order.
+    pub denoisers: Vec<f64>,
+    /// [`median_3x3`] of the noisy input.
+    pub median_3x3: f64,
+    /// [`gaussian_3x3`] of the noisy input.
+    pub gaussian_3x3: f64,
+}
+
+impl PsnrRow {
+    /// Scores `noisy` (the images `clean` corrupted by `noise`), each denoiser's reconstructions
+    /// of it (`denoised`) and the two filters applied to it, all row-major images.
+    pub fn score(noise: Noise, clean: &[f32], noisy: &[f32], denoised: &[&[f32]]) -> Self {
+        let filtered = |filter: fn(&[f32]) -> Vec<f32>| -> Vec<f32> {
+            noisy.chunks(PIXELS).flat_map(filter).collect()
+        };
+        PsnrRow {
+            noise,
+            noisy_input: mean_psnr(noisy, clean),
+            denoisers: denoised.iter().map(|d| mean_psnr(d, clean)).collect(),
+            median_3x3: mean_psnr(&filtered(median_3x3), clean),
+            gaussian_3x3: mean_psnr(&filtered(gaussian_3x3), clean),
+        }
+    }
+
+    /// The values in the table's column order: noisy input, the denoisers, median, Gaussian.
+    pub fn values(&self) -> Vec<f64> {
+        let mut values = vec![self.noisy_input];
+        values.extend(&self.denoisers);
+        values.extend([self.median_3x3, self.gaussian_3x3]);
+        values
+    }
+
+    /// The row's first cell: σ for Gaussian noise (`0.5`), else the noise (`masking 30 %`).
+    pub fn label(&self) -> String {
+        match self.noise {
+            Noise::Gaussian { sigma } => format!("{sigma}"),
+            other => format!("{other}"),
+        }
+    }
+
+    /// The row's part of a result name: `s0_5` for σ = 0.5, `masking`, `clean`.
+    pub fn key(&self) -> String {
+        match self.noise {
+            Noise::Gaussian { sigma } => format!("s{}", format!("{sigma}").replace('.', "_")),
+            Noise::Masking { .. } => "masking".to_string(),
+            Noise::None => "clean".to_string(),
+        }
+    }
+
+    /// The row's cells: the label, then every value with two decimals, the best of the denoisers
+    /// and filters in bold (the noisy input is not a denoiser).
+    pub fn cells(&self) -> Vec<String> {
+        let values = self.values();
+        let best = values[1..].iter().cloned().fold(f64::MIN, f64::max);
+        let mut cells = vec![self.label()];
+        cells.extend(values.iter().enumerate().map(|(k, v)| {
+            if k > 0 && *v == best {
+                format!("**{v:.2}**")
+            } else {
+                format!("{v:.2}")
+            }
+        }));
+        cells
+    }
+}
+
+/// The PSNR table in Markdown: σ, noisy input, one column per header of `denoisers` (bilingual,
+/// `English · 中文`), median 3×3, Gaussian 3×3.
+pub fn psnr_table(denoisers: &[&str], rows: &[PsnrRow]) -> String {
+    let mut headers = vec!["σ", "noisy input · 含噪输入"];
+    headers.extend(denoisers);
+    headers.extend(["median 3×3 · 中值滤波", "Gaussian 3×3 · 高斯滤波"]);
+    let cells: Vec<Vec<String>> = rows.iter().map(PsnrRow::cells).collect();
+    ae_toolkit::report::markdown_table(&headers, &cells)
+}
+
+/// PSNR of each image of `images` against its clean original, averaged over the images (dB).
+pub fn mean_psnr(images: &[f32], clean: &[f32]) -> f64 {
+    assert_eq!(images.len(), clean.len(), "as many images as originals");
+    let per_image: Vec<f64> = images
+        .chunks(PIXELS)
+        .zip(clean.chunks(PIXELS))
+        .map(|(a, b)| psnr(mse(a, b), PIXEL_RANGE))
+        .collect();
+    per_image.iter().sum::<f64>() / per_image.len() as f64
 }
 
 #[cfg(test)]
@@ -340,6 +558,79 @@ mod tests {
         assert!((psnr(1e-4, 1.0) - 40.0).abs() < 1e-9);
         assert_eq!(psnr(0.0, 2.0), f64::INFINITY);
         assert!((mse(&[1.0, -1.0], &[0.0, 0.0]) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mean_psnr_averages_the_images_decibels() {
+        // Two images off by 0.2 and by 0.02 everywhere: 20 dB and 40 dB, so 30 dB on average
+        // (the PSNR of the mean MSE would be 23 dB).
+        let clean = vec![0.0f32; 2 * PIXELS];
+        let mut noisy = vec![0.2f32; PIXELS];
+        noisy.extend(vec![0.02f32; PIXELS]);
+        assert!((mean_psnr(&noisy, &clean) - 30.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn psnr_rows_bold_the_best_denoiser_and_name_their_noise() {
+        let row = PsnrRow {
+            noise: Noise::Gaussian { sigma: 0.5 },
+            noisy_input: 30.0, // better than every denoiser, but not one
+            denoisers: vec![18.964, 19.5],
+            median_3x3: 17.0,
+            gaussian_3x3: 19.5,
+        };
+        assert_eq!(row.values(), [30.0, 18.964, 19.5, 17.0, 19.5]);
+        assert_eq!(
+            row.cells(),
+            ["0.5", "30.00", "18.96", "**19.50**", "17.00", "**19.50**"]
+        );
+        assert_eq!(row.key(), "s0_5");
+        let masking = PsnrRow {
+            noise: Noise::Masking { fraction: 0.3 },
+            ..row
+        };
+        assert_eq!(
+            (masking.label().as_str(), masking.key().as_str()),
+            ("masking 30 %", "masking")
+        );
+        let table = psnr_table(&["a · 甲", "b · 乙"], &[masking]);
+        assert!(table.starts_with(
+            "| σ | noisy input · 含噪输入 | a · 甲 | b · 乙 | median 3×3 · 中值滤波 | Gaussian 3×3 · 高斯滤波 |\n|---|---|---|---|---|---|\n| masking 30 % |"
+        ));
+    }
+
+    #[test]
+    fn psnr_test_images_score_each_denoiser_on_the_same_noise() {
+        let test = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+            .test
+            .head(20)
+            .to_symmetric_range();
+        let images = PsnrTestImages::draw(&test, 0.5, 0.3, 0);
+        assert_eq!(images, PsnrTestImages::draw(&test, 0.5, 0.3, 0));
+        assert_eq!(images.clean.images, test.images); // fewer than PSNR_IMAGES: all of them
+                                                      // The training-σ copy is a draw of its own, not the table's σ = 0.5 row.
+        assert_ne!(images.at_training_noise, images.gaussian[3]);
+        let inputs = images.gaussian_inputs();
+        assert_eq!(inputs.len(), PSNR_SIGMAS.len() + 1);
+        // Two "denoisers": one returns its input, one the clean images.
+        let identity: Vec<Vec<f32>> = inputs.iter().map(|x| x.to_vec()).collect();
+        let oracle = vec![test.images.clone(); inputs.len()];
+        let rows = images.score(
+            &[identity.as_slice(), oracle.as_slice()],
+            &[images.masked.as_slice(), test.images.as_slice()],
+        );
+        assert_eq!(rows.len(), PSNR_SIGMAS.len() + 1);
+        for row in &rows {
+            assert_eq!(row.denoisers[0], row.noisy_input);
+            assert_eq!(row.denoisers[1], f64::INFINITY);
+        }
+        // Noisier rows score lower: 20 log₁₀(2 / σ) dB, about.
+        let input: Vec<f64> = rows[..PSNR_SIGMAS.len()]
+            .iter()
+            .map(|r| r.noisy_input)
+            .collect();
+        assert!(input.windows(2).all(|w| w[0] > w[1]), "{input:?}");
+        assert!((input[3] - 20.0 * 4f64.log10()).abs() < 0.2, "{}", input[3]);
     }
 
     #[test]

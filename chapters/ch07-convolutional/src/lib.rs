@@ -19,6 +19,9 @@ use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::train::{History, RunOptions, TrainConfig};
 
+/// Part 3: the convolutional VAE, trained with Chapter 5's objective.
+pub mod vae;
+
 /// Values in the code: 4 × 4 × 8.
 pub const CODE: usize = 4 * 4 * 8;
 
