@@ -638,6 +638,13 @@ impl GradeOptions {
             verbose: true,
         }
     }
+
+    /// Prints a line of progress to stderr if asked to be verbose.
+    fn say(&self, line: String) {
+        if self.verbose {
+            eprintln!("{line}");
+        }
+    }
 }
 
 /// Grades the chapter in `submission` (a student copy: `<submission>/<chapter>/src/lib.rs`).
@@ -716,14 +723,9 @@ pub fn grade_source(
         }
         Ok(src)
     };
-    let say = |s: String| {
-        if opts.verbose {
-            eprintln!("{s}");
-        }
-    };
     let mut scores = Vec::new();
     // Fast path: all the student's regions at once.
-    say(format!("grading {chapter}: building the submission"));
+    opts.say(format!("grading {chapter}: building the submission"));
     std::fs::write(lib_rs(&ws.join(chapter)), with(None)?)?;
     let together = build(&ws, chapter, &targets, opts)?;
     for (k, e) in m.exercises.iter().enumerate() {
@@ -734,7 +736,7 @@ pub fn grade_source(
             )),
             (Ok(exes), _) => Ok(exes.clone()),
             (Err(_), _) => {
-                say(format!(
+                opts.say(format!(
                     "grading {chapter}: the submission does not compile; building `{}` alone",
                     e.id
                 ));
@@ -742,7 +744,7 @@ pub fn grade_source(
                 build(&ws, chapter, &targets, opts)?
             }
         };
-        scores.push(score_exercise(e, built, &ws.join(chapter), opts, &say)?);
+        scores.push(score_exercise(e, built, &ws.join(chapter), opts)?);
     }
     Ok(Report::new(chapter, scores))
 }
@@ -752,15 +754,10 @@ pub fn grade_reference(root: &Path, chapter: &str, opts: &GradeOptions) -> anyho
     let m = manifest(root, chapter)?;
     let built = build_reference(root, chapter, opts)?;
     let crate_dir = root.join("chapters").join(chapter);
-    let say = |s: String| {
-        if opts.verbose {
-            eprintln!("{s}");
-        }
-    };
     let scores = m
         .exercises
         .iter()
-        .map(|e| score_exercise(e, built.clone(), &crate_dir, opts, &say))
+        .map(|e| score_exercise(e, built.clone(), &crate_dir, opts))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Report::new(chapter, scores))
 }
@@ -872,7 +869,6 @@ fn score_exercise(
     built: Built,
     crate_dir: &Path,
     opts: &GradeOptions,
-    say: &dyn Fn(String),
 ) -> anyhow::Result<ExerciseScore> {
     let tests = e.tests()?;
     let mut outcomes = Vec::new();
@@ -904,7 +900,7 @@ fn score_exercise(
                 }
             }
         };
-        say(format!(
+        opts.say(format!(
             "  {:<13} {:>6.2}s  {}",
             outcome.outcome, outcome.seconds, outcome.test
         ));

@@ -7,7 +7,6 @@ use ae_toolkit::data::{DataDir, DatasetKind, SUBSET_TEST, SUBSET_TRAIN};
 use ae_toolkit::fetch::{fetch_files, Outcome, Source};
 use ae_toolkit::idx::Idx;
 use anyhow::{bail, Context};
-use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 use xtask::reproduce::{chapter_examples, every_experiment_flag};
 
@@ -50,39 +49,7 @@ enum Task {
     /// Time the chapters' models against PyTorch: one training step (criterion, interleaved with
     /// PyTorch, median over rounds) or, with --epochs, one epoch on the full training set; writes
     /// book/generated/perf/{train-step,epoch}.{md,json}
-    Perf {
-        /// Rounds; every round times every model in both frameworks, tables report the median
-        #[arg(long, default_value_t = xtask::perf::DEFAULT_ROUNDS, value_parser = clap::value_parser!(u32).range(1..).map(|r| r as usize))]
-        rounds: usize,
-        /// A smoke test: fractions of a second per timing (and the embedded subset for --epochs)
-        #[arg(long)]
-        quick: bool,
-        /// Only this model (repeatable), e.g. ch05-vae
-        #[arg(long, value_name = "ID")]
-        only: Vec<String>,
-        /// Time one epoch on the full training set instead of one step
-        #[arg(long)]
-        epochs: bool,
-        /// Threads for dfdx and PyTorch [default: every logical CPU]
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..).map(|t| t as usize))]
-        threads: Option<usize>,
-        /// The Python interpreter that has PyTorch
-        #[arg(long, default_value = "python3")]
-        python: String,
-        /// Data directory for --epochs [default: $AE_DATA_DIR, else `data/`]
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-        /// Where to write the tables [default: book/generated/perf]
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Cargo features to build the Rust side (the `perf` crate) with
-        #[arg(long)]
-        features: Option<String>,
-        /// Measure nothing: rewrite the table and its named values from the recorded run
-        /// (epoch.json or train-step.json in the output directory)
-        #[arg(long)]
-        from_record: bool,
-    },
+    Perf(xtask::perf::Options),
     /// Run every chapter's `reproduce` example with all its experiments on the full data (release
     /// build), rewriting what the book includes in book/generated/; one progress line, and the
     /// time of each chapter at the end. Fetches the data first if it is missing
@@ -177,32 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Task::Assignment { action } => assignment(action),
         Task::MakeSubset { data_dir } => make_subset(&DataDir::resolve(data_dir)),
-        Task::Perf {
-            rounds,
-            quick,
-            only,
-            epochs,
-            threads,
-            python,
-            data_dir,
-            out,
-            features,
-            from_record,
-        } => xtask::perf::run(
-            &root(),
-            &xtask::perf::Options {
-                rounds,
-                quick,
-                only,
-                epochs,
-                threads,
-                python: xtask::perf::Python::new(&python),
-                data_dir,
-                out,
-                features,
-                from_record,
-            },
-        ),
+        Task::Perf(options) => xtask::perf::run(&root(), &options),
     }
 }
 

@@ -18,6 +18,7 @@ use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
 use anyhow::{bail, Context};
 use cargo_metadata::TargetKind;
+use clap::builder::TypedValueParser as _;
 use serde::{Deserialize, Serialize};
 
 /// The PyTorch version the comparison was written for.
@@ -34,46 +35,52 @@ pub const SCRIPT: &str = "perf/pytorch/train_step.py";
 /// Where the tables go, relative to the workspace root.
 pub const OUT_DIR: &str = "book/generated/perf";
 
-/// What `cargo xtask perf` was asked to do.
-#[derive(Clone, Debug, PartialEq)]
+/// What `cargo xtask perf` was asked to do: its command-line flags (`main.rs` flattens them into
+/// the `perf` subcommand), declared once with their defaults.
+#[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct Options {
-    /// Rounds; the tables report the median over them.
+    /// Rounds; every round times every model in both frameworks, tables report the median
+    #[arg(long, default_value_t = DEFAULT_ROUNDS, value_parser = clap::value_parser!(u32).range(1..).map(|r| r as usize))]
     pub rounds: usize,
-    /// Seconds instead of minutes: a smoke test, not a measurement.
+    /// A smoke test: fractions of a second per timing (and the embedded subset for --epochs)
+    #[arg(long)]
     pub quick: bool,
-    /// Only these models (ids); all when empty.
+    /// Only this model (repeatable), e.g. ch05-vae
+    #[arg(long, value_name = "ID")]
     pub only: Vec<String>,
-    /// Time one epoch on the training set instead of one step.
+    /// Time one epoch on the full training set instead of one step
+    #[arg(long)]
     pub epochs: bool,
-    /// Threads for both frameworks; `None`: every logical CPU.
+    /// Threads for dfdx and PyTorch [default: every logical CPU]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..).map(|t| t as usize))]
     pub threads: Option<usize>,
-    /// The Python interpreter.
+    /// The Python interpreter that has PyTorch
+    #[arg(long, default_value = "python3", value_parser = |p: &str| anyhow::Ok(Python::new(p)))]
     pub python: Python,
-    /// Data directory for the epoch timing (the full sets).
+    /// Data directory for --epochs [default: $AE_DATA_DIR, else `data/`]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Where to write the tables; `None`: `book/generated/perf`.
+    /// Where to write the tables [default: book/generated/perf]
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Cargo features of the `perf` crate to build the Rust side with.
+    /// Cargo features to build the Rust side (the `perf` crate) with
+    #[arg(long)]
     pub features: Option<String>,
-    /// Measure nothing: write the table and the named values again from the run recorded in
-    /// `<out>/epoch.json` (or `train-step.json`), e.g. after the table's format changed.
+    /// Measure nothing: rewrite the table and its named values from the recorded run
+    /// (epoch.json or train-step.json in the output directory)
+    #[arg(long)]
     pub from_record: bool,
 }
 
 impl Default for Options {
+    /// The flags' defaults, as clap fills them in for a bare `cargo xtask perf`.
     fn default() -> Self {
-        Options {
-            rounds: DEFAULT_ROUNDS,
-            quick: false,
-            only: Vec::new(),
-            epochs: false,
-            threads: None,
-            python: Python::new("python3"),
-            data_dir: None,
-            out: None,
-            features: None,
-            from_record: false,
+        #[derive(clap::Parser)]
+        struct Bare {
+            #[command(flatten)]
+            options: Options,
         }
+        <Bare as clap::Parser>::parse_from(["perf"]).options
     }
 }
 
