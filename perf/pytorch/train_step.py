@@ -11,6 +11,11 @@ benchmark; they also run alone:
     python3 perf/pytorch/train_step.py step --model ch01-basic --threads 2
     python3 perf/pytorch/train_step.py epoch --model ch01-basic --threads 2 --data-dir data
     python3 perf/pytorch/train_step.py peak --threads 2
+    python3 perf/pytorch/train_step.py train --model ch07-conv --epochs 50 --threads 2
+
+`train` trains a twin the way the chapter's reproduce example trains the Rust model (shuffled
+mini-batches, the last smaller batch kept, the test set scored after every epoch) and prints the
+test loss of every epoch: the PyTorch column of the chapter's table.
 
 A training step is what the Rust `fit` loop does for every batch: forward, read the loss
 (`loss.item()`, like fit's NaN guard), backward, Adam step, zero the gradients.
@@ -51,9 +56,13 @@ SEED = 0
 # Data: the IDX files, raw or .gz, as ae_toolkit::data reads them.
 
 
-def read_images(directory, dataset):
-    """Training images of `dataset` in `directory` as an (n, 784) float tensor in [0, 1]."""
-    name = "train-images-idx3-ubyte"
+IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
+
+
+def read_images(directory, dataset, split="train"):
+    """Images of `split` ("train" or "test") of `dataset` in `directory` as an (n, 784) float
+    tensor in [0, 1]."""
+    name = IMAGE_FILES[split]
     raw, packed = directory / dataset / name, directory / dataset / (name + ".gz")
     if raw.is_file():  # raw wins, as in ae_toolkit
         data = raw.read_bytes()
@@ -209,6 +218,31 @@ def ch06_deep():
     )
 
 
+# ANCHOR: conv
+def conv_autoencoder():
+    """The Keras blog's convolutional autoencoder as Chapter 7 types it (ch07_convolutional::
+    ConvAutoencoder), nested as its tuples are, so that the parameters' names are dfdx's too."""
+    def down(c_in, c_out, pool_padding=0):  # 3x3 convolution, "same" size, then 2x2 max-pooling
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(),
+                             nn.MaxPool2d(2, 2, padding=pool_padding))
+
+    def up(c_in, c_out, padding=1):  # 3x3 convolution, then nearest-neighbour upsampling x2
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=padding), nn.ReLU(),
+                             nn.Upsample(scale_factor=2, mode="nearest"))
+
+    return autoencoder(
+        [nn.Unflatten(1, (1, 28, 28)), down(1, 16), down(16, 8), down(8, 8, pool_padding=1),
+         nn.Flatten()],
+        [nn.Unflatten(1, (8, 4, 4)), up(8, 8), up(8, 8), up(8, 16, padding=0),
+         nn.Conv2d(16, 1, 3, padding=1), nn.Flatten()],
+    )
+
+
+def ch07_conv():
+    return reconstruction(conv_autoencoder(), bce_per_image)
+# ANCHOR_END: conv
+
+
 # id: (build, data set directory, pixels in [-1, 1], batch size, Adam betas)
 MODELS = {
     "ch01-basic": (ch01_basic, "mnist", False, 128, (0.9, 0.999)),
@@ -219,6 +253,12 @@ MODELS = {
     "ch04-dropout": (ch04_dropout, "fashion-mnist", True, 128, (0.5, 0.999)),
     "ch05-vae": (ch05_vae, "mnist", False, 128, (0.9, 0.999)),
     "ch06-deep": (ch06_deep, "mnist", False, 128, (0.9, 0.999)),
+    "ch07-conv": (ch07_conv, "mnist", False, 128, (0.9, 0.999)),
+}
+
+# What `train` reports as the test loss of each model: the chapter's loss on clean test images.
+TEST_LOSS = {
+    "ch07-conv": bce_per_image,
 }
 
 
@@ -264,20 +304,65 @@ def summary(times):
     }
 
 
-def setup(model_id, threads):
+def matrix_products(model):
+    """The matrix product of every layer with weights on one image, as perf/src/lib.rs counts
+    them: [inputs, outputs, positions]. A Linear runs its (in, out) matrix once; a convolution
+    its (in*k*k, out) matrix at every output position; a transposed convolution its
+    (in, out*k*k) matrix at every input position."""
+    products, hooks = [], []
+
+    def record(layer, inputs, output):
+        if isinstance(layer, nn.Linear):
+            products.append([layer.in_features, layer.out_features, 1])
+        elif isinstance(layer, nn.Conv2d):
+            k = layer.kernel_size[0] * layer.kernel_size[1]
+            products.append([layer.in_channels // layer.groups * k, layer.out_channels,
+                             output.shape[-2] * output.shape[-1]])
+        elif isinstance(layer, nn.ConvTranspose2d):
+            k = layer.kernel_size[0] * layer.kernel_size[1]
+            products.append([layer.in_channels, layer.out_channels // layer.groups * k,
+                             inputs[0].shape[-2] * inputs[0].shape[-1]])
+
+    for layer in model.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            hooks.append(layer.register_forward_hook(record))
+    with torch.no_grad():
+        run_on_one_image(model)
+    for hook in hooks:
+        hook.remove()
+    return products
+
+
+def run_on_one_image(model):
+    """A forward pass of one blank image through every layer of `model`."""
+    x = torch.zeros(1, 784)
+    if isinstance(model, Vae):  # the VAE's objective, not its modules, chains them
+        h = F.relu(model.hidden(x))
+        z = model.mu(h)
+        model.logvar(h)
+        model.decoder(z)
+    else:
+        model(x)
+
+
+def setup(model_id, threads, seed=SEED):
     if model_id not in MODELS:
         raise SystemExit(f"no model {model_id!r}; the models are {', '.join(MODELS)}")
     torch.set_num_threads(threads)
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     build, dataset, symmetric, batch, betas = MODELS[model_id]
     model, loss_of = build()
-    linears = [[m.in_features, m.out_features] for m in model.modules() if isinstance(m, nn.Linear)]
-    info = {"id": model_id, "batch_size": batch, "betas": list(betas), "linears": linears}
+    products = matrix_products(model)
+    # What `cargo xtask perf` checks against the Rust model, layer by layer.
+    info = {"id": model_id, "batch_size": batch, "betas": list(betas),
+            "linears": [[i, o] for i, o, _ in products], "matrix_products": products,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "weights": [[name, list(p.shape)] for name, p in model.named_parameters()]}
     return model, training_step(model, loss_of, betas), dataset, symmetric, batch, info
 
 
-def load(directory, dataset, symmetric):
-    images = read_images(Path(directory), dataset)
+def load(directory, dataset, symmetric, split="train"):
+    images = read_images(Path(directory), dataset, split)
     return images * 2 - 1 if symmetric else images
 
 
@@ -307,13 +392,55 @@ def cmd_epoch(args):
     generator = torch.Generator().manual_seed(SEED)
     # Timed like fit's clock: the shuffle, the batches and the steps; no evaluation.
     start = time.perf_counter()
-    order = torch.randperm(n, generator=generator)
+    order = epoch_order(n, generator)
     total = 0.0
     for i in range(0, n, batch):  # the last, smaller batch is kept, as in ae_toolkit
         index = order[i:i + batch]
         total += step(images[index]) * len(index)
     seconds = time.perf_counter() - start
     return {**info, "seconds": seconds, "images": n, "train_loss": total / n,
+            "threads": torch.get_num_threads()}
+
+
+def epoch_order(n, generator):
+    """A fresh random order of the training images for every epoch."""
+    return torch.randperm(n, generator=generator)
+
+
+def cmd_train(args):
+    if args.model not in TEST_LOSS:
+        raise SystemExit(f"no test loss for {args.model!r}; `train` runs {', '.join(TEST_LOSS)}")
+    model, step, dataset, symmetric, batch, info = setup(args.model, args.threads, args.seed)
+    train = load(args.data_dir, dataset, symmetric)
+    test = load(args.data_dir, dataset, symmetric, split="test")
+    loss_of = TEST_LOSS[args.model]
+    generator = torch.Generator().manual_seed(args.seed)
+
+    def test_loss():  # the mean over test images, in batches of 1000 as the toolkit scores them
+        total = 0.0
+        with torch.no_grad():
+            for i in range(0, test.shape[0], 1000):
+                x = test[i:i + 1000]
+                total += loss_of(model(x), x).item() * x.shape[0]
+        return total / test.shape[0]
+
+    test_losses, train_losses, seconds = [test_loss()], [], []
+    for epoch in range(1, args.epochs + 1):
+        start = time.perf_counter()  # like fit's clock: the shuffle, the batches, the steps
+        order = epoch_order(train.shape[0], generator)
+        total = 0.0
+        for i in range(0, train.shape[0], batch):  # the last, smaller batch is kept
+            index = order[i:i + batch]
+            total += step(train[index]) * len(index)
+        seconds.append(time.perf_counter() - start)
+        train_losses.append(total / train.shape[0])
+        test_losses.append(test_loss())
+        print(f"epoch {epoch}/{args.epochs}: test loss {test_losses[-1]:.4f}, "
+              f"{seconds[-1]:.1f} s", file=sys.stderr, flush=True)
+    return {**info, "epochs": args.epochs, "seed": args.seed,
+            "train_images": train.shape[0], "test_images": test.shape[0],
+            "test_loss": test_losses, "train_loss": train_losses, "epoch_seconds": seconds,
+            "training_seconds": sum(seconds), "torch": torch.__version__,
             "threads": torch.get_num_threads()}
 
 
@@ -331,22 +458,28 @@ def main():
     commands.add_parser("check", help="PyTorch's version and the models")
     for name, what in [("step", "time training steps on one batch"),
                        ("epoch", "time one epoch over the training set"),
+                       ("train", "train a model on the full set, scoring the test set every epoch"),
                        ("peak", "time an n x n single-precision matrix product")]:
         p = commands.add_parser(name, help=what)
         p.add_argument("--threads", type=int, required=True)
         if name != "peak":
             p.add_argument("--model", required=True, choices=list(MODELS))
-        if name == "epoch":
+        if name in ("epoch", "train"):
             p.add_argument("--data-dir", default=str(ROOT / "data"),
                            help="holds mnist/ and fashion-mnist/ (the embedded subset: "
                                 f"{SUBSET_DIR.relative_to(ROOT)})")
-        else:
+        if name == "train":
+            p.add_argument("--epochs", type=int, required=True)
+            p.add_argument("--seed", type=int, default=SEED,
+                           help="seeds the initial weights and the shuffles")
+        elif name != "epoch":
             p.add_argument("--warmup", type=float, default=2.0, help="seconds")
             p.add_argument("--seconds", type=float, default=5.0, help="seconds of measurement")
         if name == "peak":
             p.add_argument("--n", type=int, default=1024)
     args = parser.parse_args()
-    run = {"check": cmd_check, "step": cmd_step, "epoch": cmd_epoch, "peak": cmd_peak}
+    run = {"check": cmd_check, "step": cmd_step, "epoch": cmd_epoch, "train": cmd_train,
+           "peak": cmd_peak}
     print(json.dumps(run[args.command](args)))
 
 

@@ -16,6 +16,7 @@ use clap::Parser;
 
 mod checkerboard;
 mod conv;
+mod pytorch;
 
 const CHAPTER: &str = "ch07";
 const PACKAGE: &str = "ch07-convolutional";
@@ -28,6 +29,9 @@ enum Experiment {
     /// Checkerboard artifacts: the decoder enlarging by upsampling then convolving, or by
     /// stride-2 transposed convolutions
     Checkerboard,
+    /// The convolutional autoencoder's PyTorch twin (perf/pytorch/train_step.py), trained with
+    /// the same configuration, for the PyTorch column (needs `pip install torch==2.15.0`)
+    Pytorch,
     /// Everything above
     All,
 }
@@ -63,6 +67,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if all || args.experiment == Experiment::Checkerboard {
         args.run
             .on_device(checkerboard::Checkerboard { args, data: &data })?;
+    }
+    if all || args.experiment == Experiment::Pytorch {
+        pytorch::run(args, &data)?;
     }
     Ok(())
 }
