@@ -19,6 +19,7 @@ use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::train::{History, RunOptions, TrainConfig};
 
+pub mod denoising;
 /// Part 3: the convolutional VAE, trained with Chapter 5's objective.
 pub mod vae;
 
@@ -56,7 +57,6 @@ pub type Decoder = (
 pub type ConvAutoencoder = (Encoder, Decoder);
 // ANCHOR_END: model
 
-// ANCHOR: receptive_field
 /// One layer's window: a `kernel`×`kernel` window moved by `stride`, the input padded by
 /// `padding` on every side (a convolution, or a max-pooling).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +66,7 @@ pub struct Window {
     pub padding: usize,
 }
 
+// BEGIN SOLUTION receptive_field
 /// The receptive field of one output cell of a stack of windows, in input pixels: its `size`,
 /// the `jump` between neighbouring output cells, and where the field of output cell 0 starts
 /// (`start`, negative when it reaches into the padding). Layer by layer, from `(1, 1, 0)`:
@@ -80,7 +81,7 @@ pub fn receptive_field(layers: &[Window]) -> (usize, usize, isize) {
     }
     (size, jump, start)
 }
-// ANCHOR_END: receptive_field
+// END SOLUTION
 
 /// The encoder's windows, layer by layer: three times a 3×3 convolution (padding 1) and a 2×2
 /// max-pooling (the last one padded by 1).
@@ -140,7 +141,7 @@ pub type TransposedDecoder = (
 pub type TransposedAutoencoder = (Encoder, TransposedDecoder);
 // ANCHOR_END: transposed
 
-// ANCHOR: checkerboard
+// BEGIN SOLUTION alternating_energy
 /// The part of an image that alternates from one pixel to the next: its Fourier coefficients at
 /// the highest frequencies, `c_ab = (1/HW) Σᵢⱼ x_ij (−1)^(a·i + b·j)` for `(a, b)` = (1, 0),
 /// (0, 1) and (1, 1) — stripes along the rows, along the columns, and a checkerboard — summed as
@@ -159,7 +160,7 @@ pub fn alternating_energy(image: &[f32], side: usize) -> f64 {
     let n = image.len() as f64;
     c.iter().map(|v| (v / n).powi(2)).sum()
 }
-// ANCHOR_END: checkerboard
+// END SOLUTION
 
 /// Chapter 1's one-hidden-layer recipe (784 → ReLU code → 784 logits) with a code of `CODE`
 /// values: the MLP with the convolutional autoencoder's code size. It has 201,616 parameters,
