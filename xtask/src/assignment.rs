@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ae_toolkit::report::markdown_table;
 use anyhow::{bail, Context};
 use cargo_metadata::diagnostic::DiagnosticLevel;
 use cargo_metadata::{Message, TargetKind};
@@ -437,13 +438,11 @@ pub fn student_copy(root: &Path, chapters: &[String], out: &Path) -> anyhow::Res
         let src = std::fs::read_to_string(lib_rs(&from))?;
         std::fs::write(lib_rs(&dest), stub_source(&src)?)?;
         members.push(chapter.clone());
-        let _ = write!(
-            readme,
-            "\n## {chapter}\n\n| Exercise | Points | Task |\n|---|---|---|\n"
-        );
-        for e in &m.exercises {
-            let _ = writeln!(readme, "| `{}` | {} | {} |", e.id, e.points, e.task);
-        }
+        let rows: Vec<Vec<String>> = (m.exercises.iter())
+            .map(|e| vec![format!("`{}`", e.id), e.points.to_string(), e.task.clone()])
+            .collect();
+        let table = markdown_table(&["Exercise", "Points", "Task"], &rows);
+        let _ = write!(readme, "\n## {chapter}\n\n{table}");
     }
     copy_tree(&root.join("vendor"), &out.join("vendor"), &|_| false)?;
     std::fs::write(
