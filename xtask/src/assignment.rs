@@ -765,10 +765,6 @@ pub fn grade_reference(root: &Path, chapter: &str, opts: &GradeOptions) -> anyho
 /// error.
 type Built = Result<Vec<(String, PathBuf)>, String>;
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
 /// Builds the tests of `targets` in the grading workspace.
 fn build(
     ws: &Path,
@@ -776,7 +772,7 @@ fn build(
     targets: &BTreeSet<String>,
     opts: &GradeOptions,
 ) -> anyhow::Result<Built> {
-    let mut cmd = Command::new(cargo());
+    let mut cmd = Command::new(crate::cargo_program());
     cmd.args([
         "test",
         "--no-run",
@@ -803,7 +799,7 @@ fn build(
 /// is graded on these: copying it into a grading workspace would compile the same code again at
 /// another path, minutes of CI per chapter.
 fn build_reference(root: &Path, chapter: &str, opts: &GradeOptions) -> anyhow::Result<Built> {
-    let mut cmd = Command::new(cargo());
+    let mut cmd = Command::new(crate::cargo_program());
     cmd.args([
         "test",
         "--no-run",
@@ -992,7 +988,7 @@ pub fn check(root: &Path, opts: &GradeOptions) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&dir)?;
     }
     student_copy(root, &chapters, &dir)?;
-    let out = Command::new(cargo())
+    let out = Command::new(crate::cargo_program())
         .args(["check", "--workspace", "--all-targets", "--quiet"])
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &opts.target_dir)
@@ -1047,7 +1043,7 @@ fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> a
         lib_rs(&copy.join(chapter)),
     )?;
     let cargo_in_copy = |args: &[&str]| -> anyhow::Result<()> {
-        let out = Command::new(cargo())
+        let out = Command::new(crate::cargo_program())
             .args(args)
             .current_dir(&copy)
             .env("CARGO_TARGET_DIR", &opts.target_dir)

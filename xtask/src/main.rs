@@ -252,7 +252,7 @@ fn make_subset(dir: &DataDir) -> anyhow::Result<()> {
 
 /// Runs a cargo command from the workspace root, failing with the command line if it fails.
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = xtask::cargo_program();
     eprintln!("\n==> cargo {}", args.join(" "));
     let status = Command::new(&cargo)
         .args(args)
@@ -353,7 +353,7 @@ fn run_examples() -> anyhow::Result<TestCount> {
         args.extend(["--epochs", "1", "--quiet"].map(String::from));
         eprintln!("\n==> cargo {}", args.join(" "));
         let started = std::time::Instant::now();
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        let status = Command::new(xtask::cargo_program())
             .args(&args)
             .current_dir(&root)
             .status()?;
@@ -383,24 +383,16 @@ fn run_examples() -> anyhow::Result<TestCount> {
     Ok(count)
 }
 
-/// The flag that makes an example run everything it can (`--preset all`, `--experiment all`,
-/// `--dataset all`), read from the first `value_enum` argument of its `Args`.
 /// Every file under `dir` with its size and modification time.
 fn tree_snapshot(dir: &Path) -> anyhow::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
     let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let entry = entry?;
-            let meta = entry.metadata()?;
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else {
-                files.push((entry.path(), meta.len(), meta.modified()?));
-            }
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if !meta.is_dir() {
+            files.push((entry.into_path(), meta.len(), meta.modified()?));
         }
     }
-    files.sort();
     Ok(files)
 }
 
@@ -420,7 +412,7 @@ impl std::ops::AddAssign for TestCount {
 /// Runs `cargo test …`, passing its output through while adding up its `test result:` lines.
 fn cargo_test(args: &[&str]) -> anyhow::Result<TestCount> {
     use std::io::BufRead;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = xtask::cargo_program();
     eprintln!("\n==> cargo {}", args.join(" "));
     let mut child = Command::new(&cargo)
         .args(args)

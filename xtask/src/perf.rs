@@ -1119,7 +1119,7 @@ struct EpochOut {
 impl RustSide {
     /// Builds the benchmark and the binary (release settings, cargo's `bench` profile).
     fn build(root: &Path, threads: usize, features: Option<&str>) -> anyhow::Result<Self> {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let cargo = crate::cargo_program();
         let mut args = vec![
             "bench",
             "-p",

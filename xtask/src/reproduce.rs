@@ -84,7 +84,7 @@ pub fn reproduce(
                 .join(", ")
         );
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = crate::cargo_program();
     let mut build = Command::new(&cargo);
     build.args(["build", "--release", "--example", "reproduce"]);
     for e in &examples {

@@ -270,7 +270,7 @@ fn install_mdbook(workspace: &Path, tmp: &Path) -> Result<()> {
     eprintln!(
         "book tools: (first time only; compiling mdbook and mdbook-katex takes a few minutes)"
     );
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo = crate::cargo_program();
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(workspace)
         .arg("install")
@@ -291,7 +291,7 @@ fn install_mdbook(workspace: &Path, tmp: &Path) -> Result<()> {
     eprintln!("book tools: running {cmd:?}");
     let status = cmd
         .status()
-        .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
+        .with_context(|| format!("cannot run {cargo}"))?;
     if !status.success() {
         bail!("installing mdbook and mdbook-katex failed ({status}); see cargo's output above");
     }
