@@ -444,6 +444,22 @@ def cmd_train(args):
             "threads": torch.get_num_threads()}
 
 
+def cmd_forward(args):
+    """The twin's code and logits for the first images of the embedded subset, with the weights
+    of the Rust model (perf/tests/models.rs compares them with its own)."""
+    model, _, dataset, symmetric, _, info = setup(args.model, args.threads)
+    if not (isinstance(model, nn.Sequential) and len(model) == 2):
+        raise SystemExit(f"{args.model} is not an (encoder, decoder) pair")
+    tensors = json.loads(Path(args.weights).read_text())
+    # strict: every parameter of the twin named once, no name it does not have
+    model.load_state_dict({t["name"]: torch.tensor(t["values"]).view(t["shape"]) for t in tensors})
+    x = load(SUBSET_DIR, dataset, symmetric)[:args.images]
+    with torch.no_grad():
+        code = model[0](x)
+        logits = model[1](code)
+    return {**info, "code": code.flatten().tolist(), "logits": logits.flatten().tolist()}
+
+
 def cmd_peak(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
@@ -459,6 +475,7 @@ def main():
     for name, what in [("step", "time training steps on one batch"),
                        ("epoch", "time one epoch over the training set"),
                        ("train", "train a model on the full set, scoring the test set every epoch"),
+                       ("forward", "a model's code and output with given weights, on subset images"),
                        ("peak", "time an n x n single-precision matrix product")]:
         p = commands.add_parser(name, help=what)
         p.add_argument("--threads", type=int, required=True)
@@ -468,7 +485,11 @@ def main():
             p.add_argument("--data-dir", default=str(ROOT / "data"),
                            help="holds mnist/ and fashion-mnist/ (the embedded subset: "
                                 f"{SUBSET_DIR.relative_to(ROOT)})")
-        if name == "train":
+        if name == "forward":
+            p.add_argument("--weights", required=True,
+                           help="JSON: [{name, shape, values}] of every parameter")
+            p.add_argument("--images", type=int, default=16)
+        elif name == "train":
             p.add_argument("--epochs", type=int, required=True)
             p.add_argument("--seed", type=int, default=SEED,
                            help="seeds the initial weights and the shuffles")
@@ -479,7 +500,7 @@ def main():
             p.add_argument("--n", type=int, default=1024)
     args = parser.parse_args()
     run = {"check": cmd_check, "step": cmd_step, "epoch": cmd_epoch, "train": cmd_train,
-           "peak": cmd_peak}
+           "forward": cmd_forward, "peak": cmd_peak}
     print(json.dumps(run[args.command](args)))
 
 

@@ -242,3 +242,60 @@ fn sgemm_is_a_matrix_product() {
     let c01: f32 = (0..3).map(|k| a[k] * b[k * 3 + 1]).sum();
     assert!((c[1] - c01).abs() < 1e-5);
 }
+
+/// The PyTorch twin of the convolutional autoencoder, given the Rust model's weights by name,
+/// computes the same code and the same logits on the same images: the same layers in the same
+/// order, with the same padding, pooling, upsampling and flattening — not only the same shapes.
+/// Skipped, saying so, without Python or PyTorch.
+#[test]
+fn the_conv_twin_computes_what_the_rust_model_computes() {
+    use ae_toolkit::batch::batches;
+    let dev = Cpu::seed_from_u64(SEED);
+    let model = dev.build_module::<ch07_convolutional::ConvAutoencoder, f32>();
+    let images = 16;
+    let subset = find("ch07-conv").unwrap().subset();
+    let x = batches(&dev, &subset.train, images, None).next().unwrap().x;
+    let code = model.0.forward(x.clone());
+    let logits = model.1.forward(code.clone()).as_vec();
+    let code = code.as_vec();
+
+    let weights: Vec<_> = ae_toolkit::export::module_tensors(&model)
+        .into_iter()
+        .map(|(name, shape, values)| serde_json::json!({"name": name, "shape": shape, "values": values}))
+        .collect();
+    let file = std::env::temp_dir().join(format!("perf-conv-twin-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string(&weights).unwrap()).unwrap();
+    let script = ae_toolkit::paths::workspace_root().join("perf/pytorch/train_step.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(["forward", "--model", "ch07-conv", "--threads", "1"])
+        .args(["--images", &images.to_string(), "--weights"])
+        .arg(&file)
+        .output();
+    std::fs::remove_file(&file).unwrap();
+    let out = match out {
+        Err(e) => return eprintln!("skipped: cannot run python3 ({e})"),
+        Ok(out) if out.status.code() == Some(3) => return eprintln!("skipped: no PyTorch"),
+        Ok(out) => out,
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let twin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let values = |key: &str| -> Vec<f32> { serde_json::from_value(twin[key].clone()).unwrap() };
+    for (what, rust, torch) in [
+        ("code", code, values("code")),
+        ("logits", logits, values("logits")),
+    ] {
+        assert_eq!(rust.len(), torch.len(), "{what}");
+        // Both sum the same products in different orders: float32 rounding, nothing more.
+        let worst = rust
+            .iter()
+            .zip(&torch)
+            .map(|(r, t)| (r - t).abs() / (1.0 + r.abs()))
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-5, "{what}: largest difference {worst}");
+    }
+}
