@@ -15,7 +15,14 @@ benchmark; they also run alone:
 
 `train` trains a twin the way the chapter's reproduce example trains the Rust model (shuffled
 mini-batches, the last smaller batch kept, the test set scored after every epoch) and prints the
-test loss of every epoch: the PyTorch column of the chapter's table.
+test loss of every epoch: the PyTorch column of the chapter's table. `forward` runs a twin with
+weights given by name (the Rust model's, from perf/tests/models.rs) and prints its code and
+output, so that the two can be compared value by value.
+
+Every command that builds a model reports its layers as `cargo xtask perf` checks them against
+the Rust model: `linears`, the (inputs, outputs) of each layer's weight matrix (a convolution's is
+(in*k*k, out)); `matrix_products`, with the positions each runs at; `weights`, every parameter's
+name and shape.
 
 A training step is what the Rust `fit` loop does for every batch: forward, read the loss
 (`loss.item()`, like fit's NaN guard), backward, Adam step, zero the gradients.
