@@ -289,32 +289,8 @@ pub fn stub_bodies(text: &str) -> anyhow::Result<String> {
 /// Copies a directory tree, leaving out `target/` and what `skip` says (given the path relative
 /// to `from`).
 fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> anyhow::Result<()> {
-    fn walk(
-        base: &Path,
-        dir: &Path,
-        to: &Path,
-        skip: &dyn Fn(&Path) -> bool,
-    ) -> anyhow::Result<()> {
-        for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
-            let entry = entry?;
-            let path = entry.path();
-            let rel = path.strip_prefix(base)?;
-            if rel == Path::new("target") || skip(rel) {
-                continue;
-            }
-            let dest = to.join(rel);
-            if entry.file_type()?.is_dir() {
-                std::fs::create_dir_all(&dest)?;
-                walk(base, &path, to, skip)?;
-            } else {
-                std::fs::copy(&path, &dest)
-                    .with_context(|| format!("copying {}", path.display()))?;
-            }
-        }
-        Ok(())
-    }
-    std::fs::create_dir_all(to)?;
-    walk(from, from, to, skip)
+    let skip = |rel: &Path| rel == Path::new("target") || skip(rel);
+    crate::copy_files(from, to, &skip, false).map(drop)
 }
 
 /// Whether a chapter file (relative to the chapter directory) stays out of the student copy.

@@ -250,7 +250,7 @@ pub fn build_layout(layout: &Layout, tools: &Tools) -> Result<BuildReport> {
                 );
                 let generated = layout.generated_dir();
                 if generated.is_dir() {
-                    copy_dir(&generated, &dest.join("generated"))?;
+                    crate::copy_files(&generated, &dest.join("generated"), &|_| false, true)?;
                 }
             }
             Err(e) => report.failures.push(Problem::new(
@@ -386,37 +386,6 @@ fn redirect_page() -> String {
     )
 }
 
-/// Copies `from` into `to` recursively (files that are already identical in size and not older
-/// are skipped). Returns whether anything was copied.
-fn copy_dir(from: &Path, to: &Path) -> Result<bool> {
-    let mut copied = false;
-    fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
-    for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
-        let entry = entry?;
-        let src = entry.path();
-        let dst = to.join(entry.file_name());
-        if src.is_dir() {
-            copied |= copy_dir(&src, &dst)?;
-        } else if needs_copy(&src, &dst) {
-            fs::copy(&src, &dst)
-                .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
-            copied = true;
-        }
-    }
-    Ok(copied)
-}
-
-fn needs_copy(src: &Path, dst: &Path) -> bool {
-    let (Ok(s), Ok(d)) = (fs::metadata(src), fs::metadata(dst)) else {
-        return true;
-    };
-    s.len() != d.len()
-        || match (s.modified(), d.modified()) {
-            (Ok(sm), Ok(dm)) => sm > dm,
-            _ => true,
-        }
-}
-
 /// `cargo xtask book serve`: `mdbook serve` for one language, rebuilding on change (also when
 /// included code or generated outputs change), at http://localhost:PORT/. `book/generated/` is
 /// kept copied into the served site and its search index rebuilt (mdBook clears its output on
@@ -507,7 +476,9 @@ pub fn serve(root: &Path, lang_code: &str, port: u16) -> Result<()> {
                 let _ = exercises::write_stubs(&layout);
                 let _ = values::write_fragments(&layout);
                 if generated.is_dir() && dest.join("index.html").is_file() {
-                    if let Err(e) = copy_dir(&generated, &dest.join("generated")) {
+                    if let Err(e) =
+                        crate::copy_files(&generated, &dest.join("generated"), &|_| false, true)
+                    {
                         eprintln!("book: cannot copy generated outputs: {e:#}");
                     }
                 }
