@@ -52,6 +52,7 @@ pub struct Directive {
 
 /// Finds the directives mdBook's `links` preprocessor would expand, with the same syntax:
 /// `{{ #type target props }}` with optional whitespace after `{{`, and `\{{#...}}` escaped.
+/// (mdBook's own scanner, `find_links` in mdbook-driver 0.5.4, is private to that crate.)
 pub fn find_directives(text: &str) -> Vec<Directive> {
     let bytes = text.as_bytes();
     let lines = LineIndex::new(text);
@@ -152,6 +153,11 @@ pub struct MathScan {
 /// mdbook-katex 0.10.0's scanner (`scan.rs`), ported: `$$` before `$`, `\` escapes the next
 /// byte, backtick runs (code spans and fences) are skipped up to the next run of the same
 /// length, and the scan stops at the first delimiter or backtick run that is never closed.
+///
+/// Ported rather than called (#17, measured with `cargo tree`): `mdbook_katex::scan::Scan` is
+/// public, but the crate, even without its `katex` feature, would add 27 crates to xtask's build
+/// (mdbook-preprocessor, toml 0.9, tracing-subscriber, regex, …), and its scan stops silently
+/// where a `$` or a backtick run is never closed, so the check could no longer say where.
 pub fn scan_math(text: &str) -> MathScan {
     let b = text.as_bytes();
     let mut scan = MathScan::default();
