@@ -198,15 +198,21 @@ class Vae(nn.Module):
         self.decoder = nn.Sequential(nn.Linear(z, 400), nn.ReLU(), nn.Linear(400, 784))
 
 
-def ch05_vae(beta=1.0, limit=30.0):
+def negative_elbo(mu, logvar, decode, x, beta, limit=30.0):
+    """Chapter 5's objective: BCE per image of one reparameterized sample's decoding, plus beta
+    times the closed-form KL divergence from the standard normal (log variance clamped)."""
+    logvar = logvar.clamp(-limit, limit)
+    kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp())).sum(1).mean()
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterization
+    return bce_per_image(decode(z), x) + beta * kl
+
+
+def ch05_vae(beta=1.0):
     model = Vae()
 
     def loss(x):
         h = F.relu(model.hidden(x))
-        mu, logvar = model.mu(h), model.logvar(h).clamp(-limit, limit)
-        kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp())).sum(1).mean()
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterization
-        return bce_per_image(model.decoder(z), x) + beta * kl
+        return negative_elbo(model.mu(h), model.logvar(h), model.decoder, x, beta)
 
     return model, loss
 # ANCHOR_END: vae
@@ -250,6 +256,60 @@ def ch07_conv():
 # ANCHOR_END: conv
 
 
+class SplitInto(nn.Module):
+    """dfdx's SplitInto: every branch reads the same input (the VAE's two heads)."""
+
+    def __init__(self, *branches):
+        super().__init__()
+        self.add_module("0", nn.ModuleList(branches))  # dfdx names the tuple field "0"
+
+    def forward(self, x):
+        return tuple(branch(x) for branch in getattr(self, "0"))
+
+
+class Crop(nn.Module):
+    """ae_toolkit's Crop2D<LEAD, TRAIL>: rows and columns cut at the top-left and bottom-right."""
+
+    def __init__(self, lead, trail):
+        super().__init__()
+        self.lead, self.trail = lead, trail
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        return x[:, :, self.lead:h - self.trail, self.lead:w - self.trail]
+
+
+def conv_vae(z=20):
+    """Chapter 7's convolutional VAE (TensorFlow's CVAE tutorial's shape), nested as
+    ch07_convolutional::vae::ConvVae's tuples. TensorFlow's "same" stride-2 transposed
+    convolution is ConvTranspose2d(stride=2) with its last row and column cut (Crop(0, 1))."""
+    def tf_same_up(c_in, c_out):
+        return nn.Sequential(nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 3, stride=2),
+                                           Crop(0, 1)), nn.ReLU())
+
+    return autoencoder(
+        [nn.Unflatten(1, (1, 28, 28)),
+         nn.Sequential(nn.Conv2d(1, 32, 3, stride=2), nn.ReLU()),
+         nn.Sequential(nn.Conv2d(32, 64, 3, stride=2), nn.ReLU()),
+         nn.Flatten(),
+         SplitInto(nn.Linear(2304, z), nn.Linear(2304, z))],
+        [nn.Sequential(nn.Linear(z, 7 * 7 * 32), nn.ReLU()), nn.Unflatten(1, (32, 7, 7)),
+         tf_same_up(32, 64), tf_same_up(64, 32),
+         nn.ConvTranspose2d(32, 1, 3, stride=1, padding=1), nn.Flatten()],
+    )
+
+
+def ch07_vae(beta=1.0):
+    model = conv_vae()
+    encoder, decoder = model[0], model[1]
+
+    def loss(x):
+        mu, logvar = encoder(x)
+        return negative_elbo(mu, logvar, decoder, x, beta)
+
+    return model, loss
+
+
 # id: (build, data set directory, pixels in [-1, 1], batch size, Adam betas)
 MODELS = {
     "ch01-basic": (ch01_basic, "mnist", False, 128, (0.9, 0.999)),
@@ -261,6 +321,7 @@ MODELS = {
     "ch05-vae": (ch05_vae, "mnist", False, 128, (0.9, 0.999)),
     "ch06-deep": (ch06_deep, "mnist", False, 128, (0.9, 0.999)),
     "ch07-conv": (ch07_conv, "mnist", False, 128, (0.9, 0.999)),
+    "ch07-vae": (ch07_vae, "mnist", False, 128, (0.9, 0.999)),
 }
 
 # What `train` reports as the test loss of each model: the chapter's loss on clean test images.
@@ -348,8 +409,9 @@ def run_on_one_image(model):
         z = model.mu(h)
         model.logvar(h)
         model.decoder(z)
-    else:
-        model(x)
+    else:  # an (encoder, decoder) pair; a VAE's decoder reads the mean of its code
+        code = model[0](x)
+        model[1](code[0] if isinstance(code, tuple) else code)
 
 
 def setup(model_id, threads, seed=SEED):
@@ -452,8 +514,9 @@ def cmd_train(args):
 
 
 def cmd_forward(args):
-    """The twin's code and logits for the first images of the embedded subset, with the weights
-    of the Rust model (perf/tests/models.rs compares them with its own)."""
+    """The twin's code (a VAE's: the mean) and the logits decoded from it for the first images
+    of the embedded subset, with the weights of the Rust model (perf/tests/models.rs compares
+    them with its own)."""
     model, _, dataset, symmetric, _, info = setup(args.model, args.threads)
     if not (isinstance(model, nn.Sequential) and len(model) == 2):
         raise SystemExit(f"{args.model} is not an (encoder, decoder) pair")
@@ -463,6 +526,8 @@ def cmd_forward(args):
     x = load(SUBSET_DIR, dataset, symmetric)[:args.images]
     with torch.no_grad():
         code = model[0](x)
+        if isinstance(code, tuple):  # a VAE's (mu, log variance): decode the mean
+            code = code[0]
         logits = model[1](code)
     return {**info, "code": code.flatten().tolist(), "logits": logits.flatten().tolist()}
 

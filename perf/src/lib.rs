@@ -221,6 +221,17 @@ pub fn models() -> Vec<Model> {
                 ch07_convolutional::train_conv(&mut model, dev, data, cfg, &run)
             },
         },
+        Model {
+            id: "ch07-vae",
+            crate_name: "ch07-convolutional",
+            what: "strided 3×3 convolutions 1-32-64, (μ, log σ²) heads of 20; dense to 7×7×32, \
+                   transposed convolutions 64-32-1; negative ELBO",
+            dataset: DatasetKind::Mnist,
+            symmetric_range: false,
+            config: TrainConfig::adam(1, 128),
+            step: ch07_vae::step,
+            epoch: ch07_vae::epoch,
+        },
     ]
 }
 
@@ -543,6 +554,16 @@ impl<const N: usize> ImageLayers for Flatten2D<N> {
     }
 }
 
+/// Every branch reads the same input; the shape out is the first branch's (a VAE's μ, which
+/// the decoder reads in the form of a sample z of the same shape).
+impl<A: ImageLayers, B: ImageLayers> ImageLayers for SplitInto<(A, B)> {
+    fn walk(&self, input: ImageShape, products: &mut Vec<MatrixProduct>) -> ImageShape {
+        let first = self.0 .0.walk(input, products);
+        self.0 .1.walk(input, products);
+        first
+    }
+}
+
 /// Activations keep the shape and run no matrix product.
 macro_rules! shape_preserving {
     ($($layer:ty),*) => {$(
@@ -699,5 +720,28 @@ mod ch05 {
     pub fn epoch(dev: &Cpu, cfg: &TrainConfig, data: &DataSplits) -> anyhow::Result<History> {
         let run = RunOptions::default();
         Ok(ch05_vae::train::<LATENT, Cpu>(dev, data, BETA, cfg, &run)?.1)
+    }
+}
+
+mod ch07_vae {
+    use super::*;
+    use ch05_vae::{training_objective, LATENT};
+    use ch07_convolutional::vae::ConvVae;
+
+    /// The chapter trains it like Chapter 5's VAE: the plain negative ELBO, Chapter 5's latent
+    /// size.
+    const BETA: f32 = 1.0;
+
+    pub fn step(dev: &Cpu, cfg: &TrainConfig, _: &Dataset, batch: Batch<Cpu>) -> Box<dyn Step> {
+        let model = ConvVae::<LATENT>::build_on_device(dev);
+        let products = image_products(&model);
+        let objective = training_objective::<LATENT, Cpu, _>(dev.clone(), BETA);
+        stepper_with_products(model, products, cfg, batch, objective)
+    }
+
+    pub fn epoch(dev: &Cpu, cfg: &TrainConfig, data: &DataSplits) -> anyhow::Result<History> {
+        let mut model = ConvVae::<LATENT>::build_on_device(dev);
+        let run = RunOptions::default();
+        ch05_vae::train_model(&mut model, dev, data, BETA, cfg, &run)
     }
 }

@@ -5,6 +5,7 @@
 //! CI build); this file only links the library that the `perf` binary needs anyway.
 
 use ae_toolkit::data::DataSplits;
+use ae_toolkit::dfdx::nn::tensor_collection::TensorCollection;
 use ae_toolkit::dfdx::prelude::*;
 use perf::*;
 
@@ -74,6 +75,33 @@ fn convolution_products_follow_the_image_sizes() {
     );
 }
 
+/// The convolutional VAE's: 28 → 13 → 6 down (stride 2, no padding), the two heads on the 2,304
+/// features, then 7 → 14 → 28 up; a transposed convolution runs at its *input* positions.
+#[test]
+fn vae_products_follow_the_image_sizes() {
+    let dev = Cpu::seed_from_u64(SEED);
+    let at = |inputs, outputs, positions| MatrixProduct {
+        inputs,
+        outputs,
+        positions,
+    };
+    let expect = [
+        at(9, 32, 13 * 13),
+        at(9 * 32, 64, 6 * 6),
+        at(2304, 20, 1),
+        at(2304, 20, 1),
+        at(20, 1568, 1),
+        at(32, 64 * 9, 7 * 7),
+        at(64, 32 * 9, 14 * 14),
+        at(32, 9, 28 * 28),
+    ];
+    let products = find("ch07-vae")
+        .unwrap()
+        .step_on_subset(&dev)
+        .matrix_products();
+    assert_eq!(products, expect);
+}
+
 #[test]
 #[should_panic(expected = "image_products")]
 fn a_convolutional_model_is_not_counted_as_linear_layers() {
@@ -85,7 +113,7 @@ fn a_convolutional_model_is_not_counted_as_linear_layers() {
 fn the_models_have_the_chapters_layers_and_batch_sizes() {
     let dev = Cpu::seed_from_u64(SEED);
     type Layers = &'static [(usize, usize)];
-    let expect: [(&str, usize, Layers); 9] = [
+    let expect: [(&str, usize, Layers); 10] = [
         (
             "ch01-basic",
             128,
@@ -159,6 +187,20 @@ fn the_models_have_the_chapters_layers_and_batch_sizes() {
                 (72, 8),
                 (72, 16),
                 (144, 1),
+            ],
+        ),
+        (
+            "ch07-vae",
+            128,
+            &[
+                (9, 32),
+                (288, 64),
+                (2304, 20),
+                (2304, 20),
+                (20, 1568),
+                (32, 576),
+                (64, 288),
+                (32, 9),
             ],
         ),
     ];
@@ -243,33 +285,32 @@ fn sgemm_is_a_matrix_product() {
     assert!((c[1] - c01).abs() < 1e-5);
 }
 
-/// The PyTorch twin of the convolutional autoencoder, given the Rust model's weights by name,
-/// computes the same code and the same logits on the same images: the same layers in the same
-/// order, with the same padding, pooling, upsampling and flattening — not only the same shapes.
-/// Skipped, saying so, without Python or PyTorch.
-#[test]
-fn the_conv_twin_computes_what_the_rust_model_computes() {
-    use ae_toolkit::batch::batches;
-    let dev = Cpu::seed_from_u64(SEED);
-    let model = dev.build_module::<ch07_convolutional::ConvAutoencoder, f32>();
-    let images = 16;
-    let subset = find("ch07-conv").unwrap().subset();
-    let x = batches(&dev, &subset.train, images, None).next().unwrap().x;
-    let code = model.0.forward(x.clone());
-    let logits = model.1.forward(code.clone()).as_vec();
-    let code = code.as_vec();
+/// The first images of the embedded subset, as the twins' `forward` command reads them.
+const TWIN_IMAGES: usize = 16;
 
-    let weights: Vec<_> = ae_toolkit::export::module_tensors(&model)
+/// The PyTorch twin `id`, given the Rust model's weights by name, computes `code` and `logits`
+/// on the same images: the same layers in the same order, with the same padding, strides,
+/// pooling, upsampling, cropping and flattening — not only the same shapes. Skipped, saying so,
+/// without Python or PyTorch.
+fn assert_twin_computes<M: TensorCollection<f32, Cpu>>(
+    id: &str,
+    model: &M,
+    code: Vec<f32>,
+    logits: Vec<f32>,
+) {
+    let weights: Vec<_> = ae_toolkit::export::module_tensors(model)
         .into_iter()
-        .map(|(name, shape, values)| serde_json::json!({"name": name, "shape": shape, "values": values}))
+        .map(|(name, shape, values)| {
+            serde_json::json!({"name": name, "shape": shape, "values": values})
+        })
         .collect();
-    let file = std::env::temp_dir().join(format!("perf-conv-twin-{}.json", std::process::id()));
+    let file = std::env::temp_dir().join(format!("perf-{id}-twin-{}.json", std::process::id()));
     std::fs::write(&file, serde_json::to_string(&weights).unwrap()).unwrap();
     let script = ae_toolkit::paths::workspace_root().join("perf/pytorch/train_step.py");
     let out = std::process::Command::new("python3")
         .arg(script)
-        .args(["forward", "--model", "ch07-conv", "--threads", "1"])
-        .args(["--images", &images.to_string(), "--weights"])
+        .args(["forward", "--model", id, "--threads", "1"])
+        .args(["--images", &TWIN_IMAGES.to_string(), "--weights"])
         .arg(&file)
         .output();
     std::fs::remove_file(&file).unwrap();
@@ -289,13 +330,42 @@ fn the_conv_twin_computes_what_the_rust_model_computes() {
         ("code", code, values("code")),
         ("logits", logits, values("logits")),
     ] {
-        assert_eq!(rust.len(), torch.len(), "{what}");
+        assert_eq!(rust.len(), torch.len(), "{id} {what}");
         // Both sum the same products in different orders: float32 rounding, nothing more.
         let worst = rust
             .iter()
             .zip(&torch)
             .map(|(r, t)| (r - t).abs() / (1.0 + r.abs()))
             .fold(0.0, f32::max);
-        assert!(worst < 1e-5, "{what}: largest difference {worst}");
+        assert!(worst < 1e-5, "{id} {what}: largest difference {worst}");
     }
+}
+
+/// The first [`TWIN_IMAGES`] training images of model `id`'s subset, as one batch.
+fn twin_images(dev: &Cpu, id: &str) -> ae_toolkit::batch::Batch<Cpu> {
+    let subset = find(id).unwrap().subset();
+    let first = ae_toolkit::batch::batches(dev, &subset.train, TWIN_IMAGES, None)
+        .next()
+        .unwrap();
+    first
+}
+
+#[test]
+fn the_conv_twin_computes_what_the_rust_model_computes() {
+    let dev = Cpu::seed_from_u64(SEED);
+    let model = dev.build_module::<ch07_convolutional::ConvAutoencoder, f32>();
+    let code = model.0.forward(twin_images(&dev, "ch07-conv").x);
+    let logits = model.1.forward(code.clone()).as_vec();
+    assert_twin_computes("ch07-conv", &model, code.as_vec(), logits);
+}
+
+/// Checks the strided convolutions, the two heads and TensorFlow's "same" transposed
+/// convolutions (the crop at the bottom and right, not the top and left).
+#[test]
+fn the_conv_vae_twin_computes_what_the_rust_model_computes() {
+    let dev = Cpu::seed_from_u64(SEED);
+    let model = dev.build_module::<ch07_convolutional::vae::ConvVae<{ ch05_vae::LATENT }>, f32>();
+    let (mu, _) = model.0.forward(twin_images(&dev, "ch07-vae").x);
+    let logits = model.1.forward(mu.clone()).as_vec();
+    assert_twin_computes("ch07-vae", &model, mu.as_vec(), logits);
 }
