@@ -17,6 +17,7 @@ use clap::Parser;
 mod checkerboard;
 mod conv;
 mod pytorch;
+mod vae;
 
 const CHAPTER: &str = "ch07";
 const PACKAGE: &str = "ch07-convolutional";
@@ -32,6 +33,9 @@ enum Experiment {
     /// The convolutional autoencoder's PyTorch twin (perf/pytorch/train_step.py), trained with
     /// the same configuration, for the PyTorch column (needs `pip install torch==2.15.0`)
     Pytorch,
+    /// The convolutional VAE in the shape of TensorFlow's CVAE tutorial against Chapter 5's MLP
+    /// VAE: −ELBO with a 20-D latent space, samples, and the decoded 2-D manifold
+    Vae,
     /// Everything above
     All,
 }
@@ -49,6 +53,10 @@ struct Args {
     /// Epochs of the two decoders of the checkerboard comparison
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     checkerboard_epochs: u32,
+    /// Epochs of the two VAEs, each with a 20-D and a 2-D latent space (Chapter 5 and
+    /// TensorFlow's tutorial train 10)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    vae_epochs: u32,
     // The shared `--epochs` flag overrides every experiment's epoch count.
     #[command(flatten)]
     run: RunArgs,
@@ -70,6 +78,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     if all || args.experiment == Experiment::Pytorch {
         pytorch::run(args, &data)?;
+    }
+    if all || args.experiment == Experiment::Vae {
+        vae::run(&vae::Comparison { args, data: &data })?;
     }
     Ok(())
 }
