@@ -19,9 +19,10 @@ use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::export::{max_abs_diff, round_to_f16, weights_table, Dtype, SafeTensors};
 use ae_toolkit::plot::{image_rows, line_chart, Series};
 use ae_toolkit::results::Results;
-use ae_toolkit::train::{History, TrainConfig};
+use ae_toolkit::train::History;
 use ch03_denoising::{
-    denoise, mean_psnr, psnr_table, train, Noise, PsnrTestImages, MASKED_FRACTION, PSNR_SIGMAS,
+    denoise, mean_psnr, psnr_table, train, training_config, Noise, PsnrTestImages, EPOCHS,
+    MASKED_FRACTION, PSNR_SIGMAS,
 };
 use clap::Parser;
 
@@ -103,11 +104,7 @@ struct TrainingRun<'a> {
 impl OnDevice for TrainingRun<'_> {
     type Output = Outcome;
     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<Outcome> {
-        let cfg = TrainConfig {
-            seed: self.args.run.seed,
-            betas: [0.5, 0.999],
-            ..TrainConfig::adam(self.args.run.epochs_or(10), 128)
-        };
+        let cfg = training_config(self.args.run.epochs_or(EPOCHS), self.args.run.seed);
         let name = format!("{}-{}", self.data.kind.dir_name(), noise_id(self.noise));
         let description = format!("{} on {}", self.noise, self.data.title());
         let run = self.args.run.run_options(CHAPTER, &name, &description);

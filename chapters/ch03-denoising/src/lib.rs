@@ -100,6 +100,20 @@ impl std::fmt::Display for Noise {
 /// The chapter's Gaussian noise level σ (its example's default, and the benchmarks').
 pub const SIGMA: f32 = 0.5;
 
+/// Passes over the training set the chapter's models get (its example's default).
+pub const EPOCHS: usize = 10;
+
+/// The chapter's training configuration: Adam with learning rate 10⁻³ and β₁ = 0.5 instead of
+/// the usual 0.9 (the recipe the chapter follows: the running average of the gradient forgets
+/// faster), batches of 128, `epochs` passes, shuffled from `seed`.
+pub fn training_config(epochs: usize, seed: u64) -> TrainConfig {
+    TrainConfig {
+        seed,
+        betas: [0.5, 0.999],
+        ..TrainConfig::adam(epochs, 128)
+    }
+}
+
 // ANCHOR: objective
 /// The denoising objective: reconstruct the clean `x` from its corrupted copy `noisy`. Any
 /// autoencoder whose decoder output is read as the pixels themselves (a linear output, the data
