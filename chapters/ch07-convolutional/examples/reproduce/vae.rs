@@ -38,6 +38,24 @@ enum Architecture {
     Mlp,
 }
 
+impl Architecture {
+    /// What result names start with (`cvae_20d_nelbo`, `mlp_vae_2d_kl`, …).
+    fn key(self) -> &'static str {
+        match self {
+            Architecture::Convolutional => "cvae",
+            Architecture::Mlp => "mlp_vae",
+        }
+    }
+
+    /// How the table and the log name it.
+    fn name(self) -> &'static str {
+        match self {
+            Architecture::Convolutional => "convolutional VAE (TensorFlow's CVAE)",
+            Architecture::Mlp => "MLP VAE (Chapter 5)",
+        }
+    }
+}
+
 /// One model to train: its architecture, and the codes to decode once it is trained.
 struct VaeRun<'a, const Z: usize> {
     comparison: &'a Comparison<'a>,
@@ -62,12 +80,8 @@ impl<const Z: usize> OnDevice for VaeRun<'_, Z> {
     type Output = Trained;
     fn run<D: ImageDevice>(self, dev: D) -> anyhow::Result<Trained> {
         match self.architecture {
-            Architecture::Convolutional => {
-                self.train(&dev, ConvVae::<Z>::build_on_device(&dev), "cvae")
-            }
-            Architecture::Mlp => {
-                self.train(&dev, ch05_vae::Vae::<Z>::build_on_device(&dev), "mlp_vae")
-            }
+            Architecture::Convolutional => self.train(&dev, ConvVae::<Z>::build_on_device(&dev)),
+            Architecture::Mlp => self.train(&dev, ch05_vae::Vae::<Z>::build_on_device(&dev)),
         }
     }
 }
@@ -77,16 +91,12 @@ impl<const Z: usize> VaeRun<'_, Z> {
         &self,
         dev: &D,
         mut model: M,
-        key_prefix: &str,
     ) -> anyhow::Result<Trained> {
         let Comparison { args, data } = self.comparison;
-        let name = match self.architecture {
-            Architecture::Convolutional => "convolutional VAE (TensorFlow's CVAE)",
-            Architecture::Mlp => "MLP VAE (Chapter 5)",
-        };
+        let (key, name) = (self.architecture.key(), self.architecture.name());
         let description = format!("{name}, {Z}-D latent space, on {}", data.title());
         // `cvae-20d`, `mlp-vae-2d`, …: the checkpoint's directory under `target/runs/ch07/`.
-        let run_name = format!("{}-{Z}d", key_prefix.replace('_', "-"));
+        let run_name = format!("{}-{Z}d", key.replace('_', "-"));
         let run = args.run.run_options(CHAPTER, &run_name, &description);
         eprintln!("training {description}");
         let parameters = model.num_trainable_params();
@@ -109,7 +119,7 @@ impl<const Z: usize> VaeRun<'_, Z> {
             args.run.timing(&history)
         );
         Ok(Trained {
-            key: format!("{key_prefix}_{Z}d"),
+            key: format!("{key}_{Z}d"),
             name: name.into(),
             latent: Z,
             parameters,
