@@ -16,6 +16,7 @@ use clap::Parser;
 
 mod checkerboard;
 mod conv;
+mod denoising;
 mod pytorch;
 mod vae;
 
@@ -36,6 +37,9 @@ enum Experiment {
     /// The convolutional VAE in the shape of TensorFlow's CVAE tutorial against Chapter 5's MLP
     /// VAE: −ELBO with a 20-D latent space, samples, and the decoded 2-D manifold
     Vae,
+    /// The convolutional denoising autoencoder against Chapter 3's MLP, both with Chapter 3's
+    /// noise and objective: Chapter 3's PSNR table with a column for it
+    Denoising,
     /// Everything above
     All,
 }
@@ -57,6 +61,9 @@ struct Args {
     /// TensorFlow's tutorial train 10)
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     vae_epochs: u32,
+    /// Epochs of the denoising autoencoders (Chapter 3 trains 10)
+    #[arg(long, default_value_t = ch03_denoising::EPOCHS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    denoising_epochs: u32,
     // The shared `--epochs` flag overrides every experiment's epoch count.
     #[command(flatten)]
     run: RunArgs,
@@ -81,6 +88,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     if all || args.experiment == Experiment::Vae {
         vae::run(&vae::Comparison { args, data: &data })?;
+    }
+    if all || args.experiment == Experiment::Denoising {
+        denoising::run(args, &data)?;
     }
     Ok(())
 }
