@@ -84,7 +84,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
             .on_device(checkerboard::Checkerboard { args, data: &data })?;
     }
     if all || args.experiment == Experiment::Pytorch {
-        pytorch::run(args, &data)?;
+        match pytorch::run(args, &data) {
+            // Everything else is reproduced without PyTorch; only its own column needs it.
+            Err(e) if all && e.is::<pytorch::NoTorch>() => {
+                eprintln!("skipping the PyTorch twin: {e}")
+            }
+            result => result?,
+        }
     }
     if all || args.experiment == Experiment::Vae {
         vae::run(&vae::Comparison { args, data: &data })?;

@@ -28,6 +28,23 @@ const EXIT_NO_TORCH: i32 = 3;
 /// What to install when it does.
 const INSTALL_TORCH: &str = "pip install torch==2.15.0";
 
+/// PyTorch is not installed: `--experiment all` goes on without the PyTorch column,
+/// `--experiment pytorch` stops with this message.
+#[derive(Debug)]
+pub(super) struct NoTorch;
+
+impl std::fmt::Display for NoTorch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PyTorch is not installed for `{PYTHON}`: `{INSTALL_TORCH}`, then run this experiment \
+             again (the other experiments do not need it)"
+        )
+    }
+}
+
+impl std::error::Error for NoTorch {}
+
 /// What `train_step.py train` prints.
 #[derive(Debug, Deserialize)]
 struct TwinRun {
@@ -147,10 +164,7 @@ fn train_twin(cfg: &TrainConfig, threads: usize, data_dir: &Path) -> anyhow::Res
     })?;
     match out.status.code() {
         Some(0) => {}
-        Some(EXIT_NO_TORCH) => bail!(
-            "PyTorch is not installed for `{PYTHON}`: `{INSTALL_TORCH}`, then run this experiment \
-             again (the other experiments do not need it)"
-        ),
+        Some(EXIT_NO_TORCH) => return Err(NoTorch.into()),
         _ => bail!("`{PYTHON} {SCRIPT} train` failed ({})", out.status),
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
