@@ -411,9 +411,10 @@ where
 }
 
 /// Removes `LEAD` rows and columns at the top and left of every image and `TRAIL` at the bottom
-/// and right: what PyTorch's `output_padding` and TensorFlow's `"same"` padding of a strided
-/// transposed convolution amount to. A transposed convolution with stride 2 and a 3×3 kernel maps
-/// `n` pixels to `2n + 1` (padding 0); cropping one row and column (`Crop2D<1, 0>`) gives `2n`.
+/// and right: what the padding of a strided transposed convolution in PyTorch and TensorFlow
+/// amounts to. A transposed convolution with stride 2 and a 3×3 kernel maps `n` pixels to
+/// `2n + 1` (padding 0); PyTorch's `padding=1, output_padding=1` then drops the first row and
+/// column (`Crop2D<1, 0>`), TensorFlow's `"same"` the last (`Crop2D<0, 1>`); both give `2n`.
 /// No weights; the gradient of a cropped pixel is zero.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Crop2D<const LEAD: usize, const TRAIL: usize>;

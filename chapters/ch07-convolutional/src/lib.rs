@@ -152,7 +152,7 @@ pub fn alternating_energy(image: &[f32], side: usize) -> f64 {
     let mut c = [0.0f64; 3];
     for (n, &x) in image.iter().enumerate() {
         let (i, j) = (n / side, n % side);
-        let sign = |e: usize| if e % 2 == 0 { 1.0 } else { -1.0 };
+        let sign = |e: usize| if e.is_multiple_of(2) { 1.0 } else { -1.0 };
         c[0] += x as f64 * sign(i);
         c[1] += x as f64 * sign(j);
         c[2] += x as f64 * sign(i + j);
@@ -269,7 +269,7 @@ mod tests {
         let y = t.forward(ones.clone()).as_vec(); // 12×12
         for i in 1..11 {
             for j in 1..11 {
-                let along = |k: usize| if k % 2 == 0 { 1.0 } else { 2.0 };
+                let along = |k: usize| if k.is_multiple_of(2) { 1.0 } else { 2.0 };
                 assert_eq!(y[i * 12 + j], along(i) * along(j), "({i}, {j})");
             }
         }
@@ -289,7 +289,7 @@ mod tests {
         let image = |f: &dyn Fn(usize, usize) -> f32| -> Vec<f32> {
             (0..16).map(|n| f(n / 4, n % 4)).collect()
         };
-        let sign = |k: usize| if k % 2 == 0 { 1.0 } else { -1.0 };
+        let sign = |k: usize| if k.is_multiple_of(2) { 1.0 } else { -1.0 };
         assert_eq!(alternating_energy(&image(&|i, j| sign(i + j)), 4), 1.0);
         assert_eq!(alternating_energy(&image(&|i, _| sign(i)), 4), 1.0);
         assert_eq!(alternating_energy(&image(&|_, j| 0.5 * sign(j)), 4), 0.25);
