@@ -66,6 +66,17 @@ pub struct Window {
     pub padding: usize,
 }
 
+impl Window {
+    /// A `kernel`×`kernel` window moved by `stride` over an input padded by `padding`.
+    pub const fn new(kernel: usize, stride: usize, padding: usize) -> Window {
+        Window {
+            kernel,
+            stride,
+            padding,
+        }
+    }
+}
+
 // BEGIN SOLUTION receptive_field
 /// The receptive field of one output cell of a stack of windows, in input pixels: its `size`,
 /// the `jump` between neighbouring output cells, and where the field of output cell 0 starts
@@ -86,36 +97,12 @@ pub fn receptive_field(layers: &[Window]) -> (usize, usize, isize) {
 /// The encoder's windows, layer by layer: three times a 3×3 convolution (padding 1) and a 2×2
 /// max-pooling (the last one padded by 1).
 pub const ENCODER_WINDOWS: [Window; 6] = [
-    Window {
-        kernel: 3,
-        stride: 1,
-        padding: 1,
-    },
-    Window {
-        kernel: 2,
-        stride: 2,
-        padding: 0,
-    },
-    Window {
-        kernel: 3,
-        stride: 1,
-        padding: 1,
-    },
-    Window {
-        kernel: 2,
-        stride: 2,
-        padding: 0,
-    },
-    Window {
-        kernel: 3,
-        stride: 1,
-        padding: 1,
-    },
-    Window {
-        kernel: 2,
-        stride: 2,
-        padding: 1,
-    },
+    Window::new(3, 1, 1),
+    Window::new(2, 2, 0),
+    Window::new(3, 1, 1),
+    Window::new(2, 2, 0),
+    Window::new(3, 1, 1),
+    Window::new(2, 2, 1),
 ];
 
 // ANCHOR: transposed

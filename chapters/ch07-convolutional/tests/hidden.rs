@@ -3,11 +3,7 @@
 use ch07_convolutional::{alternating_energy, receptive_field, Window};
 
 fn window(kernel: usize, stride: usize, padding: usize) -> Window {
-    Window {
-        kernel,
-        stride,
-        padding,
-    }
+    Window::new(kernel, stride, padding)
 }
 
 #[test]
