@@ -3,7 +3,7 @@
 //! headings, links and images (pulldown-cmark, mdBook's own Markdown parser).
 
 use html5gum::{DefaultEmitter, StartTag, Token, Tokenizer};
-use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag};
+use pulldown_cmark::{Event, Options, Parser, Tag};
 
 /// Byte offset → 1-based line number.
 pub struct LineIndex {
@@ -215,14 +215,9 @@ pub fn scan_math(text: &str) -> MathScan {
     scan
 }
 
+/// The first `needle` in `hay` at or after `from`.
 fn find_bytes(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    if from > hay.len() {
-        return None;
-    }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
 }
 
 /// Next unescaped `delim` at or after `from` (an odd number of backslashes before it escapes it).
@@ -290,7 +285,7 @@ pub fn outline(text: &str) -> PageOutline {
         let line = lines.line(range.start);
         match event {
             Event::Start(Tag::Heading { level, .. }) => {
-                out.headings.push((line, heading_level(level)));
+                out.headings.push((line, level as u8));
             }
             Event::Start(Tag::Link { dest_url, .. }) => out.links.push(LinkRef {
                 line,
@@ -321,17 +316,6 @@ pub fn outline(text: &str) -> PageOutline {
         }
     }
     out
-}
-
-pub fn heading_level(level: HeadingLevel) -> u8 {
-    match level {
-        HeadingLevel::H1 => 1,
-        HeadingLevel::H2 => 2,
-        HeadingLevel::H3 => 3,
-        HeadingLevel::H4 => 4,
-        HeadingLevel::H5 => 5,
-        HeadingLevel::H6 => 6,
-    }
 }
 
 /// The tokens of an HTML text with their byte spans, read by html5gum (a WHATWG tokenizer):
@@ -447,12 +431,11 @@ pub fn parse_summary(text: &str) -> Vec<TocEntry> {
 /// Aligns two sequences by a longest common subsequence: pairs of indices, `None` on the side
 /// where an element has no counterpart.
 pub fn align<T: PartialEq>(a: &[T], b: &[T]) -> Vec<(Option<usize>, Option<usize>)> {
+    // Not similar::capture_diff_slices: its Compact hook may shift which equal elements pair up.
     let mut capture = similar::algorithms::Capture::new();
     let Ok(()) = similar::algorithms::lcs::diff(&mut capture, a, 0..a.len(), b, 0..b.len());
-    let ops = capture.into_ops();
     let mut out = Vec::new();
-    for op in ops {
-        let (tag, old, new) = op.as_tag_tuple();
+    for (tag, old, new) in capture.ops().iter().map(similar::DiffOp::as_tag_tuple) {
         match tag {
             similar::DiffTag::Equal => out.extend(old.zip(new).map(|(i, j)| (Some(i), Some(j)))),
             _ => {

@@ -603,7 +603,7 @@ fn check_twins(
     }
 }
 
-fn compare_twin(layout: &Layout, en: &Page, zh: &Page, problems: &mut Vec<Problem>) {
+fn compare_twin<'p>(layout: &Layout, en: &'p Page, zh: &'p Page, problems: &mut Vec<Problem>) {
     let (de, dz) = (layout.display(&en.file), layout.display(&zh.file));
 
     // Section headings: same number, same levels, same order.
@@ -633,27 +633,17 @@ fn compare_twin(layout: &Layout, en: &Page, zh: &Page, problems: &mut Vec<Proble
     // Figures: same image targets in the same order.
     let ie: Vec<&str> = en.images.iter().map(|i| i.1.as_str()).collect();
     let iz: Vec<&str> = zh.images.iter().map(|i| i.1.as_str()).collect();
-    for (a, b) in align(&ie, &iz) {
-        match (a, b) {
-            (Some(a), None) => problems.push(Problem::new(
-                &dz,
-                near_line(&zh.images.iter().map(|i| i.0).collect::<Vec<_>>(), None),
-                format!(
-                    "figure `{}` ({de}:{}) is missing from the Chinese twin",
-                    en.images[a].2, en.images[a].0
-                ),
-            )),
-            (None, Some(b)) => problems.push(Problem::new(
-                &dz,
-                zh.images[b].0,
-                format!(
-                    "figure `{}` is not in the English twin {de}",
-                    zh.images[b].2
-                ),
-            )),
-            _ => {}
-        }
-    }
+    let lines: Vec<usize> = zh.images.iter().map(|i| i.0).collect();
+    unaligned(&ie, &iz, &lines, &dz, problems, |a, b| match (a, b) {
+        (Some(a), _) => format!(
+            "figure `{}` ({de}:{}) is missing from the Chinese twin",
+            en.images[a].2, en.images[a].0
+        ),
+        (_, b) => format!(
+            "figure `{}` is not in the English twin {de}",
+            zh.images[b.unwrap()].2
+        ),
+    });
 
     // Quoted values: the same names in both, in any order (a Chinese sentence may put them in
     // another order than its English twin).
@@ -688,43 +678,31 @@ fn compare_twin(layout: &Layout, en: &Page, zh: &Page, problems: &mut Vec<Proble
     }
 
     // Included code: same directives (kind, file, anchor/range) in the same order.
-    let key = |d: &Directive| (d.kind, d.path.clone(), d.selector.clone());
-    let de_keys: Vec<_> = en
-        .directives
-        .iter()
-        .filter(|d| d.kind != DirectiveKind::Title && !is_value(d))
-        .collect();
-    let dz_keys: Vec<_> = zh
-        .directives
-        .iter()
-        .filter(|d| d.kind != DirectiveKind::Title && !is_value(d))
-        .collect();
-    let ke: Vec<_> = de_keys.iter().map(|d| key(d)).collect();
-    let kz: Vec<_> = dz_keys.iter().map(|d| key(d)).collect();
-    for (a, b) in align(&ke, &kz) {
-        match (a, b) {
-            (Some(a), None) => problems.push(Problem::new(
-                &dz,
-                near_line(&dz_keys.iter().map(|d| d.line).collect::<Vec<_>>(), None),
-                format!(
-                    "`{{{{#{} {}}}}}` ({de}:{}) is missing from the Chinese twin",
-                    de_keys[a].type_name,
-                    directive_target(de_keys[a]),
-                    de_keys[a].line
-                ),
-            )),
-            (None, Some(b)) => problems.push(Problem::new(
-                &dz,
-                dz_keys[b].line,
-                format!(
-                    "`{{{{#{} {}}}}}` is not in the English twin {de}",
-                    dz_keys[b].type_name,
-                    directive_target(dz_keys[b])
-                ),
-            )),
-            _ => {}
+    let code = |p: &'p Page| -> Vec<&'p Directive> {
+        (p.directives.iter())
+            .filter(|d| d.kind != DirectiveKind::Title && !is_value(d))
+            .collect()
+    };
+    let (ce, cz) = (code(en), code(zh));
+    let key = |d: &&Directive| (d.kind, d.path.clone(), d.selector.clone());
+    let lines: Vec<usize> = cz.iter().map(|d| d.line).collect();
+    let (ke, kz): (Vec<_>, Vec<_>) = (ce.iter().map(key).collect(), cz.iter().map(key).collect());
+    unaligned(&ke, &kz, &lines, &dz, problems, |a, b| match (a, b) {
+        (Some(a), _) => format!(
+            "`{{{{#{} {}}}}}` ({de}:{}) is missing from the Chinese twin",
+            ce[a].type_name,
+            directive_target(ce[a]),
+            ce[a].line
+        ),
+        (_, b) => {
+            let d = cz[b.unwrap()];
+            format!(
+                "`{{{{#{} {}}}}}` is not in the English twin {de}",
+                d.type_name,
+                directive_target(d)
+            )
         }
-    }
+    });
 
     // Display equations: same number.
     if en.display_math.len() != zh.display_math.len() {
@@ -748,6 +726,27 @@ fn compare_twin(layout: &Layout, en: &Page, zh: &Page, problems: &mut Vec<Proble
     }
 }
 
+/// Reports, in the Chinese twin `dz` (its elements at `zh_lines`), each element of `en` or `zh`
+/// that the alignment leaves without a counterpart; `message` gets its index on its side. A
+/// missing English element is reported at the twin's last element.
+fn unaligned<K: PartialEq>(
+    en: &[K],
+    zh: &[K],
+    zh_lines: &[usize],
+    dz: &str,
+    problems: &mut Vec<Problem>,
+    message: impl Fn(Option<usize>, Option<usize>) -> String,
+) {
+    for (a, b) in align(en, zh) {
+        let line = match (a, b) {
+            (Some(_), None) => zh_lines.last().copied().unwrap_or(1),
+            (None, Some(b)) => zh_lines[b],
+            _ => continue,
+        };
+        problems.push(Problem::new(dz, line, message(a, b)));
+    }
+}
+
 /// Whether `d` quotes a named value (see [`super::values`]).
 fn is_value(d: &Directive) -> bool {
     d.kind == DirectiveKind::Include && d.path.contains(super::values::VALUES_DIR)
@@ -758,13 +757,6 @@ fn levels(l: &[u8]) -> String {
         .map(|l| l.to_string())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn near_line(lines: &[usize], at: Option<usize>) -> usize {
-    at.and_then(|i| lines.get(i))
-        .or(lines.last())
-        .copied()
-        .unwrap_or(1)
 }
 
 fn toc_key(e: &TocEntry) -> (TocKind, Option<String>) {
