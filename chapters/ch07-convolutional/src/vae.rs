@@ -161,6 +161,12 @@ mod tests {
             .build_module::<ch05_vae::Vae<20>, f32>()
             .num_trainable_params();
         assert_eq!(mlp, 652_824);
+        // The chapter says the dense layers into and out of the latent space hold most of the
+        // 20-D model's parameters: the two heads and the decoder's first layer, counted.
+        let model = dev.build_module::<ConvVae<20>, f32>();
+        let dense = model.0 .4.num_trainable_params() + model.1 .0.num_trainable_params();
+        assert_eq!(dense, 2 * (2_304 * 20 + 20) + (20 * 1_568 + 1_568));
+        assert!(2 * dense > conv_vae_parameters(20));
     }
 
     /// TensorFlow's `Conv2DTranspose(padding='same')` is the adjoint (the gradient with respect to
