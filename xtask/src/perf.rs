@@ -253,15 +253,26 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
-/// One model's step timings: seconds per step, one value per round.
+/// One model's timings, one value per round: seconds per step, or with `--epochs` seconds of
+/// one epoch (and what the epoch trained on).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepTimes {
+pub struct Timings {
     /// The model.
     pub model: ModelInfo,
-    /// Rust: criterion's median time per step, per round.
+    /// Epochs: what the Rust side trained on (e.g. "MNIST full set (60000 train / 10000 test)").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data: String,
+    /// Epochs: training images in the epoch.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images: usize,
+    /// Rust: criterion's median time per step, or the epoch's seconds, per round.
     pub rust: Vec<f64>,
-    /// PyTorch: the script's median time per step, per round; `None` without PyTorch or twin.
+    /// PyTorch likewise; `None` without PyTorch or twin.
     pub torch: Option<Vec<f64>>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A row of the step table, derived from the medians.
@@ -325,7 +336,7 @@ impl Peak {
 }
 
 /// The table row of one model's timings, with percentages of `peak_gflops`.
-pub fn step_row(t: &StepTimes, peak_gflops: f64) -> Option<StepRow> {
+pub fn step_row(t: &Timings, peak_gflops: f64) -> Option<StepRow> {
     let rust = median(&t.rust)?;
     let torch = t.torch.as_deref().and_then(median);
     let b = t.model.batch_size as f64;
@@ -348,21 +359,6 @@ pub fn step_row(t: &StepTimes, peak_gflops: f64) -> Option<StepRow> {
     })
 }
 
-/// One model's epoch timings, one value per round.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochTimes {
-    /// The model.
-    pub model: ModelInfo,
-    /// What the Rust side trained on (e.g. "MNIST full set (60000 train / 10000 test)").
-    pub data: String,
-    /// Training images in the epoch.
-    pub images: usize,
-    /// Rust: seconds of one epoch, per round.
-    pub rust: Vec<f64>,
-    /// PyTorch: seconds of one epoch, per round.
-    pub torch: Option<Vec<f64>>,
-}
-
 /// A row of the epoch table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
@@ -383,7 +379,7 @@ pub struct EpochRow {
 }
 
 /// The table row of one model's epoch timings.
-pub fn epoch_row(t: &EpochTimes) -> Option<EpochRow> {
+pub fn epoch_row(t: &Timings) -> Option<EpochRow> {
     let rust = median(&t.rust)?;
     let torch = t.torch.as_deref().and_then(median);
     Some(EpochRow {
@@ -422,14 +418,8 @@ pub struct Machine {
     pub load: (Option<f64>, Option<f64>),
 }
 
-/// What the rounds measured.
-struct Measured<T, R> {
-    peak: Option<Peak>,
-    timings: Vec<T>,
-    rows: Vec<R>,
-    /// Models the PyTorch script has no twin of.
-    missing_twins: Vec<String>,
-}
+/// What the rounds measured: every model's timings, the table rows, the matmul peak (steps).
+type Measured<R> = (Vec<Timings>, Vec<R>, Option<Peak>);
 
 /// The note under a table when PyTorch cells are empty.
 pub fn torch_note(installed: bool, missing_twins: &[String]) -> Option<String> {
@@ -446,7 +436,7 @@ pub fn torch_note(installed: bool, missing_twins: &[String]) -> Option<String> {
 
 /// Everything a run measured, as written to the JSON file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Report<T, R> {
+pub struct Report<R> {
     /// The command that produced it.
     pub command: String,
     /// A smoke test rather than a measurement.
@@ -458,7 +448,7 @@ pub struct Report<T, R> {
     /// The matmul peak (step timing only).
     pub peak: Option<Peak>,
     /// Per-round timings.
-    pub timings: Vec<T>,
+    pub timings: Vec<Timings>,
     /// The table rows.
     pub rows: Vec<R>,
     /// Why PyTorch cells are empty, if some are.
@@ -469,7 +459,7 @@ fn dash(v: Option<String>) -> String {
     v.unwrap_or_else(|| "—".into())
 }
 
-fn notes_common<T, R>(r: &Report<T, R>, quick: &str, s: &mut String) {
+fn notes_common<R>(r: &Report<R>, quick: &str, s: &mut String) {
     if r.quick {
         writeln!(
             s,
@@ -483,7 +473,7 @@ fn notes_common<T, R>(r: &Report<T, R>, quick: &str, s: &mut String) {
     }
 }
 
-fn machine_rows<T, R>(r: &Report<T, R>) -> Vec<(String, String)> {
+fn machine_rows<R>(r: &Report<R>) -> Vec<(String, String)> {
     let m = &r.machine;
     let mut rows = vec![
         (
@@ -560,7 +550,7 @@ fn key_value_table(rows: &[(String, String)]) -> String {
 }
 
 /// The Markdown of the step table.
-pub fn step_markdown(r: &Report<StepTimes, StepRow>) -> String {
+pub fn step_markdown(r: &Report<StepRow>) -> String {
     let rows: Vec<Vec<String>> = r
         .rows
         .iter()
@@ -622,7 +612,7 @@ pub fn step_markdown(r: &Report<StepTimes, StepRow>) -> String {
 }
 
 /// The Markdown of the epoch table.
-pub fn epoch_markdown(r: &Report<EpochTimes, EpochRow>) -> String {
+pub fn epoch_markdown(r: &Report<EpochRow>) -> String {
     let rows: Vec<Vec<String>> = r
         .rows
         .iter()
@@ -781,11 +771,11 @@ fn rewrite_from_record(out_dir: &Path, epochs: bool) -> anyhow::Result<()> {
     })?;
     let what = || format!("{} is not a report of `cargo xtask perf`", path.display());
     if epochs {
-        let r: Report<EpochTimes, EpochRow> = serde_json::from_str(&text).with_context(what)?;
+        let r: Report<EpochRow> = serde_json::from_str(&text).with_context(what)?;
         write_report(out_dir, name, &r, &epoch_markdown(&r))?;
         epoch_results(&r).write(out_dir).map(drop)
     } else {
-        let r: Report<StepTimes, StepRow> = serde_json::from_str(&text).with_context(what)?;
+        let r: Report<StepRow> = serde_json::from_str(&text).with_context(what)?;
         write_report(out_dir, name, &r, &step_markdown(&r))?;
         step_results(&r).write(out_dir).map(drop)
     }
@@ -797,7 +787,7 @@ fn value_name(id: &str) -> String {
 }
 
 /// The 1-minute load average before and after, as the tables show it (`load_before`, …).
-fn load_results<T, R>(r: &Report<T, R>, prefix: &str, out: &mut Results) {
+fn load_results<R>(r: &Report<R>, prefix: &str, out: &mut Results) {
     for (name, load) in [("before", r.machine.load.0), ("after", r.machine.load.1)] {
         if let Some(l) = load {
             out.number(&format!("{prefix}_load_{name}"), l, 2);
@@ -807,7 +797,7 @@ fn load_results<T, R>(r: &Report<T, R>, prefix: &str, out: &mut Results) {
 
 /// The step table's numbers by name for the prose (book/generated/perf/results.json): the
 /// matmul peaks, the load, and per model the ratio and the GFLOP/s.
-pub fn step_results(r: &Report<StepTimes, StepRow>) -> Results {
+pub fn step_results(r: &Report<StepRow>) -> Results {
     let mut out = Results::new("train-step");
     if let Some(p) = &r.peak {
         out.with_unit("step_peak_rust", p.rust_gflops, 1, "GFLOP/s");
@@ -833,7 +823,7 @@ pub fn step_results(r: &Report<StepTimes, StepRow>) -> Results {
 
 /// The epoch table's numbers by name for the prose: the load, and per model the seconds of one
 /// epoch in each framework and their ratio.
-pub fn epoch_results(r: &Report<EpochTimes, EpochRow>) -> Results {
+pub fn epoch_results(r: &Report<EpochRow>) -> Results {
     let mut out = Results::new("epoch");
     load_results(r, "epoch", &mut out);
     for row in &r.rows {
@@ -849,23 +839,29 @@ pub fn epoch_results(r: &Report<EpochTimes, EpochRow>) -> Results {
     out
 }
 
-fn report<T, R>(opts: &Options, machine: Machine, torch: bool, m: Measured<T, R>) -> Report<T, R> {
+fn report<R>(opts: &Options, machine: Machine, torch: bool, m: Measured<R>) -> Report<R> {
+    let (timings, rows, peak) = m;
+    // The models the PyTorch script has no twin of.
+    let missing: Vec<String> = (timings.iter())
+        .filter(|t| torch && t.torch.is_none())
+        .map(|t| t.model.id.clone())
+        .collect();
     Report {
         command: opts.command(),
         quick: opts.quick,
         rounds: opts.rounds,
         machine,
-        peak: m.peak,
-        timings: m.timings,
-        rows: m.rows,
-        torch_note: torch_note(torch, &m.missing_twins),
+        peak,
+        timings,
+        rows,
+        torch_note: torch_note(torch, &missing),
     }
 }
 
-fn write_report<T: Serialize, R: Serialize>(
+fn write_report<R: Serialize>(
     dir: &Path,
     name: &str,
-    report: &Report<T, R>,
+    report: &Report<R>,
     markdown: &str,
 ) -> anyhow::Result<()> {
     let md = dir.join(format!("{name}.md"));
@@ -879,9 +875,54 @@ fn write_report<T: Serialize, R: Serialize>(
     Ok(())
 }
 
-/// Alternates which framework goes first, round by round.
-fn rust_first(round: usize) -> bool {
-    round % 2 == 1
+/// Every model's empty timings (a PyTorch column only where the script has a twin).
+fn empty_timings(models: &[ModelInfo], py: Option<&PySide>) -> Vec<Timings> {
+    (models.iter())
+        .map(|m| Timings {
+            model: m.clone(),
+            data: String::new(),
+            images: 0,
+            rust: Vec::new(),
+            torch: py.filter(|p| p.has(&m.id)).map(|_| Vec::new()),
+        })
+        .collect()
+}
+
+/// Runs `rust` and `torch` in turn, alternating which goes first from round to round.
+fn interleaved<A, B>(
+    round: usize,
+    rust: impl FnOnce() -> anyhow::Result<A>,
+    torch: impl FnOnce() -> anyhow::Result<B>,
+) -> anyhow::Result<(A, B)> {
+    Ok(if round % 2 == 1 {
+        let r = rust()?;
+        (r, torch()?)
+    } else {
+        let t = torch()?;
+        (rust()?, t)
+    })
+}
+
+impl Timings {
+    /// One round's seconds (PyTorch's only where it has a column).
+    fn push(&mut self, rust: f64, torch: Option<f64>) {
+        self.rust.push(rust);
+        if let (Some(v), Some(t)) = (self.torch.as_mut(), torch) {
+            v.push(t);
+        }
+    }
+}
+
+/// The progress line of one model's round, in `unit` (seconds times `scale`).
+fn progress(opts: &Options, round: usize, t: &Timings, scale: f64, unit: &str) {
+    let torch = t.torch.as_ref().and_then(|v| v.last());
+    eprintln!(
+        "round {round}/{}: {:<16} Rust {:>8.2} {unit}, PyTorch {} {unit}",
+        opts.rounds,
+        t.model.id,
+        scale * t.rust.last().unwrap(),
+        dash(torch.map(|s| format!("{:.2}", scale * s)))
+    );
 }
 
 fn measure_steps(
@@ -889,79 +930,43 @@ fn measure_steps(
     rust: &RustSide,
     py: Option<&PySide>,
     models: &[ModelInfo],
-) -> anyhow::Result<Measured<StepTimes, StepRow>> {
+) -> anyhow::Result<Measured<StepRow>> {
     let (warmup, seconds, samples) = opts.budget();
-    let mut times: Vec<StepTimes> = models
-        .iter()
-        .map(|m| StepTimes {
-            model: m.clone(),
-            rust: Vec::new(),
-            torch: py.filter(|p| p.has(&m.id)).map(|_| Vec::new()),
-        })
-        .collect();
-    let (mut peak_rust, mut peak_torch) = (Vec::new(), py.map(|_| Vec::new()));
+    let mut times = empty_timings(models, py);
+    let (mut peak_rust, mut peak_torch) = (Vec::new(), Vec::new());
     for round in 1..=opts.rounds {
-        let order = if rust_first(round) {
-            [true, false]
-        } else {
-            [false, true]
-        };
         // The matmul peak, then every model.
-        for is_rust in order {
-            if is_rust {
-                peak_rust.push(rust.bench("peak/dfdx-sgemm", warmup, seconds, samples)?);
-            } else if let (Some(p), Some(v)) = (py, peak_torch.as_mut()) {
-                v.push(p.peak(warmup, seconds)?);
-            }
-        }
+        let (r, p) = interleaved(
+            round,
+            || rust.bench("peak/dfdx-sgemm", warmup, seconds, samples),
+            || py.map(|p| p.peak(warmup, seconds)).transpose(),
+        )?;
+        peak_rust.push(r);
+        peak_torch.extend(p);
         for t in &mut times {
-            for is_rust in order {
-                if is_rust {
-                    let id = format!("train_step/{}", t.model.id);
-                    t.rust.push(rust.bench(&id, warmup, seconds, samples)?);
-                } else if let (Some(p), Some(v)) = (py, t.torch.as_mut()) {
-                    v.push(p.step(&t.model, warmup, seconds)?);
-                }
-            }
-            eprintln!(
-                "round {round}/{}: {:<16} Rust {:>8.2} ms/step, PyTorch {} ms/step",
-                opts.rounds,
-                t.model.id,
-                1e3 * t.rust.last().unwrap(),
-                dash(
-                    t.torch
-                        .as_ref()
-                        .and_then(|v| v.last())
-                        .map(|s| format!("{:.2}", 1e3 * s))
-                )
-            );
+            let twin = py.filter(|_| t.torch.is_some());
+            let (r, p) = interleaved(
+                round,
+                || {
+                    rust.bench(
+                        &format!("train_step/{}", t.model.id),
+                        warmup,
+                        seconds,
+                        samples,
+                    )
+                },
+                || twin.map(|p| p.step(&t.model, warmup, seconds)).transpose(),
+            )?;
+            t.push(r, p);
+            progress(opts, round, t, 1e3, "ms/step");
         }
     }
-    let peak = Peak::from_times(rust.sgemm_n, &peak_rust, peak_torch.as_deref())
+    let peak = Peak::from_times(rust.sgemm_n, &peak_rust, py.map(|_| &peak_torch[..]))
         .context("no matmul timing")?;
-    let rows = times
-        .iter()
+    let rows = (times.iter())
         .filter_map(|t| step_row(t, peak.gflops()))
         .collect();
-    Ok(Measured {
-        peak: Some(peak),
-        missing_twins: missing_twins(&times, |t| (&t.model, t.torch.is_some()), py),
-        timings: times,
-        rows,
-    })
-}
-
-fn missing_twins<T>(
-    times: &[T],
-    of: impl Fn(&T) -> (&ModelInfo, bool),
-    py: Option<&PySide>,
-) -> Vec<String> {
-    times
-        .iter()
-        .map(of)
-        .filter(|(_, measured)| py.is_some() && !measured)
-        .map(|(m, _)| m.id.clone())
-        .collect()
+    Ok((times, rows, Some(peak)))
 }
 
 fn measure_epochs(
@@ -971,62 +976,29 @@ fn measure_epochs(
     py: Option<&PySide>,
     models: &[ModelInfo],
     data_dir: &DataDir,
-) -> anyhow::Result<Measured<EpochTimes, EpochRow>> {
+) -> anyhow::Result<Measured<EpochRow>> {
     // The subset the Rust side embeds is these very files.
     let py_data = if opts.quick {
         root.join("chapters/ae-toolkit/data")
     } else {
         data_dir.path.clone()
     };
-    let mut times: Vec<EpochTimes> = models
-        .iter()
-        .map(|m| EpochTimes {
-            model: m.clone(),
-            data: String::new(),
-            images: 0,
-            rust: Vec::new(),
-            torch: py.filter(|p| p.has(&m.id)).map(|_| Vec::new()),
-        })
-        .collect();
+    let mut times = empty_timings(models, py);
     for round in 1..=opts.rounds {
         for t in &mut times {
-            let order = if rust_first(round) {
-                [true, false]
-            } else {
-                [false, true]
-            };
-            for is_rust in order {
-                if is_rust {
-                    let e = rust.epoch(&t.model.id, opts.quick, &data_dir.path)?;
-                    t.data = e.data;
-                    t.images = e.images;
-                    t.rust.push(e.seconds);
-                } else if let (Some(p), Some(v)) = (py, t.torch.as_mut()) {
-                    let e = p.epoch(&t.model, &py_data)?;
-                    v.push(e.seconds);
-                }
-            }
-            eprintln!(
-                "round {round}/{}: {:<16} Rust {:>7.2} s/epoch, PyTorch {} s/epoch",
-                opts.rounds,
-                t.model.id,
-                t.rust.last().unwrap(),
-                dash(
-                    t.torch
-                        .as_ref()
-                        .and_then(|v| v.last())
-                        .map(|s| format!("{s:.2}"))
-                )
-            );
+            let twin = py.filter(|_| t.torch.is_some());
+            let (e, p) = interleaved(
+                round,
+                || rust.epoch(&t.model.id, opts.quick, &data_dir.path),
+                || twin.map(|p| p.epoch(&t.model, &py_data)).transpose(),
+            )?;
+            (t.data, t.images) = (e.data, e.images);
+            t.push(e.seconds, p.map(|p| p.seconds));
+            progress(opts, round, t, 1.0, "s/epoch");
         }
     }
     let rows = times.iter().filter_map(epoch_row).collect();
-    Ok(Measured {
-        peak: None,
-        missing_twins: missing_twins(&times, |t| (&t.model, t.torch.is_some()), py),
-        timings: times,
-        rows,
-    })
+    Ok((times, rows, None))
 }
 
 fn machine(root: &Path, threads: usize, torch: Option<TorchInfo>) -> Machine {
@@ -1397,8 +1369,10 @@ mod tests {
     #[test]
     fn rows_derive_rates_ratio_flops_and_peak_share() {
         // 128 images in 5 ms: 25,600 images/s; PyTorch 6.4 ms: 20,000 images/s; Rust 1.28× as fast.
-        let t = StepTimes {
+        let t = Timings {
             model: model("ch01-basic", 128, 493_977_600),
+            data: String::new(),
+            images: 0,
             rust: vec![0.006, 0.005, 0.004_9],
             torch: Some(vec![0.0064, 0.0070, 0.0063]),
         };
@@ -1412,7 +1386,7 @@ mod tests {
         assert!((r.rust_peak_percent - 49.397_76).abs() < 1e-9);
         assert!((r.torch_gflops.unwrap() - 77.184).abs() < 1e-9);
         // Without PyTorch: the Rust half alone.
-        let alone = step_row(&StepTimes { torch: None, ..t }, 200.0).unwrap();
+        let alone = step_row(&Timings { torch: None, ..t }, 200.0).unwrap();
         assert_eq!((alone.torch_images_per_s, alone.ratio), (None, None));
 
         let p = Peak::from_times(1024, &[0.02, 0.021, 0.019], Some(&[0.0215])).unwrap();
@@ -1425,7 +1399,7 @@ mod tests {
         assert_eq!(p.gflops(), 500.0);
         assert!(Peak::from_times(1024, &[], None).is_none());
 
-        let e = epoch_row(&EpochTimes {
+        let e = epoch_row(&Timings {
             model: model("ch01-basic", 128, 1),
             data: "MNIST full set (60000 train / 10000 test)".into(),
             images: 60_000,
@@ -1439,9 +1413,11 @@ mod tests {
         );
     }
 
-    fn step_report(torch: bool) -> Report<StepTimes, StepRow> {
-        let t = StepTimes {
+    fn step_report(torch: bool) -> Report<StepRow> {
+        let t = Timings {
             model: model("ch01-basic", 128, 493_977_600),
+            data: String::new(),
+            images: 0,
             rust: vec![0.005],
             torch: torch.then(|| vec![0.0064]),
         };
@@ -1508,7 +1484,7 @@ mod tests {
 
     #[test]
     fn the_epoch_table() {
-        let t = EpochTimes {
+        let t = Timings {
             model: model("ch05-vae", 128, 1),
             data: "MNIST full set (60000 train / 10000 test)".into(),
             images: 60_000,
