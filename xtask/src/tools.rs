@@ -33,7 +33,6 @@
 //! [`is_known_harmless_warning`] recognises.
 
 use std::fs::{self, File};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -347,10 +346,7 @@ fn install_pagefind(tmp: &Path) -> Result<()> {
     let tarball = tmp.join(String::from_utf8_lossy(&out.stdout).trim());
     let bytes =
         fs::read(&tarball).with_context(|| format!("npm pack wrote no {}", tarball.display()))?;
-    let actual: String = Sha512::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let actual = format!("{:x}", Sha512::digest(&bytes));
     if actual != sha512 {
         bail!(
             "{} has SHA-512 {actual}, expected the pinned {sha512}",
@@ -361,20 +357,13 @@ fn install_pagefind(tmp: &Path) -> Result<()> {
     let bin = pagefind_bin(tmp);
     fs::create_dir_all(bin.parent().expect("bin/"))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
-    let mut found = false;
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if entry.path()?.to_string_lossy() == wanted {
-            let mut data = Vec::new();
-            entry.read_to_end(&mut data)?;
-            fs::write(&bin, data).with_context(|| format!("cannot write {}", bin.display()))?;
-            found = true;
-            break;
-        }
-    }
-    if !found {
-        bail!("{} has no {wanted}", tarball.display());
-    }
+    // The archive's integrity is the SHA-512 above; an entry it cannot read is simply not it.
+    let mut entry = (archive.entries()?.flatten())
+        .find(|e| e.path().is_ok_and(|p| p.to_string_lossy() == wanted))
+        .with_context(|| format!("{} has no {wanted}", tarball.display()))?;
+    entry
+        .unpack(&bin)
+        .with_context(|| format!("cannot write {}", bin.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
