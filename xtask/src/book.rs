@@ -143,22 +143,37 @@ impl Layout {
         self.book_dir.join("generated")
     }
 
+    /// The directory holding `book/`, `chapters/` and `target/` (the repository, or a fixture).
+    pub fn book_root(&self) -> &Path {
+        self.book_dir.parent().unwrap_or(&self.root)
+    }
+
     /// `path` relative to the display base, with `/` separators.
     pub fn display(&self, path: &Path) -> String {
-        let Ok(rel) = path.strip_prefix(&self.display_base) else {
-            return path.display().to_string();
-        };
-        let s = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
-        if s.is_empty() {
-            ".".to_string()
-        } else {
-            s
+        match path.strip_prefix(&self.display_base) {
+            Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+            Ok(rel) => slash_path(rel),
+            Err(_) => path.display().to_string(),
         }
     }
+}
+
+/// A relative path with `/` separators on every platform.
+pub(crate) fn slash_path(rel: &Path) -> String {
+    let parts: Vec<_> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect();
+    parts.join("/")
+}
+
+/// Writes `text` to `path` atomically (ae_toolkit::atomic), unless it already holds it: a
+/// rewrite with the same content would make `book serve` rebuild for nothing.
+pub(crate) fn write_changed(path: &Path, text: &str) -> Result<()> {
+    if fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    ae_toolkit::atomic::write(path, text.as_bytes())
 }
 
 fn lang(code: &str) -> Result<Lang> {

@@ -8,7 +8,7 @@ use std::fs;
 use toml_edit::Item;
 
 use super::markdown::LineIndex;
-use super::values::{book_root, str_field, TomlFile, Values};
+use super::values::{str_field, TomlFile, Values};
 use super::{Layout, Problem};
 
 /// Significant digits from which a typed decimal counts as a measured number.
@@ -165,7 +165,7 @@ pub(super) fn load_worked(
             // a test file) or `path/file.rs::function`.
             if kind == "worked" {
                 let (file, func) = why.split_once("::").unwrap_or((why, ""));
-                let src = fs::read_to_string(book_root(layout).join(file)).unwrap_or_default();
+                let src = fs::read_to_string(layout.book_root().join(file)).unwrap_or_default();
                 if !src.contains(number)
                     || (!func.is_empty() && !src.contains(&format!("fn {func}(")))
                 {

@@ -39,17 +39,9 @@ const SKIPPED: &[&str] = &["print.html", "toc.html", "404.html"];
 /// A body line shorter than this (without whitespace) is too common to prove anything.
 const MIN_DISTINCTIVE_CHARS: usize = 12;
 
-/// The directory holding `book/`, `chapters/` and the stubs.
-fn book_root(layout: &Layout) -> PathBuf {
-    layout
-        .book_dir
-        .parent()
-        .map_or_else(|| layout.root.clone(), Path::to_path_buf)
-}
-
 /// `target/book-stubs/` of `layout`.
 pub fn stubs_dir(layout: &Layout) -> PathBuf {
-    book_root(layout).join(STUBS_DIR)
+    layout.book_root().join(STUBS_DIR)
 }
 
 /// One graded exercise: its chapter, id, the stub a student sees, and the distinctive lines of
@@ -72,12 +64,12 @@ pub struct GradedExercise {
 /// `exercises.json`), in chapter and manifest order. A chapter whose manifest or markers are
 /// broken is a problem.
 pub fn graded_exercises(layout: &Layout) -> (Vec<GradedExercise>, Vec<Problem>) {
-    let root = book_root(layout);
+    let root = layout.book_root();
     let (mut out, mut problems) = (Vec::new(), Vec::new());
     if !root.join("chapters").is_dir() {
         return (out, problems);
     }
-    let chapters = match assignment::chapters(&root) {
+    let chapters = match assignment::chapters(root) {
         Ok(c) => c,
         Err(e) => {
             problems.push(Problem::new("chapters", 0, format!("{e:#}")));
@@ -88,7 +80,7 @@ pub fn graded_exercises(layout: &Layout) -> (Vec<GradedExercise>, Vec<Problem>) 
         let source = root.join("chapters").join(&chapter).join("src/lib.rs");
         let display = layout.display(&source);
         let result = (|| -> anyhow::Result<Vec<GradedExercise>> {
-            let manifest = assignment::manifest(&root, &chapter)?;
+            let manifest = assignment::manifest(root, &chapter)?;
             let src = fs::read_to_string(&source)?;
             let regions = assignment::regions(&src)?;
             let lines: Vec<&str> = src.lines().collect();
@@ -171,19 +163,11 @@ pub fn write_stubs(layout: &Layout) -> Vec<Problem> {
             (format!("{}.answer.rs", e.id), &e.answer),
         ] {
             let path = dir.join(name);
-            if fs::read_to_string(&path).is_ok_and(|old| old == *text) {
-                continue;
-            }
-            let written = fs::create_dir_all(&dir).and_then(|()| {
-                let tmp = tempfile::NamedTempFile::new_in(&dir)?;
-                fs::write(tmp.path(), text)?;
-                tmp.persist(&path).map(|_| ()).map_err(|e| e.error)
-            });
-            if let Err(err) = written {
+            if let Err(err) = super::write_changed(&path, text) {
                 problems.push(Problem::new(
                     layout.display(&path),
                     0,
-                    format!("cannot write the stub of `{}`: {err}", e.id),
+                    format!("cannot write the stub of `{}`: {err:#}", e.id),
                 ));
             }
         }

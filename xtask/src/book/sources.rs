@@ -82,7 +82,7 @@ pub fn check_sources(layout: &Layout) -> Vec<Problem> {
         }
         let mut lang_pages = BTreeMap::new();
         for file in md_files(&src) {
-            let rel = rel_slash(&src, &file);
+            let rel = super::slash_path(file.strip_prefix(&src).unwrap_or(&file));
             match fs::read_to_string(&file) {
                 Ok(text) => {
                     let page = check_page(&ctx, &file, &rel, &text, &mut problems);
@@ -565,15 +565,6 @@ pub(crate) fn md_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
-}
-
-fn rel_slash(base: &Path, file: &Path) -> String {
-    file.strip_prefix(base)
-        .unwrap_or(file)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 fn check_twins(

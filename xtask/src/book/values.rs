@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use toml_edit::{Document, Item, Table};
 
@@ -58,18 +58,11 @@ pub struct Named {
 /// Every value by `ns.name`.
 pub type Values = BTreeMap<String, Named>;
 
-pub(super) fn book_root(layout: &Layout) -> PathBuf {
-    layout
-        .book_dir
-        .parent()
-        .map_or_else(|| layout.root.clone(), Path::to_path_buf)
-}
-
 /// `None` if `constant` (`path/file.rs::NAME`, relative to the repository) is declared as
 /// `const NAME: <type> = value;`, otherwise what is wrong.
 fn check_constant(layout: &Layout, constant: &str, value: f64) -> Option<String> {
     let (file, name) = constant.rsplit_once("::")?;
-    let Ok(src) = fs::read_to_string(book_root(layout).join(file)) else {
+    let Ok(src) = fs::read_to_string(layout.book_root().join(file)) else {
         return Some(format!("`{file}` does not exist"));
     };
     let Some(decl) = src.find(&format!("const {name}:")) else {
@@ -90,7 +83,7 @@ fn check_constant(layout: &Layout, constant: &str, value: f64) -> Option<String>
 
 /// `target/book-values/` of `layout`.
 pub fn values_dir(layout: &Layout) -> PathBuf {
-    book_root(layout).join(VALUES_DIR)
+    layout.book_root().join(VALUES_DIR)
 }
 
 /// A parsed TOML file of the book directory (`None` when it does not exist), with its display
@@ -354,10 +347,7 @@ pub fn write_fragments(layout: &Layout) -> (Values, Vec<Problem>) {
     let dir = values_dir(layout);
     for (ns, text) in files {
         let path = dir.join(format!("{ns}.md"));
-        if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
-            continue;
-        }
-        if let Err(e) = ae_toolkit::atomic::write(&path, text.as_bytes()) {
+        if let Err(e) = super::write_changed(&path, &text) {
             problems.push(Problem::new(
                 layout.display(&path),
                 0,
@@ -384,11 +374,7 @@ pub fn check(layout: &Layout) -> Vec<Problem> {
                 continue;
             };
             let display = layout.display(&file);
-            let rel = file
-                .strip_prefix(&src)
-                .unwrap_or(&file)
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = super::slash_path(file.strip_prefix(&src).unwrap_or(&file));
             let lines = LineIndex::new(&text);
             for (offset, number) in super::claims::typed_decimals(&prose_only(&text)) {
                 if worked.iter().any(|w| w.number == number && w.page == rel) {
