@@ -167,6 +167,23 @@ pub(crate) fn slash_path(rel: &Path) -> String {
     parts.join("/")
 }
 
+/// The files under `dir` (links followed) whose extension is `ext`, sorted; entries `skip`
+/// accepts are left out, directories with everything in them.
+pub(crate) fn files_with_ext(
+    dir: &Path,
+    ext: &str,
+    skip: impl Fn(&walkdir::DirEntry) -> bool,
+) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = (walkdir::WalkDir::new(dir).follow_links(true).into_iter())
+        .filter_entry(|e| e.depth() == 0 || !skip(e))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == ext))
+        .map(walkdir::DirEntry::into_path)
+        .collect();
+    out.sort();
+    out
+}
+
 /// Writes `text` to `path` atomically (ae_toolkit::atomic), unless it already holds it: a
 /// rewrite with the same content would make `book serve` rebuild for nothing.
 pub(crate) fn write_changed(path: &Path, text: &str) -> Result<()> {

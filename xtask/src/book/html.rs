@@ -41,15 +41,8 @@ pub fn check_html(layout: &Layout) -> Vec<Problem> {
             ));
             continue;
         }
-        for file in super::search::site_pages(&dir) {
+        for file in super::search::content_pages(&dir) {
             let rel = file.strip_prefix(&dir).unwrap_or(&file);
-            if rel.parent() == Some(Path::new(""))
-                && super::search::NOT_INDEXED
-                    .iter()
-                    .any(|s| rel == Path::new(s))
-            {
-                continue;
-            }
             let Ok(html) = fs::read_to_string(&file) else {
                 continue;
             };

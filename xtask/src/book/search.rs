@@ -61,11 +61,7 @@ pub struct Marked {
 /// Marks the chapter pages of the site in `site` for Pagefind (see the module docs). Idempotent.
 pub fn mark_pages(site: &Path) -> Result<Marked> {
     let mut marked = Marked::default();
-    for file in site_pages(site) {
-        let rel = file.strip_prefix(site).unwrap_or(&file);
-        if rel.parent() == Some(Path::new("")) && NOT_INDEXED.iter().any(|n| rel == Path::new(n)) {
-            continue;
-        }
+    for file in content_pages(site) {
         let html =
             fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
         let (new, formulas) = mark_html(&html);
@@ -105,20 +101,17 @@ pub fn mark_html(html: &str) -> (String, usize) {
 
 /// The `.html` files of a site, outside its asset directories, sorted.
 pub fn site_pages(site: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(site)
-        .follow_links(true)
-        .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0
-                || !e.file_type().is_dir()
-                || !ASSET_DIRS.iter().any(|n| e.file_name() == *n)
-        })
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "html"))
-        .map(walkdir::DirEntry::into_path)
-        .collect();
-    out.sort();
-    out
+    super::files_with_ext(site, "html", |e| {
+        e.file_type().is_dir() && ASSET_DIRS.iter().any(|n| e.file_name() == *n)
+    })
+}
+
+/// The chapter pages of a site: [`site_pages`] but the [`NOT_INDEXED`] ones at its top.
+pub(super) fn content_pages(site: &Path) -> impl Iterator<Item = PathBuf> + '_ {
+    site_pages(site).into_iter().filter(move |file| {
+        let rel = file.strip_prefix(site).unwrap_or(file);
+        rel.parent() != Some(Path::new("")) || !NOT_INDEXED.iter().any(|n| rel == Path::new(n))
+    })
 }
 
 /// What Pagefind reported for one site.

@@ -553,18 +553,11 @@ fn check_in_lang(
     }
 }
 
-/// Every `.md` file under `dir`, sorted (hidden directories skipped).
+/// Every `.md` file under `dir`, sorted (hidden files and directories skipped).
 pub(crate) fn md_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "md"))
-        .map(walkdir::DirEntry::into_path)
-        .collect();
-    out.sort();
-    out
+    super::files_with_ext(dir, "md", |e| {
+        e.file_name().to_string_lossy().starts_with('.')
+    })
 }
 
 fn check_twins(
