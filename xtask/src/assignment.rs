@@ -187,11 +187,8 @@ pub fn regions(src: &str) -> anyhow::Result<Vec<Region>> {
 /// The lines strictly inside the region `id` of `src` (what a student writes), or `None`.
 pub fn region_body(src: &str, id: &str) -> anyhow::Result<Option<String>> {
     let lines: Vec<&str> = src.lines().collect();
-    Ok(regions(src)?.into_iter().find(|r| r.id == id).map(|r| {
-        let mut s = lines[r.begin + 1..r.end].join("\n");
-        s.push('\n');
-        s
-    }))
+    let region = regions(src)?.into_iter().find(|r| r.id == id);
+    Ok(region.map(|r| lines[r.begin + 1..r.end].join("\n") + "\n"))
 }
 
 /// `src` with the inside of region `id` replaced by `body`.
@@ -201,20 +198,9 @@ pub fn replace_region(src: &str, id: &str, body: &str) -> anyhow::Result<String>
         .find(|r| r.id == id)
         .with_context(|| format!("no region `{id}`"))?;
     let lines: Vec<&str> = src.lines().collect();
-    let mut out = String::new();
-    for l in &lines[..=r.begin] {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out.push_str(body);
-    if !body.ends_with('\n') {
-        out.push('\n');
-    }
-    for l in &lines[r.end..] {
-        out.push_str(l);
-        out.push('\n');
-    }
-    Ok(out)
+    let body = body.strip_suffix('\n').unwrap_or(body);
+    let (before, after) = (lines[..=r.begin].join("\n"), lines[r.end..].join("\n"));
+    Ok(format!("{before}\n{body}\n{after}\n"))
 }
 
 /// `src` with every `fn` body inside every region replaced by `todo!()`.
@@ -659,13 +645,10 @@ pub fn grade_source(
     if ws.exists() {
         std::fs::remove_dir_all(&ws)?;
     }
-    copy_tree(&reference_dir, &ws.join(chapter), &|_| false)?;
     let mut members = vec![chapter.to_string()];
-    for dep in chapter_deps(root, chapter)? {
-        copy_tree(&root.join("chapters").join(&dep), &ws.join(&dep), &|_| {
-            false
-        })?;
-        members.push(dep);
+    members.extend(chapter_deps(root, chapter)?);
+    for m in &members {
+        copy_tree(&root.join("chapters").join(m), &ws.join(m), &|_| false)?;
     }
     let chapters_dir = root.join("chapters");
     std::fs::write(
@@ -748,17 +731,9 @@ fn build(
     targets: &BTreeSet<String>,
     opts: &GradeOptions,
 ) -> anyhow::Result<Built> {
-    let mut cmd = Command::new(crate::cargo_program());
-    cmd.args([
-        "test",
-        "--no-run",
-        "--message-format=json",
-        "--package",
-        chapter,
-    ])
-    .arg("--manifest-path")
-    .arg(ws.join("Cargo.toml"))
-    .env("CARGO_TARGET_DIR", &opts.target_dir);
+    let mut cmd = cargo_no_run(opts);
+    cmd.args(["--package", chapter, "--manifest-path"])
+        .arg(ws.join("Cargo.toml"));
     for t in targets {
         if t == "lib" {
             cmd.arg("--lib");
@@ -775,22 +750,21 @@ fn build(
 /// is graded on these: copying it into a grading workspace would compile the same code again at
 /// another path, minutes of CI per chapter.
 fn build_reference(root: &Path, chapter: &str, opts: &GradeOptions) -> anyhow::Result<Built> {
-    let mut cmd = Command::new(crate::cargo_program());
-    cmd.args([
-        "test",
-        "--no-run",
-        "--message-format=json",
-        "--workspace",
-        "--lib",
-        "--bins",
-        "--tests",
-    ])
-    .current_dir(root)
-    .env("CARGO_TARGET_DIR", &opts.target_dir);
+    let mut cmd = cargo_no_run(opts);
+    cmd.args(["--workspace", "--lib", "--bins", "--tests"])
+        .current_dir(root);
     let manifest = std::fs::canonicalize(root.join("chapters").join(chapter).join("Cargo.toml"))?;
     test_executables(cmd, |a| {
         a.manifest_path.canonicalize().ok().as_deref() == Some(manifest.as_path())
     })
+}
+
+/// `cargo test --no-run --message-format=json`, building into the grading target directory.
+fn cargo_no_run(opts: &GradeOptions) -> Command {
+    let mut cmd = Command::new(crate::cargo_program());
+    cmd.args(["test", "--no-run", "--message-format=json"])
+        .env("CARGO_TARGET_DIR", &opts.target_dir);
+    cmd
 }
 
 /// Runs a `cargo test --no-run --message-format=json` command and collects the test executables
@@ -845,31 +819,20 @@ fn score_exercise(
     let mut outcomes = Vec::new();
     let compile_error = built.as_ref().err().cloned();
     for (target, name) in &tests {
-        let test = format!("{target}:{name}");
-        let hidden = is_hidden_target(target);
-        let outcome = match &built {
-            Err(_) => TestOutcome {
-                test,
-                hidden,
-                outcome: "not compiled".into(),
-                seconds: 0.0,
-                message: String::new(),
-            },
+        let (outcome, seconds, message) = match &built {
+            Err(_) => ("not compiled".into(), 0.0, String::new()),
             Ok(exes) => {
-                let exe = exes
-                    .iter()
-                    .find(|(t, _)| t == target)
-                    .map(|(_, p)| p.clone())
+                let exe = (exes.iter().find(|(t, _)| t == target))
                     .with_context(|| format!("no test target `{target}` was built"))?;
-                let (outcome, seconds, message) = run_test(&exe, name, crate_dir, opts.timeout)?;
-                TestOutcome {
-                    test,
-                    hidden,
-                    outcome,
-                    seconds,
-                    message,
-                }
+                run_test(&exe.1, name, crate_dir, opts.timeout)?
             }
+        };
+        let outcome = TestOutcome {
+            test: format!("{target}:{name}"),
+            hidden: is_hidden_target(target),
+            outcome,
+            seconds,
+            message,
         };
         opts.say(format!(
             "  {:<13} {:>6.2}s  {}",
