@@ -162,14 +162,8 @@ pub fn check_terms(layout: &Layout) -> Vec<Problem> {
             }
         }
     }
-    let Ok(entries) = fs::read_dir(&src) else {
-        return problems;
-    };
-    let mut files: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
-    files.sort();
+    // The pages at the top of zh/ (subdirectories are not scanned).
+    let files = super::files_with_ext(&src, "md", |e| e.file_type().is_dir());
     for file in files {
         if let Ok(page) = fs::read_to_string(&file) {
             problems.extend(check_page_terms(&page, &layout.display(&file), &terms));

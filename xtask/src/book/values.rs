@@ -156,26 +156,20 @@ pub fn load_values(layout: &Layout) -> (Values, Vec<Problem>) {
     let mut values = Values::new();
     let mut problems = Vec::new();
     let generated = layout.generated_dir();
-    let mut dirs: Vec<PathBuf> = fs::read_dir(&generated)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    for dir in dirs {
-        let ns = dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+    let namespaces = (walkdir::WalkDir::new(&generated).follow_links(true))
+        .min_depth(1)
+        .max_depth(1);
+    for entry in namespaces.sort_by_file_name().into_iter().flatten() {
+        let dir = entry.path();
+        if !entry.file_type().is_dir() {
+            continue;
+        }
+        let ns = entry.file_name().to_string_lossy();
         let path = dir.join(ae_toolkit::results::FILE_NAME);
         if !path.exists() {
             continue;
         }
-        match ae_toolkit::results::read(&dir) {
+        match ae_toolkit::results::read(dir) {
             Ok(file) => {
                 for (name, v) in file {
                     values.insert(
