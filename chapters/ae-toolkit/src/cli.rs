@@ -1,11 +1,13 @@
-//! Flags every chapter's `reproduce` example shares, where its outputs go, the value parsers
-//! for its numeric flags, and how it exits on an error.
+//! The skeleton of every chapter's `reproduce` example ([`reproduce`], [`Selection`]): the flags
+//! they share, where their outputs go, the value parsers for their numeric flags, and how they
+//! exit on an error.
 
 use std::path::PathBuf;
 
-use crate::data::DataDir;
+use crate::data::{DataDir, DataSplits, DatasetKind};
 use crate::device::DeviceKind;
 use crate::paths::workspace_root;
+use crate::train::TrainConfig;
 
 /// Flags shared by every chapter's `reproduce` example.
 ///
@@ -61,10 +63,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// Data set `kind` from the resolved data directory (or the embedded subset), announced on
     /// stderr: which set, how many images, from where.
-    pub fn load(
-        &self,
-        kind: crate::data::DatasetKind,
-    ) -> Result<crate::data::DataSplits, crate::error::DataError> {
+    pub fn load(&self, kind: DatasetKind) -> Result<DataSplits, crate::error::DataError> {
         let data = crate::data::load(kind, &self.data_dir())?;
         eprintln!("{}", data.provenance());
         Ok(data)
@@ -167,6 +166,29 @@ impl RunArgs {
         }
     }
 
+    /// Adam (as [`TrainConfig::adam`]) for `epochs` (unless `--epochs` says otherwise) in
+    /// batches of `batch_size`, shuffled with `--seed`: how the examples train when their
+    /// chapter changes nothing else.
+    ///
+    /// ```
+    /// use ae_toolkit::{cli::RunArgs, train::TrainConfig};
+    /// use clap::Parser;
+    /// #[derive(Parser)]
+    /// struct A {
+    ///     #[command(flatten)]
+    ///     run: RunArgs,
+    /// }
+    /// let a = A::try_parse_from(["a", "--epochs", "3", "--seed", "7"]).unwrap();
+    /// let cfg = a.run.train_config(10, 128);
+    /// assert_eq!(cfg, TrainConfig { seed: 7, ..TrainConfig::adam(3, 128) });
+    /// ```
+    pub fn train_config(&self, epochs: usize, batch_size: usize) -> TrainConfig {
+        TrainConfig {
+            seed: self.seed,
+            ..TrainConfig::adam(self.epochs_or(epochs), batch_size)
+        }
+    }
+
     /// The epochs to train: the flag if given, else the preset's.
     ///
     /// ```
@@ -251,6 +273,66 @@ impl RunArgs {
         .to_lowercase()
     }
 }
+
+/// The skeleton of every chapter's `reproduce` example, called from its `main` after parsing
+/// the flags: loads each data set in turn (saying on stderr which set, how many images, from
+/// where; `run_args` says where the data directory is), runs `experiments` on it, and ends the
+/// process as [`exit_on_error`] does when loading or an experiment fails.
+///
+/// ```no_run
+/// use ae_toolkit::{cli::RunArgs, data::DatasetKind};
+/// use clap::Parser;
+/// #[derive(Parser)]
+/// struct Args {
+///     #[command(flatten)]
+///     run: RunArgs,
+/// }
+/// let args = Args::parse();
+/// ae_toolkit::cli::reproduce(&args.run, &[DatasetKind::Mnist], |data| {
+///     println!("{} training images", data.train.len());
+///     Ok(())
+/// });
+/// ```
+pub fn reproduce(
+    run_args: &RunArgs,
+    datasets: &[DatasetKind],
+    mut experiments: impl FnMut(DataSplits) -> anyhow::Result<()>,
+) {
+    exit_on_error(
+        datasets
+            .iter()
+            .try_for_each(|&kind| experiments(run_args.load(kind)?)),
+    );
+}
+
+/// The values of a flag that chooses what to run (`--experiment`): one per experiment, and
+/// `all`, which runs every experiment.
+///
+/// ```
+/// use ae_toolkit::cli::Selection;
+/// #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+/// enum Experiment {
+///     Main,
+///     Sweep,
+///     All,
+/// }
+/// assert!(Experiment::Main.includes(Experiment::Main));
+/// assert!(!Experiment::Main.includes(Experiment::Sweep));
+/// assert!(Experiment::All.includes(Experiment::Sweep));
+/// ```
+pub trait Selection: clap::ValueEnum + PartialEq {
+    /// Whether this value of the flag runs `experiment`.
+    fn includes(&self, experiment: Self) -> bool {
+        // `all` on the command line is what promises every experiment, so it is recognised by
+        // that name rather than by a variant each chapter would have to point out.
+        *self == experiment
+            || self
+                .to_possible_value()
+                .is_some_and(|value| value.get_name() == "all")
+    }
+}
+
+impl<E: clap::ValueEnum + PartialEq> Selection for E {}
 
 /// Ends a chapter's `reproduce` example: on error, prints the whole chain of causes and exits
 /// with status 1 (no panic, no backtrace for a user's mistake).

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use ae_toolkit::cli::RunArgs;
+use ae_toolkit::cli::{RunArgs, Selection};
 use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
@@ -67,11 +67,11 @@ struct Args {
 }
 
 fn main() {
-    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
+    let args = Args::parse();
+    ae_toolkit::cli::reproduce(&args.run, &[DatasetKind::Mnist], |data| run(&args, &data));
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
-    let data = args.run.load(DatasetKind::Mnist)?;
+fn run(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let presets: Vec<PresetName> = match args.preset {
         Experiment::Basic => vec![PresetName::Basic],
         Experiment::Deep => vec![PresetName::Deep],
@@ -86,7 +86,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         // before it in the same process.
         let history = args.run.on_device(Preset1 {
             args,
-            data: &data,
+            data,
             preset,
             init,
         })?;
@@ -99,8 +99,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
             history.untrained_test_loss()
         );
     }
-    if matches!(args.preset, Experiment::InitComparison | Experiment::All) {
-        init_comparison(args, &data)?;
+    if args.preset.includes(Experiment::InitComparison) {
+        init_comparison(args, data)?;
     }
     Ok(())
 }

@@ -10,14 +10,14 @@
 //! cargo run --release -p ch02-sparse --example reproduce -- --help
 //! ```
 
-use ae_toolkit::cli::RunArgs;
+use ae_toolkit::cli::{RunArgs, Selection};
 use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::plot::{histograms, image_rows, line_chart, Series};
 use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
-use ae_toolkit::train::{History, TrainConfig};
+use ae_toolkit::train::History;
 use ch02_sparse::{train, unit_means, Penalty, HIDDEN};
 use clap::Parser;
 
@@ -62,7 +62,8 @@ fn open_unit_interval(s: &str) -> Result<f32, String> {
 }
 
 fn main() {
-    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
+    let args = Args::parse();
+    ae_toolkit::cli::reproduce(&args.run, &[DatasetKind::Mnist], |data| run(&args, &data));
 }
 
 /// What one trained model leaves for the figures, on the host.
@@ -84,10 +85,7 @@ struct TrainingRun<'a> {
 impl OnDevice for TrainingRun<'_> {
     type Output = Outcome;
     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<Outcome> {
-        let cfg = TrainConfig {
-            seed: self.args.run.seed,
-            ..TrainConfig::adam(self.args.run.epochs_or(10), 128)
-        };
+        let cfg = self.args.run.train_config(10, 128);
         let description = format!("{:?} on {}", self.penalty, self.data.title());
         let run = self.args.run.run_options(CHAPTER, &self.name, &description);
         eprintln!("training {} ({:?})", self.name, self.penalty);
@@ -136,13 +134,12 @@ fn part(h: &History, name: &str) -> f64 {
         .map_or(f64::NAN, |(_, v)| *v)
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
-    let data = args.run.load(DatasetKind::Mnist)?;
-    if matches!(args.experiment, Experiment::Main | Experiment::All) {
-        main_experiment(args, &data)?;
+fn run(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
+    if args.experiment.includes(Experiment::Main) {
+        main_experiment(args, data)?;
     }
-    if matches!(args.experiment, Experiment::Sweep | Experiment::All) {
-        sweep(args, &data)?;
+    if args.experiment.includes(Experiment::Sweep) {
+        sweep(args, data)?;
     }
     Ok(())
 }

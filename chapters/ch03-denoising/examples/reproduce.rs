@@ -69,22 +69,16 @@ fn flags(args: &Args, set: &str) -> Vec<String> {
 }
 
 fn main() {
-    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
-}
-
-fn run(args: &Args) -> anyhow::Result<()> {
-    let kinds = match args.dataset {
-        Experiment::FashionMnist => vec![DatasetKind::FashionMnist],
-        Experiment::Mnist => vec![DatasetKind::Mnist],
-        Experiment::All => vec![DatasetKind::FashionMnist, DatasetKind::Mnist],
+    let args = Args::parse();
+    let datasets: &[DatasetKind] = match args.dataset {
+        Experiment::FashionMnist => &[DatasetKind::FashionMnist],
+        Experiment::Mnist => &[DatasetKind::Mnist],
+        Experiment::All => &[DatasetKind::FashionMnist, DatasetKind::Mnist],
     };
-    for kind in kinds {
-        let raw = args.run.load(kind)?;
+    ae_toolkit::cli::reproduce(&args.run, datasets, |raw| {
         // The tutorial's normalisation: pixels from [0, 1] to [−1, 1].
-        let data = raw.to_symmetric_range();
-        one_dataset(args, &data)?;
-    }
-    Ok(())
+        one_dataset(&args, &raw.to_symmetric_range())
+    });
 }
 
 /// What a trained model leaves, on the host: its history and its outputs for `inputs`.

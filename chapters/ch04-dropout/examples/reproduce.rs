@@ -10,7 +10,7 @@
 //! cargo run --release -p ch04-dropout --example reproduce -- --help
 //! ```
 
-use ae_toolkit::cli::RunArgs;
+use ae_toolkit::cli::{RunArgs, Selection};
 use ae_toolkit::data::{DataSplits, DatasetKind};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
@@ -83,7 +83,10 @@ impl P {
 }
 
 fn main() {
-    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
+    let args = Args::parse();
+    ae_toolkit::cli::reproduce(&args.run, &[DatasetKind::FashionMnist], |raw| {
+        run(&args, &raw.to_symmetric_range())
+    });
 }
 
 struct TrainingRun<'a> {
@@ -152,14 +155,13 @@ fn train_set_loss(e: &ae_toolkit::train::EpochRecord) -> f64 {
     e.train_eval.as_ref().map_or(f64::NAN, |t| t.loss)
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
-    let raw = args.run.load(DatasetKind::FashionMnist)?;
-    let data = raw.to_symmetric_range();
-    if matches!(args.experiment, Experiment::Main | Experiment::All) {
-        main_experiment(args, &data)?;
+/// Runs the chosen experiments on `data`, scaled to [−1, 1].
+fn run(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
+    if args.experiment.includes(Experiment::Main) {
+        main_experiment(args, data)?;
     }
-    if matches!(args.experiment, Experiment::Overfit | Experiment::All) {
-        overfit(args, &data)?;
+    if args.experiment.includes(Experiment::Overfit) {
+        overfit(args, data)?;
     }
     Ok(())
 }

@@ -12,7 +12,7 @@
 //! cargo run --release -p ch05-vae --example reproduce -- --help
 //! ```
 
-use ae_toolkit::cli::RunArgs;
+use ae_toolkit::cli::{RunArgs, Selection};
 use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
@@ -22,7 +22,7 @@ use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::plot::{image_rows, line_chart, scatter_by_class, Series};
 use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
-use ae_toolkit::train::{History, TrainConfig};
+use ae_toolkit::train::History;
 use ch05_vae::{decode, encode, importance_log_likelihood, manifold_codes, train, Model, LATENT};
 use clap::Parser;
 
@@ -70,20 +70,19 @@ struct Args {
 }
 
 fn main() {
-    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
+    let args = Args::parse();
+    ae_toolkit::cli::reproduce(&args.run, &[DatasetKind::Mnist], |data| run(&args, &data));
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
-    let data = args.run.load(DatasetKind::Mnist)?;
-    let all = args.experiment == Experiment::All;
-    if all || args.experiment == Experiment::Main {
-        args.run.on_device(MainExperiment { args, data: &data })?;
+fn run(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
+    if args.experiment.includes(Experiment::Main) {
+        args.run.on_device(MainExperiment { args, data })?;
     }
-    if all || args.experiment == Experiment::Latent2d {
-        args.run.on_device(Latent2d { args, data: &data })?;
+    if args.experiment.includes(Experiment::Latent2d) {
+        args.run.on_device(Latent2d { args, data })?;
     }
-    if all || args.experiment == Experiment::Beta {
-        beta_sweep(args, &data)?;
+    if args.experiment.includes(Experiment::Beta) {
+        beta_sweep(args, data)?;
     }
     Ok(())
 }
@@ -97,13 +96,6 @@ fn main_flags(args: &Args) -> Vec<String> {
         ]);
     }
     flags
-}
-
-fn config(args: &Args) -> TrainConfig {
-    TrainConfig {
-        seed: args.run.seed,
-        ..TrainConfig::adam(args.run.epochs_or(10), 128)
-    }
 }
 
 fn part(e: &ae_toolkit::train::EpochRecord, name: &str) -> f64 {
@@ -124,7 +116,7 @@ fn train_logged<const Z: usize, D: Device<f32>>(
     let description = format!("{Z}-D VAE, β = {beta}, on {}", data.title());
     let run = args.run.run_options(CHAPTER, name, &description);
     eprintln!("training {name} ({description})");
-    let (model, h) = train::<Z, D>(dev, data, beta, &config(args), &run)?;
+    let (model, h) = train::<Z, D>(dev, data, beta, &args.run.train_config(10, 128), &run)?;
     println!(
         "{name}: test −ELBO per image {:.2} (reconstruction {:.2} + KL {:.2}) after {} epochs",
         h.last().test.loss,
@@ -354,7 +346,7 @@ impl OnDevice for Latent2d<'_> {
             &dev,
             data,
             ReconstructionLoss::BcePerImage,
-            &config(args),
+            &args.run.train_config(10, 128),
             &run,
         )?;
         println!(

@@ -198,69 +198,42 @@ fn check_directives(
 ) {
     let display = ctx.layout.display(file);
     let base = file.parent().unwrap_or(Path::new("."));
-    for d in directives {
+    for d in directives.iter().filter(|d| d.kind != DirectiveKind::Title) {
         let what = format!("{{{{#{} {}}}}}", d.type_name, directive_target(d));
-        match d.kind {
-            DirectiveKind::Title => continue,
-            DirectiveKind::Unknown => {
-                problems.push(Problem::new(
-                    &display,
-                    d.line,
-                    format!(
-                        "unknown directive `{{{{#{}}}}}`: mdBook leaves it as text",
-                        d.type_name
-                    ),
-                ));
-                continue;
-            }
-            _ => {}
-        }
-        if d.path.is_empty() {
-            problems.push(Problem::new(&display, d.line, format!("{what}: no file")));
-            continue;
-        }
+        let problem = |message: String| Problem::new(&display, d.line, message);
         let target = base.join(&d.path);
-        let included = match fs::read_to_string(&target) {
-            Ok(t) => t,
-            Err(_) if !target.exists() => {
-                problems.push(Problem::new(
-                    &display,
-                    d.line,
-                    format!(
-                        "{what}: file `{}` does not exist (looked for {})",
-                        d.path,
-                        ctx.layout.display(&normalize_abs(&target))
-                    ),
-                ));
-                continue;
-            }
-            Err(e) => {
-                problems.push(Problem::new(
-                    &display,
-                    d.line,
-                    format!("{what}: cannot read `{}`: {e}", d.path),
-                ));
+        let included = match d.kind {
+            DirectiveKind::Unknown => Err(format!(
+                "unknown directive `{{{{#{}}}}}`: mdBook leaves it as text",
+                d.type_name
+            )),
+            _ if d.path.is_empty() => Err(format!("{what}: no file")),
+            _ => fs::read_to_string(&target).map_err(|e| match target.exists() {
+                false => format!(
+                    "{what}: file `{}` does not exist (looked for {})",
+                    d.path,
+                    ctx.layout.display(&normalize_abs(&target))
+                ),
+                true => format!("{what}: cannot read `{}`: {e}", d.path),
+            }),
+        };
+        let included = match included {
+            Ok(text) => text,
+            Err(message) => {
+                problems.push(problem(message));
                 continue;
             }
         };
-        if let Some(selector) = &d.selector {
-            if let Some(msg) = check_selector(selector, &included) {
-                problems.push(Problem::new(
-                    &display,
-                    d.line,
-                    format!("{what}: {msg} in `{}`", d.path),
-                ));
-            }
+        if let Some(msg) = (d.selector.as_deref()).and_then(|s| check_selector(s, &included)) {
+            problems.push(problem(format!("{what}: {msg} in `{}`", d.path)));
         }
         // mdBook expands directives inside included text too; follow included Markdown.
         let norm = normalize_abs(&target);
         if norm.extension().is_some_and(|e| e == "md") {
             if stack.contains(&norm) || stack.len() >= MAX_INCLUDE_DEPTH {
-                problems.push(Problem::new(
-                    &display,
-                    d.line,
-                    format!("{what}: includes nest too deep or in a cycle"),
-                ));
+                problems.push(problem(format!(
+                    "{what}: includes nest too deep or in a cycle"
+                )));
                 continue;
             }
             stack.push(norm.clone());

@@ -20,7 +20,7 @@ impl OnDevice for AnomalyRun<'_> {
     type Output = HeldOut;
     fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<HeldOut> {
         let AnomalyRun { args, split, digit } = self;
-        let cfg = cfg(args, 10);
+        let cfg = args.run.train_config(10, 128);
         let mut ae = NonlinearAe::<ANOMALY_K>::build_on_device(&dev);
         train_reconstruction(
             &mut ae,
@@ -110,7 +110,7 @@ pub(super) fn anomaly(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         &rows,
     );
     let flags = vec!["--experiment".to_string(), "anomaly".to_string()];
-    let cfg = cfg(args, 10);
+    let cfg = args.run.train_config(10, 128);
     let note = format!(
         "\nROC-AUC of each score for \"this test image is the held-out digit\" on all {} test \
          images of {} · 各分数在全部 {} 张测试图像上区分“留出的数字”的 ROC-AUC。\

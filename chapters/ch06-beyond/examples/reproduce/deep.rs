@@ -16,7 +16,7 @@ impl OnDevice for DeepRun<'_> {
         let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
         println!("PCA-30: {pca30:.3} squared error per test image (paper: {PAPER_PCA_30})");
 
-        let cfg = cfg(args, args.deep_epochs as usize);
+        let cfg = args.run.train_config(args.deep_epochs as usize, 128);
         let mut model = Deep::build_on_device(&dev);
         let h = train_bce_scored_by_squared_error(
             &mut model,
@@ -126,7 +126,7 @@ fn deep_outputs<D: Device<f32>>(
         ],
         &rows,
     );
-    let cfg = cfg(args, args.deep_epochs as usize);
+    let cfg = args.run.train_config(args.deep_epochs as usize, 128);
     let flags = vec![
         "--experiment".to_string(),
         "deep".to_string(),

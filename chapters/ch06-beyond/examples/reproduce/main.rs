@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use ae_toolkit::cli::RunArgs;
+use ae_toolkit::cli::{RunArgs, Selection};
 use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
@@ -76,33 +76,25 @@ struct Args {
 }
 
 fn main() {
-    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
+    let args = Args::parse();
+    ae_toolkit::cli::reproduce(&args.run, &[DatasetKind::Mnist], |data| run(&args, &data));
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
-    let data = args.run.load(DatasetKind::Mnist)?;
-    let all = args.experiment == Experiment::All;
-    if all || args.experiment == Experiment::Pca {
-        args.run.on_device(PcaComparison { args, data: &data })?;
+fn run(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
+    if args.experiment.includes(Experiment::Pca) {
+        args.run.on_device(PcaComparison { args, data })?;
     }
-    if all || args.experiment == Experiment::Deep {
-        args.run.on_device(DeepRun { args, data: &data })?;
+    if args.experiment.includes(Experiment::Deep) {
+        args.run.on_device(DeepRun { args, data })?;
     }
-    if all || args.experiment == Experiment::Anomaly {
-        anomaly(args, &data)?;
+    if args.experiment.includes(Experiment::Anomaly) {
+        anomaly(args, data)?;
     }
     Ok(())
 }
 
 fn command(args: &Args, flags: &[String]) -> String {
     format!("`{}`", args.run.reproduce_command(PACKAGE, flags))
-}
-
-fn cfg(args: &Args, epochs: usize) -> TrainConfig {
-    TrainConfig {
-        seed: args.run.seed,
-        ..TrainConfig::adam(args.run.epochs_or(epochs), 128)
-    }
 }
 
 fn degrees(radians: &[f64]) -> Vec<f64> {

@@ -184,7 +184,7 @@ fn width<const K: usize, D: Device<f32>>(
 ) -> anyhow::Result<WidthResult> {
     let linear_cfg = TrainConfig {
         learning_rate: LINEAR_LEARNING_RATE,
-        ..cfg(args, args.linear_epochs as usize)
+        ..args.run.train_config(args.linear_epochs as usize, 128)
     };
     let (linear, _) = train_linear::<K, D>(
         dev,
@@ -202,7 +202,7 @@ fn width<const K: usize, D: Device<f32>>(
         dev,
         data,
         ReconstructionLoss::BcePerImage,
-        &cfg(args, 10),
+        &args.run.train_config(10, 128),
         &args.run.run_options(
             CHAPTER,
             &format!("nonlinear-{K}"),

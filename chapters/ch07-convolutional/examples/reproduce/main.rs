@@ -9,8 +9,8 @@
 //! 2,000/500-image subset (announced on stderr). Every run keeps a checkpoint after every epoch
 //! in `target/runs/ch07/<run>`; `--resume` continues it exactly.
 
-use ae_toolkit::cli::RunArgs;
-use ae_toolkit::data::DatasetKind;
+use ae_toolkit::cli::{RunArgs, Selection};
+use ae_toolkit::data::{DataSplits, DatasetKind};
 use ae_toolkit::train::TrainConfig;
 use clap::Parser;
 
@@ -70,33 +70,32 @@ struct Args {
 }
 
 fn main() {
-    ae_toolkit::cli::exit_on_error(run(&Args::parse()));
+    let args = Args::parse();
+    ae_toolkit::cli::reproduce(&args.run, &[DatasetKind::Mnist], |data| run(&args, &data));
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
-    let data = args.run.load(DatasetKind::Mnist)?;
-    let all = args.experiment == Experiment::All;
-    if all || args.experiment == Experiment::Conv {
-        args.run.on_device(conv::Comparison { args, data: &data })?;
+fn run(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
+    if args.experiment.includes(Experiment::Conv) {
+        args.run.on_device(conv::Comparison { args, data })?;
     }
-    if all || args.experiment == Experiment::Checkerboard {
+    if args.experiment.includes(Experiment::Checkerboard) {
         args.run
-            .on_device(checkerboard::Checkerboard { args, data: &data })?;
+            .on_device(checkerboard::Checkerboard { args, data })?;
     }
-    if all || args.experiment == Experiment::Pytorch {
-        match pytorch::run(args, &data) {
+    if args.experiment.includes(Experiment::Pytorch) {
+        match pytorch::run(args, data) {
             // Everything else is reproduced without PyTorch; only its own column needs it.
-            Err(e) if all && e.is::<pytorch::NoTorch>() => {
+            Err(e) if args.experiment == Experiment::All && e.is::<pytorch::NoTorch>() => {
                 eprintln!("skipping the PyTorch twin: {e}")
             }
             result => result?,
         }
     }
-    if all || args.experiment == Experiment::Vae {
-        vae::run(&vae::Comparison { args, data: &data })?;
+    if args.experiment.includes(Experiment::Vae) {
+        vae::run(&vae::Comparison { args, data })?;
     }
-    if all || args.experiment == Experiment::Denoising {
-        denoising::run(args, &data)?;
+    if args.experiment.includes(Experiment::Denoising) {
+        denoising::run(args, data)?;
     }
     Ok(())
 }
@@ -108,8 +107,5 @@ fn command(args: &Args, flags: &[String]) -> String {
 
 /// Adam with Keras' default learning rate (10⁻³), batches of 128, the run's seed.
 fn cfg(args: &Args, epochs: u32) -> TrainConfig {
-    TrainConfig {
-        seed: args.run.seed,
-        ..TrainConfig::adam(args.run.epochs_or(epochs as usize), 128)
-    }
+    args.run.train_config(epochs as usize, 128)
 }
