@@ -1014,20 +1014,11 @@ fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> a
     ])?;
     cargo_in_copy(&["test", "-p", "ae-toolkit", "--doc", "--quiet", "paths::"])?;
     // One epoch of the chapter's example with its default outputs: they must land in the copy.
-    cargo_in_copy(&[
-        "run",
-        "--quiet",
-        "--profile",
-        "test",
-        "-p",
-        chapter,
-        "--example",
-        "reproduce",
-        "--",
-        "--epochs",
-        "1",
-        "--quiet",
-    ])?;
+    let run = crate::reproduce::run_example(chapter, "test");
+    let run: Vec<&str> = (run.iter().map(String::as_str))
+        .chain(["--epochs", "1", "--quiet"])
+        .collect();
+    cargo_in_copy(&run)?;
     let beside: Vec<String> = std::fs::read_dir(outer.path())?
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())

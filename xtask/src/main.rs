@@ -8,7 +8,7 @@ use ae_toolkit::fetch::{fetch_files, Outcome, Source};
 use ae_toolkit::idx::Idx;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use xtask::reproduce::{chapter_examples, every_experiment_flag};
+use xtask::reproduce::{chapter_examples, every_experiment_flag, run_example};
 
 #[derive(Parser)]
 #[command(
@@ -329,19 +329,7 @@ fn run_examples() -> anyhow::Result<TestCount> {
             tmp.path().join("runs"),
         );
         std::fs::create_dir_all(&data)?;
-        let mut args: Vec<String> = [
-            "run",
-            "--quiet",
-            "--profile",
-            "test",
-            "-p",
-            &chapter,
-            "--example",
-            "reproduce",
-            "--",
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut args = run_example(&chapter, "test");
         args.extend(everything);
         for (flag, path) in [
             ("--data-dir", &data),

@@ -54,6 +54,13 @@ pub fn every_experiment_flag(example: &Path) -> anyhow::Result<Vec<String>> {
     )
 }
 
+/// `cargo run` of `chapter`'s `reproduce` example built with `profile` (`release`, or `test` to
+/// reuse what `cargo test` compiled), quiet, up to the `--` before the example's own flags.
+pub fn run_example(chapter: &str, profile: &str) -> Vec<String> {
+    let line = format!("run --quiet --profile {profile} -p {chapter} --example reproduce --");
+    line.split(' ').map(String::from).collect()
+}
+
 /// How one chapter's run went.
 pub struct ChapterRun {
     pub chapter: String,
@@ -101,10 +108,7 @@ pub fn reproduce(
     let started = Instant::now();
     let mut done: Vec<ChapterRun> = Vec::new();
     for (i, e) in examples.iter().enumerate() {
-        let mut args: Vec<String> = ["run", "--quiet", "--release", "-p", &e.chapter]
-            .map(String::from)
-            .to_vec();
-        args.extend(["--example", "reproduce", "--"].map(String::from));
+        let mut args = run_example(&e.chapter, "release");
         args.extend(every_experiment_flag(&e.main)?);
         if let Some(dir) = data_dir {
             args.extend(["--data-dir".to_string(), dir.display().to_string()]);
