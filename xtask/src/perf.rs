@@ -88,33 +88,27 @@ impl Options {
     /// The command line that reproduces this run (non-default flags only).
     pub fn command(&self) -> String {
         let mut c = String::from("cargo xtask perf");
-        if self.epochs {
-            c.push_str(" --epochs");
-        }
-        if self.quick {
-            c.push_str(" --quick");
-        }
-        if self.rounds != DEFAULT_ROUNDS {
-            write!(c, " --rounds {}", self.rounds).unwrap();
-        }
+        let mut flag = |name: &str, value: Option<String>| match value.as_deref() {
+            Some("") => c.push_str(&format!(" --{name}")),
+            Some(v) => c.push_str(&format!(" --{name} {v}")),
+            None => {}
+        };
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        flag("epochs", self.epochs.then(String::new));
+        flag("quick", self.quick.then(String::new));
+        flag(
+            "rounds",
+            (self.rounds != DEFAULT_ROUNDS).then(|| self.rounds.to_string()),
+        );
         for id in &self.only {
-            write!(c, " --only {id}").unwrap();
+            flag("only", Some(id.clone()));
         }
-        if let Some(f) = &self.features {
-            write!(c, " --features {f}").unwrap();
-        }
-        if let Some(t) = self.threads {
-            write!(c, " --threads {t}").unwrap();
-        }
-        if self.python.program != "python3" {
-            write!(c, " --python {}", self.python.program).unwrap();
-        }
-        if let Some(d) = &self.data_dir {
-            write!(c, " --data-dir {}", d.display()).unwrap();
-        }
-        if let Some(o) = &self.out {
-            write!(c, " --out {}", o.display()).unwrap();
-        }
+        flag("features", self.features.clone());
+        flag("threads", self.threads.map(|t| t.to_string()));
+        let python = &self.python.program;
+        flag("python", (python != "python3").then(|| python.clone()));
+        flag("data-dir", path(&self.data_dir));
+        flag("out", path(&self.out));
         c
     }
 
