@@ -453,7 +453,8 @@ fn dash(v: Option<String>) -> String {
     v.unwrap_or_else(|| "—".into())
 }
 
-fn notes_common<R>(r: &Report<R>, quick: &str, s: &mut String) {
+/// The notes under a table (a smoke test, no PyTorch column) and the table of the machine.
+fn notes_and_machine<R>(r: &Report<R>, quick: &str, s: &mut String) {
     if r.quick {
         writeln!(
             s,
@@ -465,11 +466,16 @@ fn notes_common<R>(r: &Report<R>, quick: &str, s: &mut String) {
     if let Some(note) = &r.torch_note {
         writeln!(s, "\n{note}").unwrap();
     }
+    let rows: Vec<Vec<String>> = (machine_rows(r).into_iter())
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| vec![k, v])
+        .collect();
+    write!(s, "\n{}", markdown_table(&["", ""], &rows)).unwrap();
 }
 
 fn machine_rows<R>(r: &Report<R>) -> Vec<(String, String)> {
     let m = &r.machine;
-    let mut rows = vec![
+    vec![
         (
             "CPU · 处理器".to_string(),
             format!(
@@ -530,17 +536,7 @@ fn machine_rows<R>(r: &Report<R>) -> Vec<(String, String)> {
             format!("{} (median over rounds)", r.rounds),
         ),
         ("command · 命令".into(), format!("`{}`", r.command)),
-    ];
-    rows.retain(|(_, v)| !v.is_empty());
-    rows
-}
-
-fn key_value_table(rows: &[(String, String)]) -> String {
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|(k, v)| vec![k.clone(), v.clone()])
-        .collect();
-    markdown_table(&["", ""], &rows)
+    ]
 }
 
 /// The Markdown of the step table.
@@ -599,9 +595,7 @@ pub fn step_markdown(r: &Report<StepRow>) -> String {
         .unwrap();
     }
     s.push('\n');
-    notes_common(r, "a fraction of a second per timing", &mut s);
-    s.push('\n');
-    s.push_str(&key_value_table(&machine_rows(r)));
+    notes_and_machine(r, "a fraction of a second per timing", &mut s);
     s
 }
 
@@ -647,9 +641,7 @@ pub fn epoch_markdown(r: &Report<EpochRow>) -> String {
          timed by the training loop's clock (`ae_toolkit::train::fit`); PyTorch: the same loop \
          in `perf/pytorch/train_step.py`. Rust ÷ PyTorch above 1: Rust is faster.\n",
     );
-    notes_common(r, "one epoch of the 2,000-image embedded subset", &mut s);
-    s.push('\n');
-    s.push_str(&key_value_table(&machine_rows(r)));
+    notes_and_machine(r, "one epoch of the 2,000-image embedded subset", &mut s);
     s
 }
 
