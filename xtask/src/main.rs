@@ -429,6 +429,7 @@ fn cargo_test(args: &[&str]) -> anyhow::Result<TestCount> {
 }
 
 /// The counts in what follows `test result: `, e.g. `ok. 17 passed; 0 failed; 0 ignored; …`.
+/// (libtest's JSON events, `--format json`, need `-Z unstable-options`: not on stable Rust.)
 fn parse_test_result(rest: &str) -> TestCount {
     let number = |word: &str| {
         rest.split(';')

@@ -153,6 +153,7 @@ pub fn reproduce(
 }
 
 /// The one progress line: chapters done with their times, the running one, the total so far.
+/// (Not indicatif's bar, #17: its `{elapsed}` is one clock per bar; this line shows two.)
 fn progress(
     i: usize,
     n: usize,

@@ -182,6 +182,7 @@ pub fn ensure(workspace: &Path) -> Result<Tools> {
 
 /// Makes sure `dir` holds a working install (`verify` passes), else installs one with `install`
 /// into a temporary sibling directory, verifies it and renames it into place, all under a lock.
+/// (Not tempfile::TempDir, #17: it creates the directory 0700, so the cache would become private.)
 fn ensure_dir(
     dir: &Path,
     what: &str,

@@ -88,6 +88,8 @@ pub fn values_dir(layout: &Layout) -> PathBuf {
 
 /// A parsed TOML file of the book directory (`None` when it does not exist), with its display
 /// name and line index.
+/// (Walked as toml_edit tables, not deserialized by serde derive, #17: a derived struct stops at
+/// the first bad entry, where the checks report every one with its line and go on.)
 pub(super) struct TomlFile {
     pub(super) display: String,
     pub(super) doc: Document<String>,
