@@ -58,6 +58,15 @@ pub struct Named {
 /// Every value by `ns.name`.
 pub type Values = BTreeMap<String, Named>;
 
+fn named(value: f64, text: &str, origin: String) -> Named {
+    let text = text.to_string();
+    Named {
+        value,
+        text,
+        origin,
+    }
+}
+
 /// `None` if `constant` (`path/file.rs::NAME`, relative to the repository) is declared as
 /// `const NAME: <type> = value;`, otherwise what is wrong.
 fn check_constant(layout: &Layout, constant: &str, value: f64) -> Option<String> {
@@ -174,18 +183,8 @@ pub fn load_values(layout: &Layout) -> (Values, Vec<Problem>) {
         match ae_toolkit::results::read(dir) {
             Ok(file) => {
                 for (name, v) in file {
-                    values.insert(
-                        format!("{ns}.{name}"),
-                        Named {
-                            value: v.value,
-                            text: v.text,
-                            origin: format!(
-                                "{} (experiment {})",
-                                layout.display(&path),
-                                v.experiment
-                            ),
-                        },
-                    );
+                    let origin = format!("{} (experiment {})", layout.display(&path), v.experiment);
+                    values.insert(format!("{ns}.{name}"), named(v.value, &v.text, origin));
                 }
             }
             Err(e) => problems.push(Problem::new(layout.display(&path), 0, format!("{e:#}"))),
@@ -261,14 +260,7 @@ fn load_literature(
             }
         }
         let origin = format!("{}:{line}", f.display);
-        values.insert(
-            format!("{LITERATURE}.{name}"),
-            Named {
-                value,
-                text: text.to_string(),
-                origin,
-            },
-        );
+        values.insert(format!("{LITERATURE}.{name}"), named(value, text, origin));
     }
 }
 
@@ -318,14 +310,7 @@ fn load_pending(f: &TomlFile, values: &mut Values, problems: &mut Vec<Problem>) 
                 continue;
             };
             let origin = format!("{}:{line} (pending: {command})", f.display);
-            values.insert(
-                full,
-                Named {
-                    value,
-                    text: text.to_string(),
-                    origin,
-                },
-            );
+            values.insert(full, named(value, text, origin));
         }
     }
 }
