@@ -58,6 +58,8 @@ except ImportError as error:  # the orchestrator reads the exit status
 ROOT = Path(__file__).resolve().parents[2]
 SUBSET_DIR = ROOT / "chapters" / "ae-toolkit" / "data"
 SEED = 0
+# Added to the run's seed for the generator of the test set's fixed noise (`train`).
+TEST_NOISE_STREAM = 1_000_003
 
 # --------------------------------------------------------------------------------------------
 # Data: the IDX files, raw or .gz, as ae_toolkit::data reads them.
@@ -172,14 +174,22 @@ def denoising_layers(dropout=None):
     )
 
 
-def ch03_denoising(sigma=0.5):
-    model = denoising_layers()
+# Chapter 3's Gaussian noise σ (ch03_denoising::SIGMA), on pixels in [-1, 1].
+SIGMA = 0.5
 
+
+def gaussian_denoising(model, sigma=SIGMA):
+    """Chapter 3's objective (ch03_denoising::denoising_loss) for any autoencoder with a linear
+    output: fresh Gaussian noise every step, MSE per pixel against the clean image."""
     def loss(x):
-        noisy = x + sigma * torch.randn_like(x)  # fresh Gaussian noise every step
+        noisy = x + sigma * torch.randn_like(x)
         return linear_mse(model(noisy), x)  # the target is the clean image
 
     return model, loss
+
+
+def ch03_denoising():
+    return gaussian_denoising(denoising_layers())
 
 
 def ch04_dropout(p=0.2):
@@ -198,13 +208,20 @@ class Vae(nn.Module):
         self.decoder = nn.Sequential(nn.Linear(z, 400), nn.ReLU(), nn.Linear(400, 784))
 
 
-def negative_elbo(mu, logvar, decode, x, beta, limit=30.0):
-    """Chapter 5's objective: BCE per image of one reparameterized sample's decoding, plus beta
-    times the closed-form KL divergence from the standard normal (log variance clamped)."""
+def elbo_terms(mu, logvar, decode, x, eps, limit=30.0):
+    """The negative ELBO's two terms given the noise `eps`: BCE per image of the decoding of
+    the reparameterized sample, and the closed-form KL divergence from the standard normal (log
+    variance clamped), each averaged over the batch."""
     logvar = logvar.clamp(-limit, limit)
     kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp())).sum(1).mean()
-    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterization
-    return bce_per_image(decode(z), x) + beta * kl
+    z = mu + torch.exp(0.5 * logvar) * eps  # reparameterization
+    return bce_per_image(decode(z), x), kl
+
+
+def negative_elbo(mu, logvar, decode, x, beta):
+    """Chapter 5's objective on fresh noise: reconstruction + beta * KL."""
+    reconstruction, kl = elbo_terms(mu, logvar, decode, x, torch.randn_like(mu))
+    return reconstruction + beta * kl
 
 
 def ch05_vae(beta=1.0):
@@ -254,6 +271,13 @@ def conv_autoencoder():
 def ch07_conv():
     return reconstruction(conv_autoencoder(), bce_per_image)
 # ANCHOR_END: conv
+
+
+def ch07_denoising():
+    """Chapter 7's convolutional denoiser (ch07_convolutional::denoising::ConvDenoiser): the same
+    layers as the autoencoder, trained with Chapter 3's objective, so its last convolution's
+    outputs are the pixels in [-1, 1] (no sigmoid)."""
+    return gaussian_denoising(conv_autoencoder())
 
 
 class SplitInto(nn.Module):
@@ -322,11 +346,62 @@ MODELS = {
     "ch06-deep": (ch06_deep, "mnist", False, 128, (0.9, 0.999)),
     "ch07-conv": (ch07_conv, "mnist", False, 128, (0.9, 0.999)),
     "ch07-vae": (ch07_vae, "mnist", False, 128, (0.9, 0.999)),
+    # Not among `cargo xtask perf`'s models (it times those of perf/src/lib.rs, which the twins
+    # follow; this one's step is ch07-conv's with Chapter 3's loss): here for `train`, the
+    # PyTorch column of Chapter 7's denoising row.
+    "ch07-denoising": (ch07_denoising, "mnist", True, 128, (0.5, 0.999)),
 }
 
-# What `train` reports as the test loss of each model: the chapter's loss on clean test images.
+
+# --------------------------------------------------------------------------------------------
+# Test losses: what `train` reports after every epoch, the number the chapter's table shows.
+# Each builds, once before training, a scorer of a slice of the test set: `score(start, x)` for
+# the images `x` at test indices `start..`, returning {"loss": ..., and any parts}. Noise the
+# Rust side draws once for the test set (so every epoch is scored on the same draw) is drawn
+# once here too, from `generator`; a different draw from Rust's, of the same distribution.
+
+
+def clean_reconstruction(loss):
+    """The chapter's loss on clean test images (ae_toolkit::model::train_reconstruction)."""
+    def scorer(model, test, generator):
+        return lambda start, x: {"loss": loss(model(x), x)}
+
+    return scorer
+
+
+def vae_negative_elbo(latent):
+    """ch05_vae::train_model's test metric: −ELBO per image with β = 1 on ONE reparameterized
+    sample per test image, its noise ε drawn once for the whole test set (not the mean code),
+    and its two terms as parts."""
+    def scorer(model, test, generator):
+        eps = torch.randn(test.shape[0], latent, generator=generator)
+        encoder, decoder = model[0], model[1]
+
+        def score(start, x):
+            mu, logvar = encoder(x)
+            reconstruction, kl = elbo_terms(mu, logvar, decoder, x, eps[start:start + x.shape[0]])
+            return {"loss": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
+
+        return score
+
+    return scorer
+
+
+def gaussian_denoising_mse(sigma=SIGMA):
+    """ch03_denoising::train_denoiser's test metric: MSE per pixel between the clean test images
+    and the model's output for their noisy copies, the noise drawn once for the whole test set."""
+    def scorer(model, test, generator):
+        noisy = test + sigma * torch.randn(test.shape, generator=generator)
+        return lambda start, x: {"loss": linear_mse(model(noisy[start:start + x.shape[0]]), x)}
+
+    return scorer
+
+
+# id: (scorer, what `train` reports of its settings for the caller's configuration check)
 TEST_LOSS = {
-    "ch07-conv": bce_per_image,
+    "ch07-conv": (clean_reconstruction(bce_per_image), {}),
+    "ch07-vae": (vae_negative_elbo(latent=20), {"latent": 20, "beta": 1.0}),
+    "ch07-denoising": (gaussian_denoising_mse(SIGMA), {"noise_sigma": SIGMA}),
 }
 
 
@@ -482,16 +557,23 @@ def cmd_train(args):
     model, step, dataset, symmetric, batch, info = setup(args.model, args.threads, args.seed)
     train = load(args.data_dir, dataset, symmetric)
     test = load(args.data_dir, dataset, symmetric, split="test")
-    loss_of = TEST_LOSS[args.model]
+    scorer, test_settings = TEST_LOSS[args.model]
     generator = torch.Generator().manual_seed(args.seed)
+    # The test set's fixed noise (drawn once, before training, as on the Rust side) from a
+    # generator of its own: the training's draws neither move it nor are moved by it.
+    score = scorer(model, test, torch.Generator().manual_seed(args.seed + TEST_NOISE_STREAM))
+    parts = {}  # every part's value after every evaluation, "loss" included
 
     def test_loss():  # the mean over test images, in batches of 1000 as the toolkit scores them
-        total = 0.0
+        totals = {}
         with torch.no_grad():
             for i in range(0, test.shape[0], 1000):
                 x = test[i:i + 1000]
-                total += loss_of(model(x), x).item() * x.shape[0]
-        return total / test.shape[0]
+                for name, value in score(i, x).items():
+                    totals[name] = totals.get(name, 0.0) + value.item() * x.shape[0]
+        for name, total in totals.items():
+            parts.setdefault(name, []).append(total / test.shape[0])
+        return parts["loss"][-1]
 
     test_losses, train_losses, seconds = [test_loss()], [], []
     for epoch in range(1, args.epochs + 1):
@@ -506,9 +588,12 @@ def cmd_train(args):
         test_losses.append(test_loss())
         print(f"epoch {epoch}/{args.epochs}: test loss {test_losses[-1]:.4f}, "
               f"{seconds[-1]:.1f} s", file=sys.stderr, flush=True)
-    return {**info, "epochs": args.epochs, "seed": args.seed,
+    return {**info, "epochs": args.epochs, "seed": args.seed, "dataset": dataset,
+            "symmetric_range": symmetric, "test_settings": test_settings,
             "train_images": train.shape[0], "test_images": test.shape[0],
-            "test_loss": test_losses, "train_loss": train_losses, "epoch_seconds": seconds,
+            "test_loss": test_losses,
+            "test_parts": {name: values for name, values in parts.items() if name != "loss"},
+            "train_loss": train_losses, "epoch_seconds": seconds,
             "training_seconds": sum(seconds), "torch": torch.__version__,
             "threads": torch.get_num_threads()}
 

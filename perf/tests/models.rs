@@ -369,3 +369,21 @@ fn the_conv_vae_twin_computes_what_the_rust_model_computes() {
     let logits = model.1.forward(mu.clone()).as_vec();
     assert_twin_computes("ch07-vae", &model, mu.as_vec(), logits);
 }
+
+/// The denoiser's twin is the conv twin's module, so what this adds is the data: the twin must
+/// read its images scaled to [−1, 1], as Chapter 3's objective trains the Rust model on them.
+#[test]
+fn the_conv_denoiser_twin_computes_what_the_rust_model_computes() {
+    use ae_toolkit::data::{embedded, DatasetKind, PIXELS};
+    let dev = Cpu::seed_from_u64(SEED);
+    let model = dev.build_module::<ch07_convolutional::denoising::ConvDenoiser, f32>();
+    let images = embedded(DatasetKind::Mnist)
+        .train
+        .head(TWIN_IMAGES)
+        .to_symmetric_range()
+        .images;
+    let x = dev.tensor_from_vec(images, (TWIN_IMAGES, Const::<PIXELS>));
+    let code = model.0.forward(x);
+    let outputs = model.1.forward(code.clone()).as_vec();
+    assert_twin_computes("ch07-denoising", &model, code.as_vec(), outputs);
+}
