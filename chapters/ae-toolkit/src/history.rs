@@ -106,6 +106,26 @@ impl History {
     pub fn last(&self) -> &EpochRecord {
         self.epochs.last().expect("history has epoch 0")
     }
+    /// The test loss after every epoch, the untrained model's first, to `decimals` places and
+    /// separated by spaces: the learning curve the tests print.
+    ///
+    /// ```
+    /// use ae_toolkit::train::{EpochRecord, Metrics, History};
+    /// fn record(epoch: usize, test: f64) -> EpochRecord {
+    ///     EpochRecord { epoch, train_loss: None, test: Metrics::loss_only(test), seconds: 0.0, samples_per_sec: 0.0, train_eval: None }
+    /// }
+    /// let h = History { epochs: vec![record(0, 543.0), record(1, 120.04), record(2, 105.06)] };
+    /// assert_eq!(h.test_loss_curve(1), "543.0 120.0 105.1");
+    /// ```
+    pub fn test_loss_curve(&self, decimals: usize) -> String {
+        let losses: Vec<String> = self
+            .epochs
+            .iter()
+            .map(|e| format!("{:.decimals$}", e.test.loss))
+            .collect();
+        losses.join(" ")
+    }
+
     /// Total training seconds.
     ///
     /// ```

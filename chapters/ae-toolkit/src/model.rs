@@ -149,6 +149,42 @@ pub fn train_reconstruction<M: Autoencoder<D>, D: Device<f32>>(
     )
 }
 
+/// Builds model `M` on `dev` and trains it with [`train_reconstruction`]: how a chapter trains
+/// a network it names only by its type.
+///
+/// ```
+/// use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
+/// use ae_toolkit::losses::ReconstructionLoss;
+/// use ae_toolkit::model::build_and_train;
+/// use ae_toolkit::train::{RunOptions, TrainConfig};
+/// use dfdx::prelude::*;
+/// type Model = ((Linear<784, 32>, ReLU), Linear<32, 784>);
+/// let dev = Cpu::seed_from_u64(0);
+/// let full = embedded(DatasetKind::Mnist);
+/// let data = DataSplits { train: full.train.head(200), test: full.test.head(100), ..full };
+/// let (cfg, run) = (TrainConfig::adam(1, 20), RunOptions::default());
+/// let loss = ReconstructionLoss::LinearMse;
+/// let (model, history) = build_and_train::<Model, _>(&dev, &data, loss, &cfg, &run).unwrap();
+/// assert!(history.last().test.loss < history.untrained_test_loss());
+/// assert_eq!(model.0 .0.weight.shape().concrete(), [32, 784]);
+/// ```
+pub fn build_and_train<M, D>(
+    dev: &D,
+    data: &DataSplits,
+    loss: ReconstructionLoss,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+) -> anyhow::Result<(M::Built, History)>
+where
+    D: Device<f32>,
+    M: BuildOnDevice<D, f32>,
+    M::Built: Autoencoder<D>,
+{
+    let mut model = M::build_on_device(dev);
+    let history = train_reconstruction(&mut model, dev, data, loss, cfg, run)?;
+    Ok((model, history))
+}
+
 /// Reconstructions (in the data's range) of the first `n` images of `data`, row-major.
 ///
 /// ```

@@ -25,14 +25,9 @@ where
     let h = train::<M, Cpu>(&dev, &p, init, &data, &cfg, &RunOptions::default())
         .unwrap()
         .history;
-    let losses: Vec<String> = h
-        .epochs
-        .iter()
-        .map(|e| format!("{:.4}", e.test.loss))
-        .collect();
     println!(
         "{preset:?} {init:?} seed {seed}: test loss by epoch {}",
-        losses.join(" ")
+        h.test_loss_curve(4)
     );
     h
 }

@@ -18,14 +18,9 @@ fn run(noise: Noise) -> History {
         ..TrainConfig::adam(10, 128)
     };
     let (_, h) = train(&dev, &data, noise, &cfg, &RunOptions::default()).unwrap();
-    let losses: Vec<String> = h
-        .epochs
-        .iter()
-        .map(|e| format!("{:.4}", e.test.loss))
-        .collect();
     println!(
         "{noise}: test MSE to the clean images by epoch {}",
-        losses.join(" ")
+        h.test_loss_curve(4)
     );
     h
 }

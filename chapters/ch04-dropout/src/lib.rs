@@ -33,7 +33,7 @@ use ae_toolkit::dfdx::nn::{NonMutableModule, ZeroSizedModule};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::dfdx::tensor::HasErr;
 use ae_toolkit::losses::ReconstructionLoss;
-use ae_toolkit::model::{train_reconstruction, Autoencoder};
+use ae_toolkit::model::{build_and_train, Autoencoder};
 use ae_toolkit::train::{History, RunOptions, TrainConfig};
 
 // ANCHOR: model
@@ -98,16 +98,7 @@ where
     M: BuildOnDevice<D, f32>,
     M::Built: Autoencoder<D>,
 {
-    let mut model = M::build_on_device(dev);
-    let history = train_reconstruction(
-        &mut model,
-        dev,
-        data,
-        ReconstructionLoss::LinearMse,
-        cfg,
-        run,
-    )?;
-    Ok((model, history))
+    build_and_train::<M, D>(dev, data, ReconstructionLoss::LinearMse, cfg, run)
 }
 
 /// The denoising chapter's optimiser: Adam, lr 10⁻³, betas (0.5, 0.999), batch 128, with the

@@ -22,14 +22,9 @@ where
     let dev = Cpu::seed_from_u64(0);
     let (model, h) =
         train::<M, Cpu>(&dev, &data(), &config(15, 0), &RunOptions::default()).unwrap();
-    let losses: Vec<String> = h
-        .epochs
-        .iter()
-        .map(|e| format!("{:.4}", e.test.loss))
-        .collect();
     println!(
         "test MSE by epoch {}; gap {:.5}",
-        losses.join(" "),
+        h.test_loss_curve(4),
         generalisation_gap(&h)
     );
     (model, h)

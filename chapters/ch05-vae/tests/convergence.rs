@@ -17,12 +17,7 @@ fn the_vae_converges_and_importance_sampling_tightens_the_bound() {
     let data = embedded(DatasetKind::Mnist);
     let cfg = TrainConfig::adam(15, 128);
     let (model, h) = train::<LATENT, Cpu>(&dev, &data, 1.0, &cfg, &RunOptions::default()).unwrap();
-    let neg_elbo: Vec<String> = h
-        .epochs
-        .iter()
-        .map(|e| format!("{:.2}", e.test.loss))
-        .collect();
-    println!("test −ELBO by epoch {}", neg_elbo.join(" "));
+    println!("test −ELBO by epoch {}", h.test_loss_curve(2));
     let last = h.last();
     assert!(last.test.loss < 0.35 * h.untrained_test_loss());
     assert!(

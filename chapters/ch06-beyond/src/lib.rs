@@ -19,7 +19,7 @@ use ae_toolkit::batch::{batches, Images};
 use ae_toolkit::data::{DataSplits, Dataset, PIXELS};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::{bce_with_logits_per_image, scalar_value, ReconstructionLoss};
-use ae_toolkit::model::{reconstruction_loss, Autoencoder};
+use ae_toolkit::model::{build_and_train, reconstruction_loss, Autoencoder};
 use ae_toolkit::pca::Pca;
 use ae_toolkit::train::{fit, History, Metrics, RunOptions, TrainConfig};
 use nalgebra::DMatrix;
@@ -284,16 +284,7 @@ pub fn train_linear<const K: usize, D: Device<f32>>(
     cfg: &TrainConfig,
     run: &RunOptions,
 ) -> anyhow::Result<(<LinearAe<K> as BuildOnDevice<D, f32>>::Built, History)> {
-    let mut model = LinearAe::<K>::build_on_device(dev);
-    let history = ae_toolkit::model::train_reconstruction(
-        &mut model,
-        dev,
-        data,
-        ReconstructionLoss::LinearMse,
-        cfg,
-        run,
-    )?;
-    Ok((model, history))
+    build_and_train::<LinearAe<K>, D>(dev, data, ReconstructionLoss::LinearMse, cfg, run)
 }
 
 /// Trains an autoencoder with binary cross-entropy per image (as the paper did, with a sigmoid

@@ -61,12 +61,7 @@ fn the_deep_autoencoder_trains_in_the_papers_metric() {
     let h =
         train_bce_scored_by_squared_error(&mut model, &dev, &data, &cfg, &RunOptions::default())
             .unwrap();
-    let curve: Vec<String> = h
-        .epochs
-        .iter()
-        .map(|e| format!("{:.2}", e.test.loss))
-        .collect();
-    println!("deep AE squared error by epoch {}", curve.join(" "));
+    println!("deep AE squared error by epoch {}", h.test_loss_curve(2));
     // The recorded loss is the squared error per image of the sigmoid output.
     let direct = mean(&model_squared_errors(
         &model,

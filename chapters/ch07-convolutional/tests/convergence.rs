@@ -29,14 +29,9 @@ fn conv_autoencoder_beats_the_mean_image_and_pca_8() {
         ..TrainConfig::adam(4, 32)
     };
     let h = train_conv(&mut model, &dev, &data, &cfg, &RunOptions::default()).unwrap();
-    let losses: Vec<String> = h
-        .epochs
-        .iter()
-        .map(|e| format!("{:.2}", e.test.loss))
-        .collect();
     println!(
         "test BCE per image by epoch: {} ({:.0} training images/s)",
-        losses.join(" "),
+        h.test_loss_curve(2),
         h.last().samples_per_sec
     );
     // Untrained: σ(z) ≈ 0.5 everywhere gives ≈ 784·ln 2 ≈ 543 per image.

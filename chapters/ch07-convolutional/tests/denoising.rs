@@ -71,15 +71,7 @@ fn conv_denoiser_beats_the_noisy_input_and_chapter_3s_mlp() {
             denoised: denoised.collect(),
         }
     };
-    let losses = |t: &Trained| -> String {
-        let by_epoch: Vec<String> = t
-            .history
-            .epochs
-            .iter()
-            .map(|e| format!("{:.4}", e.test.loss))
-            .collect();
-        by_epoch.join(" ")
-    };
+    let losses = |t: &Trained| -> String { t.history.test_loss_curve(4) };
     println!(
         "test MSE by epoch: conv {}; MLP {}",
         losses(&conv),

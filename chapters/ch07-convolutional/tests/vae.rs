@@ -28,14 +28,9 @@ const Z: usize = ch05_vae::LATENT;
 const REFERENCE: f64 = 138.28;
 
 fn by_epoch(h: &History) -> String {
-    let losses: Vec<String> = h
-        .epochs
-        .iter()
-        .map(|e| format!("{:.2}", e.test.loss))
-        .collect();
     format!(
         "{} ({:.0} training images/s)",
-        losses.join(" "),
+        h.test_loss_curve(2),
         h.last().samples_per_sec
     )
 }
