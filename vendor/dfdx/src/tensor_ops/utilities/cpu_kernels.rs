@@ -118,6 +118,50 @@ fn zip_periodic<E, F: Fn(&mut E, &E)>(chunk: &mut [E], offset: usize, period: &[
     }
 }
 
+/// If `t` is a dense vector broadcast along leading and trailing axes (strides `[0, …, 0, dense
+/// strides, 0, …, 0]` with at least one trailing 0, as a per-channel bias broadcast over a batch
+/// of images is), the vector's length and the length of the runs of consecutive elements that
+/// share one of its values.
+#[inline]
+fn channel_broadcast<S: Shape, E: Dtype, T: Tensorlike<S, E, Cpu>>(
+    t: &T,
+) -> Option<(usize, usize)> {
+    let (strides, dims) = (t.strides(), t.shape().concrete());
+    let n = S::NUM_DIMS;
+    let lead = strides.as_ref().iter().take_while(|&&s| s == 0).count();
+    let trail = strides.as_ref()[lead..].iter().rev().take_while(|&&s| s == 0).count();
+    let mid = lead..n - trail;
+    let mut expected = 1;
+    for j in mid.clone().rev() {
+        if strides[j] != expected && dims[j] != 1 {
+            return None;
+        }
+        expected *= dims[j];
+    }
+    let len: usize = mid.map(|j| dims[j]).product();
+    let run: usize = (n - trail..n).map(|j| dims[j]).product();
+    (trail > 0 && len > 0 && run > 0).then_some((len, run))
+}
+
+/// `acc[m] += dy * grad_out[o, m, i]` for the `L` values `m0..m0 + L` of `m`, over every `o` and
+/// `i` in that order (`grad_out` is `[outer][len][run]`): for each `m`, the order in which a
+/// strided walk over `grad_out` adds its elements; the `L` sums are independent, so they run
+/// side by side.
+#[inline(always)]
+fn sum_runs<E: Dtype, const L: usize>(gr: &mut [E], m0: usize, grad_out: &[E], run: usize, dy: E) {
+    let len = gr.len();
+    let mut acc: [E; L] = core::array::from_fn(|l| gr[m0 + l]);
+    for block in grad_out.chunks_exact(len * run) {
+        let rows: [&[E]; L] = core::array::from_fn(|l| &block[(m0 + l) * run..][..run]);
+        for i in 0..run {
+            for l in 0..L {
+                acc[l] += dy * rows[l][i];
+            }
+        }
+    }
+    gr[m0..m0 + L].copy_from_slice(&acc);
+}
+
 pub trait UnaryDerivative<E> {
     /// Whether the [UnaryDerivative::df] function can re-use the output
     /// from [UnaryDerivative::f].
@@ -307,6 +351,32 @@ impl<E: Dtype, Op: BinaryDerivative<E> + Sync> BinaryKernel<Op, E> for Cpu {
                 );
                 Ok(lhs)
             }
+            (Cow::Owned(mut lhs), Cow::Owned(rhs))
+                if is_dense(&lhs) && channel_broadcast(&rhs).is_some() =>
+            {
+                // A dense tensor plus a per-channel one (a convolution's bias): in place, one
+                // value of `rhs` per run.
+                let (len, run) = channel_broadcast(&rhs).unwrap();
+                lhs.id = unique_id();
+                let r = &rhs.data[..len];
+                for_each_chunk(
+                    &mut std::sync::Arc::make_mut(&mut lhs.data)[..],
+                    #[inline(always)]
+                    |o, chunk| {
+                        let (mut i, mut rest) = (o, chunk);
+                        while !rest.is_empty() {
+                            let n = (run - i % run).min(rest.len());
+                            let (part, tail) = rest.split_at_mut(n);
+                            let r = &r[(i / run) % len];
+                            for l in part.iter_mut() {
+                                *l = op.f(l, r);
+                            }
+                            (i, rest) = (i + n, tail);
+                        }
+                    },
+                );
+                Ok(lhs)
+            }
             (Cow::Owned(mut lhs), Cow::Owned(mut rhs)) => {
                 let lhs_valid = lhs.strides == lhs.shape.strides();
                 let rhs_valid = rhs.strides == rhs.shape.strides();
@@ -391,6 +461,37 @@ impl<E: Dtype, Op: BinaryDerivative<E> + Sync> BinaryKernel<Op, E> for Cpu {
                             for (gr, go) in gr.iter_mut().zip(row) {
                                 *gr += dy * *go;
                             }
+                        }
+                    },
+                );
+            }
+            (None, None) if is_dense(lhs) && channel_broadcast(rhs).is_some() => {
+                let (len, run) = channel_broadcast(rhs).unwrap();
+                let dx = op.const_dfdx();
+                let dy = op.const_dfdy();
+                for_each_chunk(
+                    grad_lhs,
+                    #[inline(always)]
+                    |o, gl| {
+                        for (gl, go) in gl.iter_mut().zip(&grad_out[o..]) {
+                            *gl += dx * *go;
+                        }
+                    },
+                );
+                // Each value of `rhs` sums its runs in the order a strided walk over `grad_out`
+                // would (so with the same result), eight values side by side.
+                let gr = &mut grad_rhs[..len];
+                with_widest_simd(
+                    #[inline(always)]
+                    || {
+                        let mut m0 = 0;
+                        while m0 + 8 <= len {
+                            sum_runs::<E, 8>(gr, m0, grad_out, run, dy);
+                            m0 += 8;
+                        }
+                        while m0 < len {
+                            sum_runs::<E, 1>(gr, m0, grad_out, run, dy);
+                            m0 += 1;
                         }
                     },
                 );
