@@ -211,6 +211,28 @@ pub fn module_tensors<M: TensorCollection<f32, D>, D: Device<f32>>(
     collect.0
 }
 
+/// Every tensor of `module` as (dfdx path, the bit patterns of its values): what two runs are
+/// compared by when they must end with bitwise-equal weights (`==` on `f32` would call −0 and
+/// +0 equal and a NaN unequal to itself).
+///
+/// ```
+/// use ae_toolkit::export::module_bits;
+/// use dfdx::prelude::*;
+/// let dev = Cpu::seed_from_u64(0);
+/// let model = dev.build_module::<Linear<2, 1>, f32>();
+/// let bits = module_bits(&model);
+/// assert_eq!(bits[0], ("weight".to_string(), model.weight.as_vec().iter().map(|w| w.to_bits()).collect()));
+/// assert_eq!(bits, module_bits(&model.clone()));
+/// ```
+pub fn module_bits<M: TensorCollection<f32, D>, D: Device<f32>>(
+    module: &M,
+) -> Vec<(String, Vec<u32>)> {
+    module_tensors(module)
+        .into_iter()
+        .map(|(name, _, values)| (name, values.iter().map(|v| v.to_bits()).collect()))
+        .collect()
+}
+
 /// Rounds every tensor of `module` to the nearest half-precision value, in place: the model the
 /// page runs from an `F16` file, for measuring what the rounding costs.
 pub fn round_to_f16<M: TensorCollection<f32, D>, D: Device<f32>>(module: &mut M) {

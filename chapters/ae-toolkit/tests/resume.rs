@@ -4,11 +4,13 @@
 //! these objectives draw nothing from the device's random generator.
 
 use ae_toolkit::conv::builder::{ConvTrans2D, Flatten2D, MaxPool2D, Unflatten2D};
-use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
-use ae_toolkit::losses::ReconstructionLoss;
-use ae_toolkit::model::{train_reconstruction, Autoencoder};
+use ae_toolkit::export::module_bits;
+use ae_toolkit::model::Autoencoder;
 use ae_toolkit::train::{checkpoint_optimiser_name, History, RunOptions, TrainConfig};
+
+mod support;
+use support::{mnist_head, resuming_in, train_bce};
 
 type Mlp = ((Linear<784, 16>, ReLU), Linear<16, 784>);
 /// 28×28 → 3×3 convolution, stride 2 → 14×14×2 → max-pool → 7×7×2 (a 98-value code) →
@@ -30,33 +32,8 @@ type ConvAe = (
     ),
 );
 
-fn small() -> DataSplits {
-    let d = embedded(DatasetKind::Mnist);
-    DataSplits {
-        train: d.train.head(120),
-        test: d.test.head(40),
-        ..d
-    }
-}
-
-fn run_in(dir: &std::path::Path) -> RunOptions {
-    RunOptions {
-        run_dir: Some(dir.into()),
-        resume: true,
-        verbose: false,
-        run_name: "exact".into(),
-    }
-}
-
 /// Each tensor of a model by name, as bit patterns.
 type Bits = Vec<(String, Vec<u32>)>;
-
-fn bits<M: TensorCollection<f32, Cpu>>(model: &M) -> Bits {
-    ae_toolkit::export::module_tensors(model)
-        .into_iter()
-        .map(|(name, _, v)| (name, v.iter().map(|x| x.to_bits()).collect()))
-        .collect()
-}
 
 /// Trains `total` epochs straight, and `first` epochs then a resume to `total` in a fresh model
 /// built from another seed (as a new process would); returns both models' weights and histories.
@@ -65,50 +42,25 @@ where
     M: BuildOnDevice<Cpu, f32>,
     M::Built: Autoencoder<Cpu>,
 {
-    let data = small();
+    let data = mnist_head(120, 40);
     let cfg = |epochs| TrainConfig {
         seed: 3,
         ..TrainConfig::adam(epochs, 32) // 120 images: three full batches and one of 24
     };
-    let bce = ReconstructionLoss::BcePerImage;
+    // One process: a model built on a device seeded with `seed`, trained to `epochs` in `dir`
+    // (resuming from what is there); its weights and history.
+    let process = |seed: u64, epochs: usize, dir: &std::path::Path| {
+        let dev = Cpu::seed_from_u64(seed);
+        let mut model = dev.build_module::<M, f32>();
+        let run = resuming_in(dir, "exact");
+        let history = train_bce(&mut model, &dev, &data, &cfg(epochs), &run).unwrap();
+        (module_bits(&model), history)
+    };
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-
-    let dev = Cpu::seed_from_u64(7);
-    let mut straight = dev.build_module::<M, f32>();
-    let h_straight = train_reconstruction(
-        &mut straight,
-        &dev,
-        &data,
-        bce,
-        &cfg(total),
-        &run_in(a.path()),
-    )
-    .unwrap();
-
-    let dev = Cpu::seed_from_u64(7);
-    let mut interrupted = dev.build_module::<M, f32>();
-    train_reconstruction(
-        &mut interrupted,
-        &dev,
-        &data,
-        bce,
-        &cfg(first),
-        &run_in(b.path()),
-    )
-    .unwrap();
+    let straight = process(7, total, a.path());
+    process(7, first, b.path());
     assert!(b.path().join(checkpoint_optimiser_name(first)).is_file());
-    let dev = Cpu::seed_from_u64(99);
-    let mut resumed = dev.build_module::<M, f32>();
-    let h_resumed = train_reconstruction(
-        &mut resumed,
-        &dev,
-        &data,
-        bce,
-        &cfg(total),
-        &run_in(b.path()),
-    )
-    .unwrap();
-    [(bits(&straight), h_straight), (bits(&resumed), h_resumed)]
+    [straight, process(99, total, b.path())]
 }
 
 fn assert_same(result: [(Bits, History); 2], what: &str) {
@@ -143,63 +95,37 @@ fn resuming_a_conv_autoencoder_gives_bitwise_the_weights_of_an_uninterrupted_run
 /// what the test above relies on is really restored, not recomputed.
 #[test]
 fn without_the_optimiser_state_the_resumed_run_differs() {
-    let data = small();
+    let data = mnist_head(120, 40);
     let dir = tempfile::tempdir().unwrap();
-    let run = run_in(dir.path());
-    let bce = ReconstructionLoss::BcePerImage;
+    let run = resuming_in(dir.path(), "exact");
     let dev = Cpu::seed_from_u64(7);
     let init = || Cpu::seed_from_u64(7).build_module::<Mlp, f32>();
     let mut straight = init();
-    train_reconstruction(
-        &mut straight,
-        &dev,
-        &data,
-        bce,
-        &TrainConfig::adam(2, 32),
-        &run,
-    )
-    .unwrap();
+    train_bce(&mut straight, &dev, &data, &TrainConfig::adam(2, 32), &run).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let run = run_in(dir.path());
+    let run = resuming_in(dir.path(), "exact");
     let mut model = init();
-    train_reconstruction(
-        &mut model,
-        &dev,
-        &data,
-        bce,
-        &TrainConfig::adam(1, 32),
-        &run,
-    )
-    .unwrap();
+    train_bce(&mut model, &dev, &data, &TrainConfig::adam(1, 32), &run).unwrap();
     let meta_path = dir.path().join("checkpoint.json");
     let mut meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
     meta.as_object_mut().unwrap().remove("optimiser");
     std::fs::write(&meta_path, meta.to_string()).unwrap();
     let mut resumed = dev.build_module::<Mlp, f32>();
-    train_reconstruction(
-        &mut resumed,
-        &dev,
-        &data,
-        bce,
-        &TrainConfig::adam(2, 32),
-        &run,
-    )
-    .unwrap();
-    assert_ne!(bits(&resumed), bits(&straight));
+    train_bce(&mut resumed, &dev, &data, &TrainConfig::adam(2, 32), &run).unwrap();
+    assert_ne!(module_bits(&resumed), module_bits(&straight));
 }
 
 #[test]
 fn a_missing_or_foreign_optimiser_state_is_a_clear_error() {
-    let data = small();
+    let data = mnist_head(120, 40);
     let dir = tempfile::tempdir().unwrap();
-    let run = run_in(dir.path());
-    let bce = ReconstructionLoss::BcePerImage;
+    let run = resuming_in(dir.path(), "exact");
     let dev = Cpu::seed_from_u64(7);
     let cfg = TrainConfig::adam(1, 32);
     let mut model = dev.build_module::<Mlp, f32>();
-    train_reconstruction(&mut model, &dev, &data, bce, &cfg, &run).unwrap();
+    train_bce(&mut model, &dev, &data, &cfg, &run).unwrap();
     let state = dir.path().join(checkpoint_optimiser_name(1));
     let saved = std::fs::read(&state).unwrap();
 
@@ -210,18 +136,11 @@ fn a_missing_or_foreign_optimiser_state_is_a_clear_error() {
         run_dir: Some(other.path().into()),
         ..run.clone()
     };
-    train_reconstruction(&mut wider, &dev, &data, bce, &cfg, &wider_run).unwrap();
+    train_bce(&mut wider, &dev, &data, &cfg, &wider_run).unwrap();
     std::fs::copy(other.path().join(checkpoint_optimiser_name(1)), &state).unwrap();
-    let err = train_reconstruction(
-        &mut model,
-        &dev,
-        &data,
-        bce,
-        &TrainConfig::adam(2, 32),
-        &run,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = train_bce(&mut model, &dev, &data, &TrainConfig::adam(2, 32), &run)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(".adam.safetensors") && err.contains("[16, 784]"),
         "{err}"
@@ -229,30 +148,15 @@ fn a_missing_or_foreign_optimiser_state_is_a_clear_error() {
 
     // Truncated, then gone.
     std::fs::write(&state, &saved[..saved.len() / 2]).unwrap();
-    let err = train_reconstruction(
-        &mut model,
-        &dev,
-        &data,
-        bce,
-        &TrainConfig::adam(2, 32),
-        &run,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = train_bce(&mut model, &dev, &data, &TrainConfig::adam(2, 32), &run)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("is damaged") && err.contains("drop --resume"),
         "{err}"
     );
     std::fs::remove_file(&state).unwrap();
-    let err = train_reconstruction(
-        &mut model,
-        &dev,
-        &data,
-        bce,
-        &TrainConfig::adam(2, 32),
-        &run,
-    )
-    .unwrap_err();
+    let err = train_bce(&mut model, &dev, &data, &TrainConfig::adam(2, 32), &run).unwrap_err();
     assert!(
         format!("{err:#}").contains("cannot read the optimiser state"),
         "{err:#}"

@@ -1,31 +1,23 @@
 //! The training loop's guarantees: divergence stops with a clear message, checkpoints resume,
 //! metrics are written whole, and evaluation means are exact test-set means.
 
-use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::losses::ReconstructionLoss;
-use ae_toolkit::model::train_reconstruction;
 use ae_toolkit::train::{
     checkpoint_optimiser_name, checkpoint_weights_name, fit, mean_metrics, Diverged,
     EvaluationNotFinite, Metrics, RunOptions, TrainConfig,
 };
 
-type Tiny = ((Linear<784, 8>, ReLU), Linear<8, 784>);
+mod support;
+use support::{mnist_head, resuming_in, train_bce};
 
-fn small() -> DataSplits {
-    let d = embedded(DatasetKind::Mnist);
-    DataSplits {
-        train: d.train.head(300),
-        test: d.test.head(100),
-        ..d
-    }
-}
+type Tiny = ((Linear<784, 8>, ReLU), Linear<8, 784>);
 
 #[test]
 fn a_nan_loss_stops_training_with_epoch_step_and_last_good_loss() {
     let dev = Cpu::seed_from_u64(0);
     let mut model = dev.build_module::<Tiny, f32>();
-    let data = small();
+    let data = mnist_head(300, 100);
     let cfg = TrainConfig::adam(2, 100);
     let mut step = 0;
     let err = fit(
@@ -65,7 +57,7 @@ fn evaluation_weights_the_partial_last_batch() {
     // Mean pixel value per image, averaged with batches of 64 over 100 images (64 + 36), must equal
     // the plain mean over all 100 images.
     let dev = Cpu::default();
-    let test = small().test;
+    let test = mnist_head(300, 100).test;
     let mut mean_pixel = |_: &(), b: &ae_toolkit::batch::Batch<Cpu>| {
         Metrics::loss_only(b.x.clone().mean::<Rank0, _>().array() as f64)
     };
@@ -78,26 +70,13 @@ fn evaluation_weights_the_partial_last_batch() {
 
 #[test]
 fn resume_continues_where_the_checkpoint_left_off() {
-    let data = small();
+    let data = mnist_head(300, 100);
     let dir = tempfile::tempdir().unwrap();
-    let run = RunOptions {
-        run_dir: Some(dir.path().into()),
-        resume: true,
-        verbose: false,
-        run_name: "tiny".into(),
-    };
+    let run = resuming_in(dir.path(), "tiny");
     let dev = Cpu::seed_from_u64(1);
 
     let mut model = dev.build_module::<Tiny, f32>();
-    let two = train_reconstruction(
-        &mut model,
-        &dev,
-        &data,
-        ReconstructionLoss::BcePerImage,
-        &TrainConfig::adam(2, 100),
-        &run,
-    )
-    .unwrap();
+    let two = train_bce(&mut model, &dev, &data, &TrainConfig::adam(2, 100), &run).unwrap();
     assert_eq!(two.epochs.len(), 3);
     for f in [
         "metrics.csv",
@@ -117,15 +96,7 @@ fn resume_continues_where_the_checkpoint_left_off() {
     // A fresh model resumed from the checkpoint starts from the saved weights: its first
     // evaluation is not redone, and epochs 3 and 4 follow.
     let mut fresh = dev.build_module::<Tiny, f32>();
-    let four = train_reconstruction(
-        &mut fresh,
-        &dev,
-        &data,
-        ReconstructionLoss::BcePerImage,
-        &TrainConfig::adam(4, 100),
-        &run,
-    )
-    .unwrap();
+    let four = train_bce(&mut fresh, &dev, &data, &TrainConfig::adam(4, 100), &run).unwrap();
     assert_eq!(
         four.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),
         vec![0, 1, 2, 3, 4]
@@ -141,15 +112,7 @@ fn resume_continues_where_the_checkpoint_left_off() {
         batch_size: 50,
         ..TrainConfig::adam(6, 100)
     };
-    let err = train_reconstruction(
-        &mut fresh,
-        &dev,
-        &data,
-        ReconstructionLoss::BcePerImage,
-        &other,
-        &run,
-    )
-    .unwrap_err();
+    let err = train_bce(&mut fresh, &dev, &data, &other, &run).unwrap_err();
     assert!(
         err.to_string().contains("belongs to a different run"),
         "{err}"
@@ -177,21 +140,13 @@ fn weights_of_another_shape_are_refused_with_the_file_named() {
 #[test]
 fn the_training_set_is_scored_when_asked_and_only_then() {
     let dev = Cpu::seed_from_u64(0);
-    let data = small();
+    let data = mnist_head(300, 100);
     let mut model = dev.build_module::<Tiny, f32>();
     let cfg = TrainConfig {
         evaluate_train_set: true,
         ..TrainConfig::adam(2, 100)
     };
-    let h = train_reconstruction(
-        &mut model,
-        &dev,
-        &data,
-        ReconstructionLoss::BcePerImage,
-        &cfg,
-        &RunOptions::default(),
-    )
-    .unwrap();
+    let h = train_bce(&mut model, &dev, &data, &cfg, &RunOptions::default()).unwrap();
     // The last record's training-set score is the loss of the final model on the training set.
     let mut loss = |m: &_, b: &ae_toolkit::batch::Batch<Cpu>| {
         let logits = ae_toolkit::model::Autoencoder::logits(m, b.x.clone());
@@ -219,25 +174,15 @@ fn the_training_set_is_scored_when_asked_and_only_then() {
             != ""
     );
 
-    let plain = train_reconstruction(
+    let plain = train_bce(
         &mut model,
         &dev,
         &data,
-        ReconstructionLoss::BcePerImage,
         &TrainConfig::adam(1, 100),
         &RunOptions::default(),
     )
     .unwrap();
     assert!(plain.epochs.iter().all(|e| e.train_eval.is_none()));
-}
-
-fn run_in(dir: &std::path::Path) -> RunOptions {
-    RunOptions {
-        run_dir: Some(dir.into()),
-        resume: true,
-        verbose: false,
-        run_name: "tiny".into(),
-    }
 }
 
 fn weights_files(dir: &std::path::Path) -> Vec<String> {
@@ -252,20 +197,11 @@ fn weights_files(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn a_checkpoint_names_the_weights_it_describes_even_after_a_crash() {
-    let (data, dir) = (small(), tempfile::tempdir().unwrap());
-    let run = run_in(dir.path());
+    let (data, dir) = (mnist_head(300, 100), tempfile::tempdir().unwrap());
+    let run = resuming_in(dir.path(), "tiny");
     let dev = Cpu::seed_from_u64(1);
-    let bce = ReconstructionLoss::BcePerImage;
     let mut model = dev.build_module::<Tiny, f32>();
-    train_reconstruction(
-        &mut model,
-        &dev,
-        &data,
-        bce,
-        &TrainConfig::adam(2, 100),
-        &run,
-    )
-    .unwrap();
+    train_bce(&mut model, &dev, &data, &TrainConfig::adam(2, 100), &run).unwrap();
     // One weights file and Adam's state, the last epoch's, named by the description; older ones
     // are gone.
     assert_eq!(
@@ -285,28 +221,12 @@ fn a_checkpoint_names_the_weights_it_describes_even_after_a_crash() {
         .save_safetensors(dir.path().join(checkpoint_weights_name(3)))
         .unwrap();
     let mut resumed = dev.build_module::<Tiny, f32>();
-    let h = train_reconstruction(
-        &mut resumed,
-        &dev,
-        &data,
-        bce,
-        &TrainConfig::adam(2, 100),
-        &run,
-    )
-    .unwrap();
+    let h = train_bce(&mut resumed, &dev, &data, &TrainConfig::adam(2, 100), &run).unwrap();
     assert_eq!(h.last().epoch, 2);
     assert_eq!(resumed.0 .0.weight.as_vec(), model.0 .0.weight.as_vec());
     assert_ne!(resumed.0 .0.weight.as_vec(), other.0 .0.weight.as_vec());
     // The next save cleans the orphan up.
-    train_reconstruction(
-        &mut resumed,
-        &dev,
-        &data,
-        bce,
-        &TrainConfig::adam(3, 100),
-        &run,
-    )
-    .unwrap();
+    train_bce(&mut resumed, &dev, &data, &TrainConfig::adam(3, 100), &run).unwrap();
     assert_eq!(
         weights_files(dir.path()),
         [checkpoint_optimiser_name(3), checkpoint_weights_name(3)]
@@ -315,13 +235,12 @@ fn a_checkpoint_names_the_weights_it_describes_even_after_a_crash() {
 
 #[test]
 fn resuming_from_a_damaged_description_or_without_weights_is_a_clear_error() {
-    let (data, dir) = (small(), tempfile::tempdir().unwrap());
-    let run = run_in(dir.path());
+    let (data, dir) = (mnist_head(300, 100), tempfile::tempdir().unwrap());
+    let run = resuming_in(dir.path(), "tiny");
     let dev = Cpu::seed_from_u64(1);
-    let bce = ReconstructionLoss::BcePerImage;
     let cfg = TrainConfig::adam(1, 100);
     let mut model = dev.build_module::<Tiny, f32>();
-    train_reconstruction(&mut model, &dev, &data, bce, &cfg, &run).unwrap();
+    train_bce(&mut model, &dev, &data, &cfg, &run).unwrap();
     let meta_path = dir.path().join("checkpoint.json");
     let good = std::fs::read_to_string(&meta_path).unwrap();
 
@@ -329,7 +248,7 @@ fn resuming_from_a_damaged_description_or_without_weights_is_a_clear_error() {
     let mut meta: serde_json::Value = serde_json::from_str(&good).unwrap();
     meta["history"]["epochs"] = serde_json::json!([]);
     std::fs::write(&meta_path, meta.to_string()).unwrap();
-    let err = train_reconstruction(&mut model, &dev, &data, bce, &cfg, &run)
+    let err = train_bce(&mut model, &dev, &data, &cfg, &run)
         .unwrap_err()
         .to_string();
     assert!(
@@ -341,7 +260,7 @@ fn resuming_from_a_damaged_description_or_without_weights_is_a_clear_error() {
     // The weights file removed: say it is missing, not that it has another shape.
     std::fs::write(&meta_path, &good).unwrap();
     std::fs::remove_file(dir.path().join(checkpoint_weights_name(1))).unwrap();
-    let err = train_reconstruction(&mut model, &dev, &data, bce, &cfg, &run)
+    let err = train_bce(&mut model, &dev, &data, &cfg, &run)
         .unwrap_err()
         .to_string();
     assert!(
@@ -362,7 +281,7 @@ fn resuming_from_a_damaged_description_or_without_weights_is_a_clear_error() {
 fn a_non_finite_evaluation_stops_training_before_it_reaches_a_table() {
     let dev = Cpu::seed_from_u64(0);
     let mut model = dev.build_module::<Tiny, f32>();
-    let data = small();
+    let data = mnist_head(300, 100);
     let mut evaluations = 0;
     let err = fit(
         &mut model,

@@ -95,10 +95,7 @@ fn training_is_deterministic() {
         let cfg = TrainConfig::adam(1, 32);
         let h = ch05_vae::train_model(&mut model, &dev, &data, 1.0, &cfg, &RunOptions::default())
             .unwrap();
-        let bits: Vec<Vec<u32>> = ae_toolkit::export::module_tensors(&model)
-            .into_iter()
-            .map(|(_, _, v)| v.iter().map(|x| x.to_bits()).collect())
-            .collect();
+        let bits = ae_toolkit::export::module_bits(&model);
         (bits, h.last().test.loss, h.last().train_loss)
     };
     assert_eq!(run(), run());
