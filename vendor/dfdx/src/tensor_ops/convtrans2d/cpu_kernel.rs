@@ -2,7 +2,9 @@ use crate::prelude::Tensorlike;
 use crate::shapes::{Dtype, Shape};
 use crate::tensor::{cpu::*, Tensor, ZerosTensor};
 use crate::tensor_ops::matmul::cpu_kernel::MatMulImpl;
-use crate::tensor_ops::utilities::cpu_kernels::{unfold_dilated, unfold_strided};
+use crate::tensor_ops::utilities::cpu_kernels::{
+    fold_strided_add, map_chunks, unfold_dilated, unfold_strided, CONV_GROUP,
+};
 
 use std::sync::Arc;
 
@@ -137,8 +139,47 @@ where
         rhs: &Tensor<R, E, Self>,
         out: &mut Tensor<O, E, Self>,
     ) -> Result<(), Self::Err> {
+        // Images are dense (checked by `try_convtrans2d`), `[lstride, ostride]` elements each.
+        let lstride = op.chan_in * op.h_in * op.w_in;
+        let ostride = op.chan_out * op.h_out * op.w_out;
+        let lhs = lhs.data.as_ref();
+        if op.chan_out * op.h_in * op.w_in < op.chan_in * op.h_out * op.w_out {
+            // The products of the filters with the input, folded into the output (zeroed by
+            // `alloc`): less work than unfolding the input when the products are the smaller, as
+            // with a stride above 1, where most of the unfolded input is zeros. Groups of images
+            // in parallel.
+            let rhs = rhs.data.as_ref();
+            let c = op.chan_in / op.groups;
+            let o = (op.chan_out / op.groups) * op.kernel * op.kernel;
+            let n = op.h_in * op.w_in;
+            let init = || self.try_alloc_zeros::<E>(op.groups * o * n);
+            let out = Arc::make_mut(&mut out.data);
+            let groups = map_chunks(&mut out[..], CONV_GROUP * ostride, &init, &|buf, g, out| {
+                let buf = buf.as_mut().map_err(|e| e.clone())?;
+                for (j, out) in out.chunks_exact_mut(ostride).enumerate() {
+                    let img = &lhs[(g * CONV_GROUP + j) * lstride..];
+                    for g in 0..op.groups {
+                        // buf (G, O/G*K*K, H*W) = filters^T * img
+                        Self::matmul(
+                            (o, c, n),
+                            false,
+                            rhs[g * c * o..].as_ptr(),
+                            [1, o],
+                            img[g * c * n..].as_ptr(),
+                            [n, 1],
+                            buf[g * o * n..].as_mut_ptr(),
+                            [n, 1],
+                        );
+                    }
+                    let (hw_in, hw_out) = ([op.h_in, op.w_in], [op.h_out, op.w_out]);
+                    let s_p_d = [op.stride, op.padding, op.dilation];
+                    fold_strided_add(buf, hw_in, out, hw_out, op.chan_out, op.kernel, s_p_d);
+                }
+                Ok::<(), CpuError>(())
+            });
+            return groups.into_iter().collect();
+        }
         let patches = (op.chan_in, op.kernel, op.kernel, op.h_out, op.w_out);
-        let mut patches = self.try_alloc_zeros::<E>(patches.num_elements())?;
         let f_tr_shape = [
             op.groups,
             op.chan_out / op.groups,
@@ -161,23 +202,18 @@ where
             }
         }
 
-        let [lstride, ostride] = match L::NUM_DIMS {
-            3 => [0; 2],
-            4 => [lhs.strides[0], out.strides[0]],
-            _ => unreachable!(),
-        };
-        let lhs = lhs.data.as_ref();
         let out = Arc::make_mut(&mut out.data);
-        for i_batch in 0..op.batch {
-            self.convtrans2d_forward(
-                &op,
-                &lhs[i_batch * lstride..],
-                &f_tr,
-                &mut out[i_batch * ostride..],
-                &mut patches,
-            )?;
-        }
-        Ok(())
+        // Groups of images in parallel, each image computed as before.
+        let init = || self.try_alloc_zeros::<E>(patches.num_elements());
+        let groups = map_chunks(&mut out[..], CONV_GROUP * ostride, &init, &|patches, g, out| {
+            let patches = patches.as_mut().map_err(|e| e.clone())?;
+            for (j, out) in out.chunks_exact_mut(ostride).enumerate() {
+                let i_batch = g * CONV_GROUP + j;
+                self.convtrans2d_forward(&op, &lhs[i_batch * lstride..], &f_tr, out, patches)?;
+            }
+            Ok::<(), CpuError>(())
+        });
+        groups.into_iter().collect()
     }
 
     fn backward<L: Shape, R: Shape, O: Shape>(
@@ -191,26 +227,37 @@ where
         grad_out: &Self::Vec,
     ) -> Result<(), Self::Err> {
         let patches_shape = [op.chan_out, op.kernel, op.kernel, op.h_in, op.w_in];
-        let mut patches = self.try_alloc_zeros::<E>(patches_shape.num_elements())?;
-
-        let [lstride, ostride] = match L::NUM_DIMS {
-            3 => [0; 2],
-            4 => [lhs.strides[0], out.strides()[0]],
-            _ => unreachable!(),
-        };
+        // Images are dense (checked by `try_convtrans2d`), `[lstride, ostride]` elements each.
+        let lstride = op.chan_in * op.h_in * op.w_in;
+        let ostride = op.chan_out * op.h_out * op.w_out;
         let lhs = lhs.data.as_ref();
-
         let rhs = rhs.data.as_ref();
-        for i_batch in 0..op.batch {
-            self.convtrans2d_backward(
-                &op,
-                &lhs[i_batch * lstride..],
-                &mut grad_lhs[i_batch * lstride..],
-                rhs,
-                grad_rhs,
-                &grad_out[i_batch * ostride..],
-                &mut patches,
-            )?;
+
+        // Groups of images in parallel: each its images' input gradients and the sum of their
+        // filter gradients, which are then added up group by group, in order.
+        let init = || self.try_alloc_zeros::<E>(patches_shape.num_elements());
+        let group = CONV_GROUP * lstride;
+        let groups = map_chunks(&mut grad_lhs[..], group, &init, &|patches, g, grad_lhs| {
+            let patches = patches.as_mut().map_err(|e| e.clone())?;
+            let mut grad_f = self.try_alloc_zeros::<E>(rhs.len())?;
+            for (j, grad_lhs) in grad_lhs.chunks_exact_mut(lstride).enumerate() {
+                let i_batch = g * CONV_GROUP + j;
+                self.convtrans2d_backward(
+                    &op,
+                    &lhs[i_batch * lstride..],
+                    grad_lhs,
+                    rhs,
+                    &mut grad_f,
+                    &grad_out[i_batch * ostride..],
+                    patches,
+                )?;
+            }
+            Ok::<_, CpuError>(grad_f)
+        });
+        for grad_f in groups {
+            for (acc, g) in grad_rhs.iter_mut().zip(grad_f?.iter()) {
+                *acc += *g;
+            }
         }
 
         Ok(())

@@ -83,6 +83,63 @@ fn run_chunks2<T: Send>(a: &mut [T], b: &mut [T], f: &(dyn Fn(usize, &mut [T], &
     f(0, a, b)
 }
 
+/// Calls `f(p, plane)` on the consecutive planes of `plane` elements of `buf` (`p` counting them),
+/// in parallel, whole planes at a time, for long buffers.
+pub(crate) fn for_each_plane<T: Send>(
+    buf: &mut [T],
+    plane: usize,
+    f: &(dyn Fn(usize, &mut [T]) + Sync),
+) {
+    if plane == 0 {
+        return;
+    }
+    #[cfg(feature = "cpu")]
+    if buf.len() >= PARALLEL_MIN_LEN {
+        use rayon::prelude::*;
+        let per = (PARALLEL_CHUNK / plane).max(1);
+        buf.par_chunks_mut(per * plane)
+            .enumerate()
+            .for_each(|(i, planes)| {
+                for (j, x) in planes.chunks_exact_mut(plane).enumerate() {
+                    f(i * per + j, x)
+                }
+            });
+        return;
+    }
+    for (p, x) in buf.chunks_exact_mut(plane).enumerate() {
+        f(p, x)
+    }
+}
+
+/// Images per task of the convolution kernels (a patch of the Autoencoders-in-Rust book): a batch
+/// is split into groups of this many images, run in parallel; a weight gradient is summed per
+/// group, then over the groups in order, so the result does not depend on the thread count.
+pub(crate) const CONV_GROUP: usize = 8;
+
+/// `f(state, i, chunk)` for the consecutive chunks of `chunk` elements of `buf` (the last may be
+/// shorter), in parallel, the results in order; `state` is a scratch value made by `init`, one
+/// per batch of chunks a thread takes (its contents must not matter to the result).
+pub(crate) fn map_chunks<T: Send, S, R: Send>(
+    buf: &mut [T],
+    chunk: usize,
+    init: &(dyn Fn() -> S + Sync),
+    f: &(dyn Fn(&mut S, usize, &mut [T]) -> R + Sync),
+) -> Vec<R> {
+    #[cfg(feature = "cpu")]
+    {
+        use rayon::prelude::*;
+        buf.par_chunks_mut(chunk.max(1))
+            .enumerate()
+            .map_init(init, |s, (i, c)| f(s, i, c))
+            .collect()
+    }
+    #[cfg(not(feature = "cpu"))]
+    {
+        let mut s = init();
+        buf.chunks_mut(chunk.max(1)).enumerate().map(|(i, c)| f(&mut s, i, c)).collect()
+    }
+}
+
 /// Whether `t` is laid out densely in row-major order (no broadcast or permuted axis).
 #[inline]
 fn is_dense<S: Shape, E: Dtype, T: Tensorlike<S, E, Cpu>>(t: &T) -> bool {
@@ -648,6 +705,48 @@ pub(crate) fn unfold_dilated<E: Dtype>(
                     }
                 }
                 plane[next * w_d..].fill(zero);
+            }
+        }
+    }
+}
+
+/// `dst[c, o1 * stride + dilation * k1 - padding, o2 * stride + dilation * k2 - padding] +=
+/// src[c, k1, k2, o1, o2]` where that falls inside `dst`, for each `(k1, k2)` in turn: the adjoint
+/// of [unfold_strided] (the gradient of a convolution's input from the products of its filters
+/// and output gradient, and a transposed convolution from the products of its filters and
+/// input). `src` holds the `chan * kernel * kernel` planes `src_hw`, `dst` `chan` planes `dst_hw`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fold_strided_add<E: Dtype>(
+    src: &[E],
+    src_hw: [usize; 2],
+    dst: &mut [E],
+    dst_hw: [usize; 2],
+    chan: usize,
+    kernel: usize,
+    [stride, padding, dilation]: [usize; 3],
+) {
+    let ([h_s, w_s], [h_d, w_d]) = (src_hw, dst_hw);
+    let mut planes = src[..chan * kernel * kernel * h_s * w_s].chunks_exact(h_s * w_s);
+    for c in 0..chan {
+        let dst_c = &mut dst[c * h_d * w_d..][..h_d * w_d];
+        for k1 in 0..kernel {
+            let (y_lo, y_n, y0) = conv_span(stride, dilation * k1, padding, h_d, h_s);
+            for k2 in 0..kernel {
+                let (x_lo, x_n, x0) = conv_span(stride, dilation * k2, padding, w_d, w_s);
+                let plane = planes.next().unwrap();
+                for j in 0..y_n {
+                    let src_row = &plane[(y_lo + j) * w_s..][x_lo..x_lo + x_n];
+                    let dst_row = &mut dst_c[(y0 + j * stride) * w_d..][..w_d];
+                    if stride == 1 {
+                        for (d, s) in dst_row[x0..x0 + x_n].iter_mut().zip(src_row) {
+                            *d += *s;
+                        }
+                    } else {
+                        for (i, s) in src_row.iter().enumerate() {
+                            dst_row[x0 + i * stride] += *s;
+                        }
+                    }
+                }
             }
         }
     }
