@@ -150,8 +150,11 @@ impl OnDevice for Checkerboard<'_> {
     }
 }
 
-/// Energies are shown × 10⁴.
+/// Energies of the errors image by image are shown × 10⁴.
 const SCALE: f64 = 1e4;
+/// Energies of the mean error are shown × 10⁶: a hundred times smaller once trained, they would
+/// round to 0.000 at the per-image scale.
+const MEAN_SCALE: f64 = 1e6;
 
 fn outputs(
     Checkerboard { args, data }: &Checkerboard,
@@ -161,6 +164,7 @@ fn outputs(
     let mut results = Results::new("checkerboard");
     let mut rows = Vec::new();
     let energy = |v: f64| format!("{:.3}", v * SCALE);
+    let mean_energy = |v: f64| format!("{:.2}", v * MEAN_SCALE);
     for m in measured {
         let k = m.key;
         let (first, untrained, last) = (
@@ -173,11 +177,14 @@ fn outputs(
             ("epoch1", first),
             ("trained", last),
         ] {
-            for (what, name) in [("residual", RESIDUAL), ("mean_error", MEAN_ERROR)] {
+            for (what, name, scale, decimals) in [
+                ("residual", RESIDUAL, SCALE, 3),
+                ("mean_error", MEAN_ERROR, MEAN_SCALE, 2),
+            ] {
                 results.number(
                     &format!("checkerboard_{k}_{what}_{when}"),
-                    part(metrics, name) * SCALE,
-                    3,
+                    part(metrics, name) * scale,
+                    decimals,
                 );
             }
         }
@@ -195,7 +202,7 @@ fn outputs(
             energy(part(untrained, RESIDUAL)),
             energy(part(first, RESIDUAL)),
             energy(part(last, RESIDUAL)),
-            energy(part(last, MEAN_ERROR)),
+            mean_energy(part(last, MEAN_ERROR)),
             format!("{:.2}", first.loss),
             format!("{:.2}", last.loss),
             args.run.timing(&m.history),
@@ -204,10 +211,10 @@ fn outputs(
     let epochs = measured[0].history.last().epoch;
     results.count("checkerboard_epochs", epochs);
     let table = format!(
-        "{}\nAlternating energy (`alternating_energy`, × 10⁴) of the reconstruction errors x̂ − x \
-         of the {} test images of MNIST: per image, averaged over the images, untrained, after \
-         epoch 1 and after epoch {epochs}; and of the mean error over the test set after epoch \
-         {epochs}. Both networks: Chapter 7's encoder, 4,385 parameters, BCE, Adam, learning \
+        "{}\nAlternating energy (`alternating_energy`) of the reconstruction errors x̂ − x \
+         of the {} test images of MNIST: per image (× 10⁴), averaged over the images, untrained, \
+         after epoch 1 and after epoch {epochs}; and of the mean error over the test set (× 10⁶) \
+         after epoch {epochs}. Both networks: Chapter 7's encoder, 4,385 parameters, BCE, Adam, learning \
          rate 0.001, batches of 128, seed {}. {}\n",
         markdown_table(
             &[
