@@ -282,33 +282,66 @@ fn cuda_check() -> anyhow::Result<()> {
 }
 
 fn test_everything() -> anyhow::Result<()> {
-    cargo(&["fmt", "--all", "--check"])?;
+    // Each phase's wall time, printed at the end: where CI's minutes go, run after run.
+    let mut phases = Phases::default();
+    phases.time("fmt", || cargo(&["fmt", "--all", "--check"]))?;
     // Clippy also type-checks the examples; `cargo test` below leaves them out, because every
     // chapter's example is called `reproduce` and building them all in one invocation makes their
     // uplifted binaries collide (a cargo warning).
-    cargo(&[
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
+    phases.time("clippy", || {
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
     let mut total = TestCount::default();
-    total += cargo_test(&[
-        "test",
-        "--workspace",
-        "--no-fail-fast",
-        "--lib",
-        "--bins",
-        "--tests",
-    ])?;
-    total += cargo_test(&["test", "--workspace", "--no-fail-fast", "--doc"])?;
-    total += run_examples()?;
-    cuda_check()?;
+    total += phases.time("tests (build and run)", || {
+        cargo_test(&[
+            "test",
+            "--workspace",
+            "--no-fail-fast",
+            "--lib",
+            "--bins",
+            "--tests",
+        ])
+    })?;
+    total += phases.time("doctests", || {
+        cargo_test(&["test", "--workspace", "--no-fail-fast", "--doc"])
+    })?;
+    total += phases.time("examples (build and run)", run_examples)?;
+    phases.time("CUDA compile check", cuda_check)?;
+    phases.print();
     // One closing line for the whole suite, in the plain form CI reads.
     println!("tests: {} passed, {} failed", total.passed, total.failed);
     Ok(())
+}
+
+/// The wall time of each phase of the suite, in order.
+#[derive(Default)]
+struct Phases(Vec<(&'static str, std::time::Duration)>);
+
+impl Phases {
+    fn time<T>(
+        &mut self,
+        name: &'static str,
+        phase: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let started = std::time::Instant::now();
+        let result = phase();
+        self.0.push((name, started.elapsed()));
+        result
+    }
+
+    fn print(&self) {
+        let list: Vec<String> = (self.0.iter())
+            .map(|(name, d)| format!("{name} {:.0} s", d.as_secs_f64()))
+            .collect();
+        println!("phases: {}", list.join(", "));
+    }
 }
 
 /// Every chapter's `reproduce` example with all its experiments, for one epoch on the embedded
