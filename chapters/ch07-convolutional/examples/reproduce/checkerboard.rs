@@ -214,8 +214,8 @@ fn outputs(
         "{}\nAlternating energy (`alternating_energy`) of the reconstruction errors x̂ − x \
          of the {} test images of MNIST: per image (× 10⁴), averaged over the images, untrained, \
          after epoch 1 and after epoch {epochs}; and of the mean error over the test set (× 10⁶) \
-         after epoch {epochs}. Both networks: Chapter 7's encoder, 4,385 parameters, BCE, Adam, learning \
-         rate 0.001, batches of 128, seed {}. {}\n",
+         after epoch {epochs}. Both networks: Chapter 7's encoder, 4,385 parameters, BCE, Adam, \
+         learning rate 0.001, batches of 128, seed {}. {}\n",
         markdown_table(
             &[
                 "decoder enlarges by · 解码器的放大方式",
