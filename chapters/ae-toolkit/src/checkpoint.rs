@@ -9,7 +9,7 @@ use dfdx::optim::Adam;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{RunOptions, TrainConfig};
+use crate::config::{LearningRateSchedule, RunOptions, TrainConfig};
 use crate::history::History;
 
 #[derive(Serialize, Deserialize)]
@@ -141,9 +141,13 @@ pub(crate) fn resume_from<M: TensorCollection<f32, D>, D: Device<f32>>(
                 meta_path.display()
             )
         })?;
-    // The number of epochs may grow (train 10, then resume to 20); nothing else may change.
+    // The number of epochs may grow (train 10, then resume to 20) when the learning rate does
+    // not depend on it; nothing else may change.
     let comparable = |c: &TrainConfig| TrainConfig {
-        epochs: 0,
+        epochs: match c.schedule {
+            LearningRateSchedule::Constant => 0,
+            LearningRateSchedule::Cosine => c.epochs,
+        },
         ..c.clone()
     };
     if meta.run_name != run.run_name || comparable(&meta.config) != comparable(cfg) {

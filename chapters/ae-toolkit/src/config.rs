@@ -33,7 +33,27 @@ pub struct TrainConfig {
     /// to measure the generalisation gap; costs one more pass over the training data.
     #[serde(default)]
     pub evaluate_train_set: bool,
+    /// How the learning rate changes from epoch to epoch (constant unless a chapter says
+    /// otherwise).
+    #[serde(default)]
+    pub schedule: LearningRateSchedule,
 }
+
+// ANCHOR: schedule
+/// How Adam's learning rate changes over a run of `E` epochs, set once at the start of each
+/// epoch `e = 1, …, E`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LearningRateSchedule {
+    /// The configured rate `η` in every epoch.
+    #[default]
+    Constant,
+    /// Cosine decay (Loshchilov & Hutter, 2017, without restarts): `η·(1 + cos(π(e − 1)/E))/2`,
+    /// from `η` in the first epoch down towards zero in the last. It depends on `E`, so a run on
+    /// this schedule can only be resumed with the same number of epochs.
+    Cosine,
+}
+// ANCHOR_END: schedule
 
 impl TrainConfig {
     /// Adam with lr 1e-3, betas (0.9, 0.999), evaluation in batches of 1,000.
@@ -51,6 +71,28 @@ impl TrainConfig {
             seed: 0,
             eval_batch_size: 1000,
             evaluate_train_set: false,
+            schedule: LearningRateSchedule::Constant,
+        }
+    }
+
+    /// Adam's learning rate in `epoch` (1-based) under the configuration's schedule.
+    ///
+    /// ```
+    /// use ae_toolkit::train::{LearningRateSchedule, TrainConfig};
+    /// let cosine = TrainConfig { schedule: LearningRateSchedule::Cosine, ..TrainConfig::adam(4, 128) };
+    /// // η(1 + cos(π(e − 1)/4))/2 for e = 1..4: η, 0.854η, η/2, 0.146η.
+    /// let rates: Vec<f64> = (1..=4).map(|e| cosine.learning_rate_at(e)).collect();
+    /// let expected = [1e-3, 0.853_553_4e-3, 0.5e-3, 0.146_446_6e-3];
+    /// assert!(rates.iter().zip(expected).all(|(r, x)| (r - x).abs() < 1e-10), "{rates:?}");
+    /// assert_eq!(TrainConfig::adam(4, 128).learning_rate_at(3), 1e-3);
+    /// ```
+    pub fn learning_rate_at(&self, epoch: usize) -> f64 {
+        match self.schedule {
+            LearningRateSchedule::Constant => self.learning_rate,
+            LearningRateSchedule::Cosine => {
+                let progress = (epoch.saturating_sub(1)) as f64 / self.epochs.max(1) as f64;
+                self.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
         }
     }
 

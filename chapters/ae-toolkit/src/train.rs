@@ -18,7 +18,7 @@ pub use crate::checkpoint::{
     checkpoint_optimiser_name, checkpoint_weights_name, load_weights, CHECKPOINT_META,
 };
 use crate::checkpoint::{resume_from, save_checkpoint, save_metrics};
-pub use crate::config::{RunOptions, TrainConfig};
+pub use crate::config::{LearningRateSchedule, RunOptions, TrainConfig};
 use crate::data::{DataSplits, Dataset};
 pub use crate::history::{EpochRecord, History, Metrics};
 
@@ -175,6 +175,7 @@ where
 
     let steps = batch_count(train.len(), cfg.batch_size);
     for epoch in start_epoch..=cfg.epochs {
+        stepper.opt.cfg.lr = cfg.learning_rate_at(epoch);
         let bar = progress_bar(run.verbose, steps, epoch, cfg.epochs);
         let started = Instant::now();
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);

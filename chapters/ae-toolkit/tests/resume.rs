@@ -7,7 +7,9 @@ use ae_toolkit::conv::builder::{ConvTrans2D, Flatten2D, MaxPool2D, Unflatten2D};
 use ae_toolkit::dfdx::prelude::*;
 use ae_toolkit::export::module_bits;
 use ae_toolkit::model::Autoencoder;
-use ae_toolkit::train::{checkpoint_optimiser_name, History, RunOptions, TrainConfig};
+use ae_toolkit::train::{
+    checkpoint_optimiser_name, History, LearningRateSchedule, RunOptions, TrainConfig,
+};
 
 mod support;
 use support::{mnist_head, resuming_in, train_bce};
@@ -160,5 +162,53 @@ fn a_missing_or_foreign_optimiser_state_is_a_clear_error() {
     assert!(
         format!("{err:#}").contains("cannot read the optimiser state"),
         "{err:#}"
+    );
+}
+
+/// The cosine schedule sets Adam's rate at the start of each epoch: its first epoch is bitwise
+/// the constant-rate run's (both at `η`), its second is not (`η/2` for a two-epoch run). Since the
+/// rate is a function of the epoch alone, a resumed run sets the same rates as a straight one.
+#[test]
+fn the_cosine_schedule_changes_the_rate_from_the_second_epoch_on() {
+    let data = mnist_head(120, 40);
+    let run_with = |schedule| {
+        let dev = Cpu::seed_from_u64(7);
+        let mut model = dev.build_module::<Mlp, f32>();
+        let cfg = TrainConfig {
+            schedule,
+            ..TrainConfig::adam(2, 32)
+        };
+        let history = train_bce(&mut model, &dev, &data, &cfg, &RunOptions::default()).unwrap();
+        history
+            .epochs
+            .iter()
+            .map(|e| e.test.loss)
+            .collect::<Vec<_>>()
+    };
+    let constant = run_with(LearningRateSchedule::Constant);
+    let cosine = run_with(LearningRateSchedule::Cosine);
+    assert_eq!(constant[..2], cosine[..2], "untrained and after epoch 1");
+    assert_ne!(constant[2], cosine[2], "after epoch 2");
+}
+
+/// A cosine run's rates depend on its length, so it cannot be stretched on resume.
+#[test]
+fn a_cosine_run_resumed_with_more_epochs_is_refused() {
+    let data = mnist_head(120, 40);
+    let dir = tempfile::tempdir().unwrap();
+    let run = resuming_in(dir.path(), "cosine");
+    let dev = Cpu::seed_from_u64(7);
+    let cfg = |epochs| TrainConfig {
+        schedule: LearningRateSchedule::Cosine,
+        ..TrainConfig::adam(epochs, 32)
+    };
+    let mut model = dev.build_module::<Mlp, f32>();
+    train_bce(&mut model, &dev, &data, &cfg(1), &run).unwrap();
+    let err = train_bce(&mut model, &dev, &data, &cfg(2), &run)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("belongs to a different run") && err.contains("drop --resume"),
+        "{err}"
     );
 }

@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// Adam with the usual rate 10⁻³ at first, batches of 128, on the chosen schedule.
+fn deep_config(args: &Args) -> TrainConfig {
+    TrainConfig {
+        schedule: args.deep_schedule,
+        ..args.run.train_config(args.deep_epochs as usize, 128)
+    }
+}
+
 pub(super) struct DeepRun<'a> {
     pub(super) args: &'a Args,
     pub(super) data: &'a DataSplits,
@@ -16,7 +24,7 @@ impl OnDevice for DeepRun<'_> {
         let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
         println!("PCA-30: {pca30:.3} squared error per test image (paper: {PAPER_PCA_30})");
 
-        let cfg = args.run.train_config(args.deep_epochs as usize, 128);
+        let cfg = deep_config(args);
         let mut model = Deep::build_on_device(&dev);
         let h = train_bce_scored_by_squared_error(
             &mut model,
@@ -102,6 +110,7 @@ fn deep_outputs<D: Device<f32>>(
     )?;
 
     // The curve as a table, every few epochs.
+    let cfg = deep_config(args);
     let step = (h.epochs.len() / 8).max(1);
     let mut elapsed = 0.0;
     let mut rows = Vec::new();
@@ -114,6 +123,8 @@ fn deep_outputs<D: Device<f32>>(
                 format!("{:.1}", elapsed / 60.0),
                 format!("{:.2}", e.test.loss),
                 format!("{:.2}", bce.unwrap_or(f64::NAN)),
+                format!("{:.2}", e.train_loss.unwrap_or(f64::NAN)),
+                format!("{:.1e}", cfg.learning_rate_at(e.epoch)),
             ]);
         }
     }
@@ -122,16 +133,24 @@ fn deep_outputs<D: Device<f32>>(
             "epoch · 轮",
             "minutes · 分钟",
             "squared error · 平方误差",
-            "BCE",
+            "test BCE · 测试 BCE",
+            "training BCE · 训练 BCE",
+            "learning rate · 学习率",
         ],
         &rows,
     );
-    let cfg = args.run.train_config(args.deep_epochs as usize, 128);
+    let schedule = cfg
+        .schedule
+        .to_possible_value()
+        .expect("every schedule has a flag value");
+    let schedule = schedule.get_name();
     let flags = vec![
         "--experiment".to_string(),
         "deep".to_string(),
         "--deep-epochs".to_string(),
         args.deep_epochs.to_string(),
+        "--deep-schedule".to_string(),
+        schedule.to_string(),
     ];
     let summary = markdown_table(
         &["", "this book · 本书", "paper · 论文"],
@@ -151,7 +170,7 @@ fn deep_outputs<D: Device<f32>>(
     let text = format!(
         "{summary}\nSquared error per test image (sum over 784 pixels, mean over {} images) · \
          每张测试图像的平方误差（784 个像素求和，{} 张图像取平均）。\n\n\
-         {} · Adam lr {}, batch {}, {} epochs, BCE loss, seed {} · training time · 训练时间 {}.\n\n\
+         {} · Adam lr {} ({schedule} schedule), batch {}, {} epochs, BCE loss, seed {} · training time · 训练时间 {}.\n\n\
          Command · 命令: {}\n\n{table}",
         data.test.len(),
         data.test.len(),
@@ -165,8 +184,10 @@ fn deep_outputs<D: Device<f32>>(
     );
     ae_toolkit::atomic::write(&out.join("deep-summary.md"), text.as_bytes())?;
 
-    // The same numbers by name, for the prose: the end point, the curve at the epochs the table
-    // shows (`mse_epoch_<n>`), and what the last quarter of the budget still gained.
+    // The same numbers by name, for the prose: the end point, the curve after every epoch
+    // (`mse_epoch_<n>`), the BCE on the test set and the mean training BCE of each epoch (taken
+    // over its batches while the weights moved) to show the gap between them, and the lowest
+    // point of the curve.
     let mut values = Results::new("deep");
     values
         .number("deep_pca30", pca30, 2)
@@ -176,6 +197,33 @@ fn deep_outputs<D: Device<f32>>(
         .with_unit("deep_minutes", h.training_seconds() / 60.0, 0, "min");
     for e in h.epochs.iter().skip(1) {
         values.number(&format!("mse_epoch_{}", e.epoch), e.test.loss, 2);
+        if let Some((_, bce)) = e.test.parts.iter().find(|(n, _)| n == "bce") {
+            values.number(&format!("bce_test_epoch_{}", e.epoch), *bce, 2);
+        }
+        if let Some(train) = e.train_loss {
+            values.number(&format!("bce_train_epoch_{}", e.epoch), train, 2);
+        }
+    }
+    if let Some(best) = (h.epochs.iter().skip(1)).min_by(|a, b| a.test.loss.total_cmp(&b.test.loss))
+    {
+        values
+            .number("deep_best_mse", best.test.loss, 2)
+            .count("deep_best_epoch", best.epoch);
+    }
+    // Where the curve first reaches the paper's level, if it does: the epoch and the training
+    // minutes up to it.
+    let mut elapsed = 0.0;
+    for e in h.epochs.iter().skip(1) {
+        elapsed += e.seconds;
+        if e.test.loss <= PAPER_DEEP_AE {
+            values.count("deep_epoch_at_paper", e.epoch).with_unit(
+                "deep_minutes_at_paper",
+                elapsed / 60.0,
+                0,
+                "min",
+            );
+            break;
+        }
     }
     values.write(out)?;
     Ok(())
