@@ -93,8 +93,8 @@ pub fn chapters(root: &Path) -> anyhow::Result<Vec<String>> {
 
 /// The earlier chapters `chapter` builds on (path dependencies `../<chapter>` in its Cargo.toml,
 /// followed transitively), in dependency order. They travel with it, whole, into student copies
-/// and grading workspaces: a later chapter reuses an earlier chapter's reference code, so
-/// chapters that build on each other are best assigned in order.
+/// (grading uses the repository's own): a later chapter reuses an earlier chapter's reference
+/// code, so chapters that build on each other are best assigned in order.
 pub fn chapter_deps(root: &Path, chapter: &str) -> anyhow::Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     let toml_path = root.join("chapters").join(chapter).join("Cargo.toml");
@@ -645,17 +645,17 @@ pub fn grade_source(
     if ws.exists() {
         std::fs::remove_dir_all(&ws)?;
     }
-    let mut members = vec![chapter.to_string()];
-    members.extend(chapter_deps(root, chapter)?);
-    for m in &members {
-        copy_tree(&root.join("chapters").join(m), &ws.join(m), &|_| false)?;
-    }
+    // Only the graded chapter is copied; the crates it builds on (the toolkit, earlier chapters)
+    // are the repository's own, at their own paths, so the test build of the workspace has
+    // compiled them already and the grading build reuses them.
     let chapters_dir = root.join("chapters");
+    copy_tree(&chapters_dir.join(chapter), &ws.join(chapter), &|_| false)?;
+    point_chapter_deps_at(&ws.join(chapter).join("Cargo.toml"), &chapters_dir)?;
     std::fs::write(
         ws.join("Cargo.toml"),
         workspace_toml(
             root,
-            &members,
+            &[chapter.to_string()],
             &|dir| chapters_dir.join(dir).to_string_lossy().into_owned(),
             &root.join("vendor").to_string_lossy(),
         )?,
@@ -718,6 +718,36 @@ pub fn grade_reference(root: &Path, chapter: &str, opts: &GradeOptions) -> anyho
         .map(|e| score_exercise(e, built.clone(), &crate_dir, opts))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Report::new(chapter, scores))
+}
+
+/// Rewrites the earlier chapters a chapter's `Cargo.toml` depends on (`path = "../<chapter>"`)
+/// to the same crates under `chapters_dir`.
+fn point_chapter_deps_at(manifest: &Path, chapters_dir: &Path) -> anyhow::Result<()> {
+    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(manifest)?
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    for table in ["dependencies", "dev-dependencies"] {
+        let Some(deps) = doc.get_mut(table).and_then(|t| t.as_table_like_mut()) else {
+            continue;
+        };
+        for (_, dep) in deps.iter_mut() {
+            let Some(dep) = dep.as_table_like_mut() else {
+                continue;
+            };
+            let Some(dir) = dep
+                .get("path")
+                .and_then(|p| p.as_str())
+                .and_then(|p| p.strip_prefix("../"))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let path = chapters_dir.join(dir).to_string_lossy().into_owned();
+            dep.insert("path", toml_edit::value(path));
+        }
+    }
+    std::fs::write(manifest, doc.to_string())?;
+    Ok(())
 }
 
 /// Test executables by target (`lib` or the integration test's name), or the first compiler
@@ -926,6 +956,7 @@ pub fn check(root: &Path, opts: &GradeOptions) -> anyhow::Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
+    let started = Instant::now();
     student_copy(root, &chapters, &dir)?;
     let out = Command::new(crate::cargo_program())
         .args(["check", "--workspace", "--all-targets", "--quiet"])
@@ -939,8 +970,13 @@ pub fn check(root: &Path, opts: &GradeOptions) -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    opts.say(format!(
+        "the student copy compiles ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    ));
     let mut problems = Vec::new();
     for chapter in &chapters {
+        let started = Instant::now();
         let full = grade_reference(root, chapter, opts)?;
         if full.score != full.max {
             problems.push(format!(
@@ -959,14 +995,22 @@ pub fn check(root: &Path, opts: &GradeOptions) -> anyhow::Result<()> {
             }
         }
         eprintln!(
-            "{chapter}: reference {:.0} %, stubs {:.0} %",
-            full.percent, stubs.percent
+            "{chapter}: reference {:.0} %, stubs {:.0} % ({:.0} s)",
+            full.percent,
+            stubs.percent,
+            started.elapsed().as_secs_f64()
         );
     }
     if !problems.is_empty() {
         bail!("assignment check failed:\n{}", problems.join("\n"));
     }
-    check_copy_stands_alone(root, &chapters[0], opts)
+    let started = Instant::now();
+    check_copy_stands_alone(root, &chapters[0], opts)?;
+    opts.say(format!(
+        "a student copy stands alone ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
 }
 
 /// A student copy is a workspace of its own: inside one (solved with the reference), the shared
@@ -1041,9 +1085,6 @@ fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> a
                 inside.display()
             );
         }
-    }
-    if opts.verbose {
-        eprintln!("{chapter}: a student copy stands alone (tests pass, outputs stay inside)");
     }
     Ok(())
 }

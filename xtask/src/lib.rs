@@ -1,5 +1,6 @@
 pub mod assignment;
 pub mod book;
+pub mod features;
 pub mod perf;
 pub mod reproduce;
 pub mod tools;

@@ -300,10 +300,13 @@ fn test_everything() -> anyhow::Result<()> {
     })?;
     let mut total = TestCount::default();
     total += phases.time("tests (build and run)", || {
+        // `--timings`: what each crate and test binary cost to build, in
+        // target/cargo-timings/cargo-timing.html (the build is most of CI's time).
         cargo_test(&[
             "test",
             "--workspace",
             "--no-fail-fast",
+            "--timings",
             "--lib",
             "--bins",
             "--tests",
