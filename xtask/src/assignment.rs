@@ -791,7 +791,7 @@ fn build_reference(root: &Path, chapter: &str, opts: &GradeOptions) -> anyhow::R
 
 /// `cargo test --no-run --message-format=json`, building into the grading target directory.
 fn cargo_no_run(opts: &GradeOptions) -> Command {
-    let mut cmd = Command::new(crate::cargo_program());
+    let mut cmd = crate::cargo_command();
     cmd.args(["test", "--no-run", "--message-format=json"])
         .env("CARGO_TARGET_DIR", &opts.target_dir);
     cmd
@@ -958,7 +958,7 @@ pub fn check(root: &Path, opts: &GradeOptions) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     student_copy(root, &chapters, &dir)?;
-    let out = Command::new(crate::cargo_program())
+    let out = crate::cargo_command()
         .args(["check", "--workspace", "--all-targets", "--quiet"])
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &opts.target_dir)
@@ -1026,7 +1026,7 @@ fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> a
         lib_rs(&copy.join(chapter)),
     )?;
     let cargo_in_copy = |args: &[&str]| -> anyhow::Result<()> {
-        let out = Command::new(crate::cargo_program())
+        let out = crate::cargo_command()
             .args(args)
             .current_dir(&copy)
             .env("CARGO_TARGET_DIR", &opts.target_dir)

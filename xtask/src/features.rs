@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{bail, Context};
 
@@ -22,7 +21,7 @@ fn feature_sets(
     root: &Path,
     select: &[&str],
 ) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
-    let out = Command::new(crate::cargo_program())
+    let out = crate::cargo_command()
         .args(["tree", "--prefix", "none", "-f", "{p} [{f}]"])
         .args(["-e", "normal,dev,no-proc-macro"])
         .args(select)

@@ -15,6 +15,39 @@ pub fn cargo_program() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// A command running [`cargo_program`], without the variables cargo sets for the package whose
+/// binary or test is running (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …: xtask's, or a test's).
+/// Build scripts read some of them and ask to be rerun when they change (`ring`'s does), so a
+/// build started from xtask or from a test would otherwise see other values than one started
+/// from a shell, rerun that build script and recompile everything above it, dfdx and the
+/// chapters included, in place: the next build from elsewhere then does it all again.
+pub fn cargo_command() -> std::process::Command {
+    let mut command = std::process::Command::new(cargo_program());
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if is_package_variable(&name) {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+}
+
+/// Whether cargo sets variable `name` for the package it runs (not for cargo itself: `CARGO`,
+/// `CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_PROFILE_*`, … stay).
+fn is_package_variable(name: &str) -> bool {
+    const EXACT: [&str; 7] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "OUT_DIR",
+    ];
+    const PREFIXES: [&str; 3] = ["CARGO_PKG_", "CARGO_BIN_NAME", "CARGO_BIN_EXE_"];
+    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 /// Copies the tree `from` into `to`, leaving out what `skip` says (given the path relative to
 /// `from`; a directory left out is not entered). With `only_changed`, a file already in `to` with
 /// the same size and not older is left alone. Returns whether any file was copied.
@@ -54,4 +87,35 @@ fn is_newer(src: &Path, dst: &Path) -> bool {
             (Ok(sm), Ok(dm)) => sm > dm,
             _ => true,
         }
+}
+
+#[cfg(test)]
+mod cargo_env_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_running_package_s_variables_are_dropped() {
+        for dropped in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "OUT_DIR",
+        ] {
+            assert!(is_package_variable(dropped), "{dropped}");
+        }
+        for kept in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_INCREMENTAL",
+            "PATH",
+        ] {
+            assert!(!is_package_variable(kept), "{kept}");
+        }
+        // Under `cargo test` this process has CARGO_MANIFEST_DIR; the command it builds does not.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let command = cargo_command();
+        let removed: Vec<_> = command.get_envs().filter(|(_, v)| v.is_none()).collect();
+        assert!(removed.iter().any(|(k, _)| *k == "CARGO_MANIFEST_DIR"));
+    }
 }

@@ -1091,7 +1091,7 @@ impl RustSide {
             args.extend(["--features", f]);
         }
         eprintln!("==> cargo {}", args.join(" "));
-        let out = Command::new(&cargo)
+        let out = crate::cargo_command()
             .args(args)
             .current_dir(root)
             .stderr(std::process::Stdio::inherit())

@@ -5,7 +5,6 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -91,8 +90,7 @@ pub fn reproduce(
                 .join(", ")
         );
     }
-    let cargo = crate::cargo_program();
-    let mut build = Command::new(&cargo);
+    let mut build = crate::cargo_command();
     build.args(["build", "--release", "--example", "reproduce"]);
     for e in &examples {
         build.args(["-p", &e.chapter]);
@@ -117,7 +115,7 @@ pub fn reproduce(
         let log = logs.join(format!("{}.log", e.chapter));
         let file =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let mut child = Command::new(&cargo)
+        let mut child = crate::cargo_command()
             .args(&args)
             .current_dir(root)
             .stdout(file.try_clone()?)

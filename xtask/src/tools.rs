@@ -271,7 +271,7 @@ fn install_mdbook(workspace: &Path, tmp: &Path) -> Result<()> {
         "book tools: (first time only; compiling mdbook and mdbook-katex takes a few minutes)"
     );
     let cargo = crate::cargo_program();
-    let mut cmd = Command::new(&cargo);
+    let mut cmd = crate::cargo_command();
     cmd.current_dir(workspace)
         .arg("install")
         .arg("--locked")
