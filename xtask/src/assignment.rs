@@ -774,14 +774,14 @@ fn build(
     test_executables(cmd, |_| true)
 }
 
-/// Builds the workspace's own tests the way the main suite does (`cargo xtask test` runs
-/// `cargo test --workspace --lib --bins --tests`; the same selection resolves the same features,
-/// so after that run this is a no-op) and returns `chapter`'s test executables. The reference
-/// is graded on these: copying it into a grading workspace would compile the same code again at
-/// another path, minutes of CI per chapter.
+/// Builds `chapter`'s tests in the workspace itself and returns their executables: after
+/// `cargo xtask test`'s test build this is a no-op (a chapter alone resolves the workspace's
+/// features, see `features.rs`). The reference is graded on these: copying it into a grading
+/// workspace would compile the same code again at another path. Only the chapter is selected,
+/// so that if anything is stale, the rest of the workspace (perf, xtask: minutes) is not rebuilt.
 fn build_reference(root: &Path, chapter: &str, opts: &GradeOptions) -> anyhow::Result<Built> {
     let mut cmd = cargo_no_run(opts);
-    cmd.args(["--workspace", "--lib", "--bins", "--tests"])
+    cmd.args(["--package", chapter, "--lib", "--bins", "--tests"])
         .current_dir(root);
     let manifest = std::fs::canonicalize(root.join("chapters").join(chapter).join("Cargo.toml"))?;
     test_executables(cmd, |a| {
