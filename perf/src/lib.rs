@@ -199,7 +199,9 @@ pub fn models() -> Vec<Model> {
             epoch: |dev, cfg, data| {
                 let mut model = ch06_beyond::Deep::build_on_device(dev);
                 let run = RunOptions::default();
-                ch06_beyond::train_bce_scored_by_squared_error(&mut model, dev, data, cfg, &run)
+                ch06_beyond::train_bce_scored_by_squared_error(
+                    &mut model, dev, data, cfg, 0.0, &run,
+                )
             },
         },
         Model {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use dfdx::optim::AdamConfig;
+use dfdx::optim::{AdamConfig, WeightDecay};
 use serde::{Deserialize, Serialize};
 
 /// Hyper-parameters of a training run.
@@ -37,6 +37,10 @@ pub struct TrainConfig {
     /// otherwise).
     #[serde(default)]
     pub schedule: LearningRateSchedule,
+    /// Decoupled weight decay λ (Loshchilov & Hutter's AdamW): after each Adam step every
+    /// parameter shrinks by `η·λ` of itself, `θ ← θ − η·λ·θ`; 0 turns it off.
+    #[serde(default)]
+    pub weight_decay: f64,
 }
 
 // ANCHOR: schedule
@@ -72,6 +76,7 @@ impl TrainConfig {
             eval_batch_size: 1000,
             evaluate_train_set: false,
             schedule: LearningRateSchedule::Constant,
+            weight_decay: 0.0,
         }
     }
 
@@ -96,18 +101,24 @@ impl TrainConfig {
         }
     }
 
-    /// dfdx's Adam settings for this configuration (ε 10⁻⁸, no weight decay).
+    /// dfdx's Adam settings for this configuration (ε 10⁻⁸; weight decay only if asked for).
     ///
     /// ```
-    /// let adam = ae_toolkit::train::TrainConfig::adam(1, 128).adam_config();
+    /// use ae_toolkit::dfdx::optim::WeightDecay;
+    /// use ae_toolkit::train::TrainConfig;
+    /// let adam = TrainConfig::adam(1, 128).adam_config();
     /// assert_eq!((adam.lr, adam.betas, adam.eps), (1e-3, [0.9, 0.999], 1e-8));
+    /// assert!(adam.weight_decay.is_none());
+    /// let adamw = TrainConfig { weight_decay: 0.1, ..TrainConfig::adam(1, 128) }.adam_config();
+    /// assert!(matches!(adamw.weight_decay, Some(WeightDecay::Decoupled(w)) if w == 0.1));
     /// ```
     pub fn adam_config(&self) -> AdamConfig {
         AdamConfig {
             lr: self.learning_rate,
             betas: self.betas,
             eps: 1e-8,
-            weight_decay: None,
+            weight_decay: (self.weight_decay > 0.0)
+                .then_some(WeightDecay::Decoupled(self.weight_decay)),
         }
     }
 }

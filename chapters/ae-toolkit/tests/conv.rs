@@ -14,7 +14,8 @@ use rand_chacha::ChaCha8Rng;
 #[path = "conv/reference.rs"]
 mod reference;
 use reference::{
-    case, conv_reference, conv_trans_reference, max_pool_reference, random, Case, CASES,
+    case, conv_reference, conv_trans_reference, dilated_grouped_reference, max_pool_reference,
+    random, Case, Dyn4, CASES,
 };
 
 fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
@@ -26,8 +27,6 @@ fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
         );
     }
 }
-
-type Dyn4 = (usize, usize, usize, usize);
 
 fn tensor4(dev: &Cpu, data: Vec<f32>, shape: Dyn4) -> Tensor<Dyn4, f32, Cpu> {
     dev.tensor_from_vec(data, shape)
@@ -498,47 +497,6 @@ fn layer_parameter_gradients_match_finite_differences() {
         "Conv2D bias",
         |b| with(w.clone(), b),
     );
-}
-
-/// Direct nested loops for a convolution with dilation `d` and `g` groups (the cases above all
-/// have `d = g = 1`; the unfolds of the operations handle both, so they are checked here too).
-#[allow(clippy::too_many_arguments)]
-fn dilated_grouped_reference(
-    x: &[f32],
-    w: &[f32],
-    (b, ci, h, wd): Dyn4,
-    (co, k): (usize, usize),
-    (s, p, d, g): (usize, usize, usize, usize),
-) -> (Vec<f64>, usize, usize) {
-    let span = d * (k - 1) + 1;
-    let (ho, wo) = ((h + 2 * p - span) / s + 1, (wd + 2 * p - span) / s + 1);
-    let (cig, cog) = (ci / g, co / g);
-    let mut y = vec![0.0f64; b * co * ho * wo];
-    for n in 0..b {
-        for o in 0..co {
-            for i in 0..ho {
-                for j in 0..wo {
-                    let mut acc = 0.0f64;
-                    for c in 0..cig {
-                        let cx = (o / cog) * cig + c;
-                        for u in 0..k {
-                            for v in 0..k {
-                                let r = (i * s + d * u) as isize - p as isize;
-                                let q = (j * s + d * v) as isize - p as isize;
-                                if r < 0 || q < 0 || r >= h as isize || q >= wd as isize {
-                                    continue;
-                                }
-                                let xv = x[((n * ci + cx) * h + r as usize) * wd + q as usize];
-                                acc += xv as f64 * w[((o * cig + c) * k + u) * k + v] as f64;
-                            }
-                        }
-                    }
-                    y[((n * co + o) * ho + i) * wo + j] = acc;
-                }
-            }
-        }
-    }
-    (y, ho, wo)
 }
 
 #[test]

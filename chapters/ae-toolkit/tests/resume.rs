@@ -191,6 +191,38 @@ fn the_cosine_schedule_changes_the_rate_from_the_second_epoch_on() {
     assert_ne!(constant[2], cosine[2], "after epoch 2");
 }
 
+/// Decoupled weight decay as the configuration documents it: after one Adam step with decay λ,
+/// every weight is the step without decay minus `η·λ` times its value before the step.
+#[test]
+fn weight_decay_shrinks_each_weight_by_eta_lambda_of_itself() {
+    let data = mnist_head(32, 8);
+    let one_step = |weight_decay| {
+        let dev = Cpu::seed_from_u64(7);
+        let mut model = dev.build_module::<Mlp, f32>();
+        let before = model.0 .0.weight.as_vec();
+        let cfg = TrainConfig {
+            weight_decay,
+            ..TrainConfig::adam(1, 32)
+        };
+        train_bce(&mut model, &dev, &data, &cfg, &RunOptions::default()).unwrap();
+        (before, model.0 .0.weight.as_vec())
+    };
+    let (before, plain) = one_step(0.0);
+    let (lambda, (_, decayed)) = (0.5, one_step(0.5));
+    let eta_lambda = (1e-3 * lambda) as f32;
+    for ((b, p), d) in before.iter().zip(&plain).zip(&decayed) {
+        let want = p - eta_lambda * b;
+        assert!(
+            (d - want).abs() <= 1e-7 + 1e-6 * want.abs(),
+            "{d} against {want}"
+        );
+    }
+    assert!(
+        plain.iter().zip(&decayed).any(|(p, d)| p != d),
+        "the decay did nothing"
+    );
+}
+
 /// A cosine run's rates depend on its length, so it cannot be stretched on resume.
 #[test]
 fn a_cosine_run_resumed_with_more_epochs_is_refused() {

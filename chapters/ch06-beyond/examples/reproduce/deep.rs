@@ -1,233 +1,373 @@
-//! Part 2: Hinton & Salakhutdinov's deep autoencoder, in the paper's metric.
+//! Part 2: Hinton & Salakhutdinov's deep autoencoder, in the paper's metric: trained plain, then
+//! with the regulariser the flags choose (Gaussian noise on the inputs, decoupled weight decay).
 
 use super::*;
 
+/// One training of the deep autoencoder: its run directory, the prefix of its result names, its
+/// label in tables and figures, and the regularisers it trains with.
+struct Variant {
+    dir: &'static str,
+    prefix: &'static str,
+    label: String,
+    input_noise: f32,
+    weight_decay: f64,
+}
+
+/// The plain run, then (if the flags ask for any regularisation) the regularised one.
+fn variants(args: &Args) -> Vec<Variant> {
+    let mut runs = vec![Variant {
+        dir: "deep",
+        prefix: "",
+        label: "deep AE".into(),
+        input_noise: 0.0,
+        weight_decay: 0.0,
+    }];
+    let (sigma, lambda) = (args.deep_input_noise, args.deep_weight_decay);
+    if sigma > 0.0 || lambda > 0.0 {
+        let mut what = Vec::new();
+        if sigma > 0.0 {
+            what.push(format!("input noise σ = {sigma}"));
+        }
+        if lambda > 0.0 {
+            what.push(format!("weight decay λ = {lambda}"));
+        }
+        runs.push(Variant {
+            dir: "deep-regularised",
+            prefix: "reg_",
+            label: format!("deep AE, {}", what.join(", ")),
+            input_noise: sigma,
+            weight_decay: lambda,
+        });
+    }
+    runs
+}
+
 /// Adam with the usual rate 10⁻³ at first, batches of 128, on the chosen schedule.
-fn deep_config(args: &Args) -> TrainConfig {
+fn deep_config(args: &Args, variant: &Variant) -> TrainConfig {
     TrainConfig {
         schedule: args.deep_schedule,
+        weight_decay: variant.weight_decay,
         ..args.run.train_config(args.deep_epochs as usize, 128)
     }
 }
 
-pub(super) struct DeepRun<'a> {
-    pub(super) args: &'a Args,
-    pub(super) data: &'a DataSplits,
+/// A trained variant: its history, and its reconstructions of the first test images.
+struct Trained {
+    variant: Variant,
+    cfg: TrainConfig,
+    history: History,
+    train_mse: f64,
+    reconstructions: Vec<f32>,
 }
 
-impl OnDevice for DeepRun<'_> {
-    type Output = ();
-    fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<()> {
-        let DeepRun { args, data } = self;
-        let out = args.run.out_dir(CHAPTER);
-        let pca = Pca::fit(&data.train.images, PIXELS, 30);
-        let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
-        println!("PCA-30: {pca30:.3} squared error per test image (paper: {PAPER_PCA_30})");
+/// Test images shown in the reconstruction figure.
+const SHOWN: usize = 10;
 
-        let cfg = deep_config(args);
+/// Trains each variant on a device of its own, seeded alike (each run starts from the same
+/// weights, whichever runs first), then writes the figures, tables and values.
+pub(super) fn deep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
+    let out = args.run.out_dir(CHAPTER);
+    let pca = Pca::fit(&data.train.images, PIXELS, 30);
+    let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
+    println!("PCA-30: {pca30:.3} squared error per test image (paper: {PAPER_PCA_30})");
+    let trained = (variants(args).into_iter())
+        .map(|variant| {
+            args.run.on_device(TrainVariant {
+                args,
+                data,
+                variant,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    deep_figures(data, &trained, &pca, pca30, &out)?;
+    deep_tables(args, data, &trained, pca30, &out)?;
+    deep_values(&trained, pca30, &out)
+}
+
+struct TrainVariant<'a> {
+    args: &'a Args,
+    data: &'a DataSplits,
+    variant: Variant,
+}
+
+impl OnDevice for TrainVariant<'_> {
+    type Output = Trained;
+    fn run<D: Device<f32>>(self, dev: D) -> anyhow::Result<Trained> {
+        let TrainVariant {
+            args,
+            data,
+            variant,
+        } = self;
+        let cfg = deep_config(args, &variant);
         let mut model = Deep::build_on_device(&dev);
-        let h = train_bce_scored_by_squared_error(
+        // The input noise is not part of the training configuration: the run's name carries
+        // it, so a checkpoint is never resumed with another σ.
+        let mut description = format!("784-1000-500-250-30 AE on {}", data.title());
+        if variant.input_noise > 0.0 {
+            description += &format!(", input noise σ = {}", variant.input_noise);
+        }
+        let run = RunOptions {
+            run_dir: Some(args.run.run_dir(CHAPTER, variant.dir)),
+            ..args.run.run_options(CHAPTER, "deep", &description)
+        };
+        let history = train_bce_scored_by_squared_error(
             &mut model,
             &dev,
             data,
             &cfg,
-            &args.run.run_options(
-                CHAPTER,
-                "deep",
-                &format!("784-1000-500-250-30 AE on {}", data.title()),
-            ),
+            variant.input_noise,
+            &run,
         )?;
-        let last = h.last();
+        // The generalisation gap at the end, in the paper's metric: the same squared error on
+        // the training images the model learnt from.
+        let train_mse = mean(&model_squared_errors(
+            &model,
+            &dev,
+            &data.train,
+            ReconstructionLoss::BcePerImage,
+        ));
         println!(
-            "deep AE: {:.3} squared error per test image after {} epochs, {:.0} s of training \
-             (paper: {PAPER_DEEP_AE})",
-            last.test.loss,
-            last.epoch,
-            h.training_seconds()
+            "{}: {:.3} squared error per test image ({train_mse:.3} per training image) after {} \
+             epochs, {:.0} s of training (paper: {PAPER_DEEP_AE})",
+            variant.label,
+            history.last().test.loss,
+            history.last().epoch,
+            history.training_seconds()
         );
-        deep_outputs(args, data, &dev, &model, &pca, pca30, &h, &out)
+        let reconstructions = reconstruct(
+            &model,
+            &dev,
+            &data.test,
+            SHOWN,
+            ReconstructionLoss::BcePerImage,
+        );
+        Ok(Trained {
+            variant,
+            cfg,
+            history,
+            train_mse,
+            reconstructions,
+        })
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn deep_outputs<D: Device<f32>>(
-    args: &Args,
+/// Cumulative training minutes after each epoch, with that epoch's record.
+fn by_minutes(h: &History) -> Vec<(f64, &EpochRecord)> {
+    let mut elapsed = 0.0;
+    (h.epochs.iter().skip(1))
+        .map(|e| {
+            elapsed += e.seconds;
+            (elapsed / 60.0, e)
+        })
+        .collect()
+}
+
+fn deep_figures(
     data: &DataSplits,
-    dev: &D,
-    model: &<Deep as BuildOnDevice<D, f32>>::Built,
+    trained: &[Trained],
     pca: &Pca,
     pca30: f64,
-    h: &History,
     out: &Path,
 ) -> anyhow::Result<()> {
     // Error against cumulative training time (minutes), with the two reference levels.
-    let mut elapsed = 0.0;
-    let curve: Vec<(f64, f64)> = h
-        .epochs
+    let mut series: Vec<Series> = trained
         .iter()
-        .skip(1)
-        .map(|e| {
-            elapsed += e.seconds;
-            (elapsed / 60.0, e.test.loss)
+        .map(|t| Series {
+            name: format!("{} (this book)", t.variant.label),
+            points: (by_minutes(&t.history).into_iter())
+                .map(|(m, e)| (m, e.test.loss))
+                .collect(),
         })
         .collect();
-    let end = elapsed / 60.0;
+    let end = (series.iter().flat_map(|s| s.points.last()))
+        .map(|p| p.0)
+        .fold(0.0, f64::max);
     let level = |name: &str, v: f64| Series {
         name: name.into(),
         points: vec![(0.0, v), (end, v)],
     };
+    series.push(level("PCA-30 (this book)", pca30));
+    series.push(level("deep AE (paper)", PAPER_DEEP_AE));
     line_chart(
         &out.join("deep-curve.svg"),
         &format!("784-1000-500-250-30 autoencoder on {}", data.title()),
         "training time (minutes, 2 CPU cores)",
         "squared error per test image",
-        &[
-            Series {
-                name: "deep AE (this book)".into(),
-                points: curve,
-            },
-            level("PCA-30 (this book)", pca30),
-            level("deep AE (paper)", PAPER_DEEP_AE),
-        ],
+        &series,
     )?;
 
-    let n = 10;
-    let originals: Vec<&[f32]> = (0..n).map(|i| data.test.image(i)).collect();
-    let deep_rec = reconstruct(model, dev, &data.test, n, ReconstructionLoss::BcePerImage);
+    // Rows: the test images, each variant's reconstructions, PCA-30's.
+    let mut rows: Vec<Vec<&[f32]>> = vec![(0..SHOWN).map(|i| data.test.image(i)).collect()];
+    rows.extend(
+        trained
+            .iter()
+            .map(|t| t.reconstructions.chunks(PIXELS).collect()),
+    );
     let pca_rec: Vec<f32> = pca
-        .reconstruct(&data.test.head(n).images, 30)
+        .reconstruct(&data.test.head(SHOWN).images, 30)
         .iter()
         .map(|&v| v as f32)
         .collect();
-    image_rows(
-        &out.join("deep-reconstructions.png"),
-        &[
-            originals,
-            deep_rec.chunks(PIXELS).collect(),
-            pca_rec.chunks(PIXELS).collect(),
-        ],
-        (0.0, 1.0),
-    )?;
+    rows.push(pca_rec.chunks(PIXELS).collect());
+    image_rows(&out.join("deep-reconstructions.png"), &rows, (0.0, 1.0))
+}
 
-    // The curve as a table, every few epochs.
-    let cfg = deep_config(args);
-    let step = (h.epochs.len() / 8).max(1);
-    let mut elapsed = 0.0;
-    let mut rows = Vec::new();
-    for e in h.epochs.iter().skip(1) {
-        elapsed += e.seconds;
-        if e.epoch % step == 0 || e.epoch == h.last().epoch || e.epoch == 1 {
-            let bce = e.test.parts.iter().find(|(n, _)| n == "bce").map(|p| p.1);
-            rows.push(vec![
-                e.epoch.to_string(),
-                format!("{:.1}", elapsed / 60.0),
-                format!("{:.2}", e.test.loss),
-                format!("{:.2}", bce.unwrap_or(f64::NAN)),
-                format!("{:.2}", e.train_loss.unwrap_or(f64::NAN)),
-                format!("{:.1e}", cfg.learning_rate_at(e.epoch)),
-            ]);
-        }
+fn deep_tables(
+    args: &Args,
+    data: &DataSplits,
+    trained: &[Trained],
+    pca30: f64,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let mut summary_rows = vec![vec![
+        "PCA, 30 components · 30 个主成分".into(),
+        format!("**{pca30:.2}**"),
+        "".into(),
+        format!("{PAPER_PCA_30:.2}"),
+    ]];
+    for t in trained {
+        summary_rows.push(vec![
+            format!("784-1000-500-250-30 {}", t.variant.label),
+            format!("**{:.2}**", t.history.last().test.loss),
+            format!("{:.2}", t.train_mse),
+            format!("{PAPER_DEEP_AE:.2}"),
+        ]);
     }
-    let table = markdown_table(
+    let summary = markdown_table(
         &[
-            "epoch · 轮",
-            "minutes · 分钟",
-            "squared error · 平方误差",
-            "test BCE · 测试 BCE",
-            "training BCE · 训练 BCE",
-            "learning rate · 学习率",
+            "",
+            "test images · 测试图像",
+            "training images · 训练图像",
+            "paper · 论文",
         ],
-        &rows,
+        &summary_rows,
     );
-    let schedule = cfg
-        .schedule
+
+    // The curves as a table, every few epochs: test error, test BCE and mean training BCE (over
+    // the epoch's batches, while the weights moved) of each variant, and the learning rate.
+    let plain = &trained[0];
+    let epochs = plain.history.epochs.len() - 1;
+    let step = (epochs / 8).max(1);
+    let mut header = vec!["epoch · 轮".to_string()];
+    for t in trained {
+        let who = if t.variant.prefix.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", t.variant.label.trim_start_matches("deep AE, "))
+        };
+        header.push(format!("squared error · 平方误差{who}"));
+        header.push(format!("test BCE · 测试 BCE{who}"));
+        header.push(format!("training BCE · 训练 BCE{who}"));
+    }
+    header.push("learning rate · 学习率".into());
+    let mut rows = Vec::new();
+    for epoch in 1..=epochs {
+        if epoch % step != 0 && epoch != epochs && epoch != 1 {
+            continue;
+        }
+        let mut row = vec![epoch.to_string()];
+        for t in trained {
+            let e = &t.history.epochs[epoch];
+            let bce = e.test.parts.iter().find(|(n, _)| n == "bce").map(|p| p.1);
+            row.push(format!("{:.2}", e.test.loss));
+            row.push(format!("{:.2}", bce.unwrap_or(f64::NAN)));
+            row.push(format!("{:.2}", e.train_loss.unwrap_or(f64::NAN)));
+        }
+        row.push(format!("{:.1e}", plain.cfg.learning_rate_at(epoch)));
+        rows.push(row);
+    }
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let table = markdown_table(&header, &rows);
+
+    let schedule = args
+        .deep_schedule
         .to_possible_value()
         .expect("every schedule has a flag value");
-    let schedule = schedule.get_name();
     let flags = vec![
         "--experiment".to_string(),
         "deep".to_string(),
         "--deep-epochs".to_string(),
         args.deep_epochs.to_string(),
         "--deep-schedule".to_string(),
-        schedule.to_string(),
+        schedule.get_name().to_string(),
+        "--deep-input-noise".to_string(),
+        args.deep_input_noise.to_string(),
+        "--deep-weight-decay".to_string(),
+        args.deep_weight_decay.to_string(),
     ];
-    let summary = markdown_table(
-        &["", "this book · 本书", "paper · 论文"],
-        &[
-            vec![
-                "PCA, 30 components · 30 个主成分".into(),
-                format!("**{pca30:.2}**"),
-                format!("{PAPER_PCA_30:.2}"),
-            ],
-            vec![
-                "784-1000-500-250-30 autoencoder · 自编码器".into(),
-                format!("**{:.2}**", h.last().test.loss),
-                format!("{PAPER_DEEP_AE:.2}"),
-            ],
-        ],
-    );
+    let times: Vec<String> = (trained.iter())
+        .map(|t| format!("{} {}", t.variant.label, args.run.timing(&t.history)))
+        .collect();
+    let cfg = &plain.cfg;
     let text = format!(
-        "{summary}\nSquared error per test image (sum over 784 pixels, mean over {} images) · \
-         每张测试图像的平方误差（784 个像素求和，{} 张图像取平均）。\n\n\
-         {} · Adam lr {} ({schedule} schedule), batch {}, {} epochs, BCE loss, seed {} · training time · 训练时间 {}.\n\n\
-         Command · 命令: {}\n\n{table}",
+        "{summary}\nSquared error per image (sum over 784 pixels, mean over the {} test or {} \
+         training images) · 每张图像的平方误差（784 个像素求和，对 {} 张测试图像或 {} 张训练图像取平均）。\n\n\
+         {} · Adam lr {} ({} schedule), batch {}, {} epochs, BCE loss, seed {} · training time · \
+         训练时间: {}.\n\nCommand · 命令: {}\n\n{table}",
         data.test.len(),
+        data.train.len(),
         data.test.len(),
+        data.train.len(),
         data.title(),
         cfg.learning_rate,
+        schedule.get_name(),
         cfg.batch_size,
         cfg.epochs,
         cfg.seed,
-        args.run.timing(h),
+        times.join("; "),
         command(args, &flags)
     );
     ae_toolkit::atomic::write(&out.join("deep-summary.md"), text.as_bytes())?;
+    Ok(())
+}
 
-    // The same numbers by name, for the prose: the end point, the curve after every epoch
-    // (`mse_epoch_<n>`), the BCE on the test set and the mean training BCE of each epoch (taken
-    // over its batches while the weights moved) to show the gap between them, and the lowest
-    // point of the curve.
+/// The same numbers by name, for the prose; the regularised run's names start with `reg_`.
+fn deep_values(trained: &[Trained], pca30: f64, out: &Path) -> anyhow::Result<()> {
     let mut values = Results::new("deep");
     values
         .number("deep_pca30", pca30, 2)
-        .number("deep_pca30_exact", pca30, 3)
-        .number("deep_mse", h.last().test.loss, 2)
-        .count("deep_epochs", h.last().epoch)
-        .with_unit("deep_minutes", h.training_seconds() / 60.0, 0, "min");
-    for e in h.epochs.iter().skip(1) {
-        values.number(&format!("mse_epoch_{}", e.epoch), e.test.loss, 2);
-        if let Some((_, bce)) = e.test.parts.iter().find(|(n, _)| n == "bce") {
-            values.number(&format!("bce_test_epoch_{}", e.epoch), *bce, 2);
-        }
-        if let Some(train) = e.train_loss {
-            values.number(&format!("bce_train_epoch_{}", e.epoch), train, 2);
-        }
-    }
-    if let Some(best) = (h.epochs.iter().skip(1)).min_by(|a, b| a.test.loss.total_cmp(&b.test.loss))
-    {
+        .number("deep_pca30_exact", pca30, 3);
+    for t in trained {
+        let (p, h) = (t.variant.prefix, &t.history);
         values
-            .number("deep_best_mse", best.test.loss, 2)
-            .count("deep_best_epoch", best.epoch);
-    }
-    // Where the curve first reaches the paper's level, if it does: the epoch and the training
-    // minutes up to it.
-    let mut elapsed = 0.0;
-    for e in h.epochs.iter().skip(1) {
-        elapsed += e.seconds;
-        if e.test.loss <= PAPER_DEEP_AE {
-            values.count("deep_epoch_at_paper", e.epoch).with_unit(
-                "deep_minutes_at_paper",
-                elapsed / 60.0,
+            .number(&format!("{p}deep_mse"), h.last().test.loss, 2)
+            .number(&format!("{p}deep_train_mse"), t.train_mse, 2)
+            .number(&format!("{p}deep_gap"), h.last().test.loss - t.train_mse, 2)
+            .count(&format!("{p}deep_epochs"), h.last().epoch)
+            .with_unit(
+                &format!("{p}deep_minutes"),
+                h.training_seconds() / 60.0,
                 0,
                 "min",
             );
-            break;
+        // The curve after every epoch (`mse_epoch_<n>`), the BCE on the test set and the mean
+        // training BCE of each epoch.
+        for e in h.epochs.iter().skip(1) {
+            values.number(&format!("{p}mse_epoch_{}", e.epoch), e.test.loss, 2);
+            if let Some((_, bce)) = e.test.parts.iter().find(|(n, _)| n == "bce") {
+                values.number(&format!("{p}bce_test_epoch_{}", e.epoch), *bce, 2);
+            }
+            if let Some(train) = e.train_loss {
+                values.number(&format!("{p}bce_train_epoch_{}", e.epoch), train, 2);
+            }
+        }
+        let best = (h.epochs.iter().skip(1)).min_by(|a, b| a.test.loss.total_cmp(&b.test.loss));
+        if let Some(best) = best {
+            values
+                .number(&format!("{p}deep_best_mse"), best.test.loss, 2)
+                .count(&format!("{p}deep_best_epoch"), best.epoch);
+        }
+        // Where the curve first reaches the paper's level, if it does: the epoch and the
+        // training minutes up to it.
+        let at_paper = by_minutes(h)
+            .into_iter()
+            .find(|(_, e)| e.test.loss <= PAPER_DEEP_AE);
+        if let Some((minutes, e)) = at_paper {
+            values
+                .count(&format!("{p}deep_epoch_at_paper"), e.epoch)
+                .with_unit(&format!("{p}deep_minutes_at_paper"), minutes, 0, "min");
         }
     }
     values.write(out)?;
     Ok(())
 }
-
-// ---------------------------------------------------------------------------------------------
-// 3. Anomaly detection
