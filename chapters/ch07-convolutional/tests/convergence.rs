@@ -10,6 +10,12 @@
 //! reach of this small network (4,385 parameters) here, as it is of the Keras blog's, which
 //! reports 0.094–0.10 per pixel (74–78 per image) after 50 epochs on all 60,000 images.
 
+// Chapter 7's other two models, in the same test binary (one link instead of three).
+#[path = "convergence/denoising.rs"]
+mod denoising;
+#[path = "convergence/vae.rs"]
+mod vae;
+
 use ae_toolkit::baseline::{mean_image_loss, pca_loss};
 use ae_toolkit::data::{embedded, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;

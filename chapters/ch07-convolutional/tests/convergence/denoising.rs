@@ -4,7 +4,7 @@
 //! itself, the two 3×3 filters, and Chapter 3's MLP trained with the same configuration on the
 //! same data.
 //!
-//! Measured with `cargo test -p ch07-convolutional --test denoising -- --nocapture` (seed 0, the
+//! Measured with `cargo test -p ch07-convolutional --test convergence denoising -- --nocapture` (seed 0, the
 //! configuration of [`config`]): test MSE against the clean images after epochs 0–4, conv 1.0379
 //! 0.2146 0.1666 0.1500 0.1395, MLP 0.9264 0.2503 0.2518 0.2316 0.2061. PSNR at σ = 0.5 (dB):
 //! noisy input 12.06, MLP 13.10, conv 14.83, median 3×3 17.01, Gaussian 3×3 17.76.
