@@ -2,14 +2,15 @@
 //!
 //! ```text
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment pca
-//! cargo run --release -p ch06-beyond --example reproduce -- --experiment deep --deep-epochs 200 --deep-schedule cosine
+//! cargo run --release -p ch06-beyond --example reproduce -- --experiment deep --deep-epochs 200 --deep-input-noise 0.2
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment anomaly
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment all
 //! ```
 //!
 //! Data: full MNIST from the data directory (`cargo xtask fetch-data`), otherwise the embedded
-//! 2,000/500-image subset (announced on stderr). The deep run keeps a checkpoint after every
-//! epoch in `target/runs/ch06/deep`; `--resume` continues it.
+//! 2,000/500-image subset (announced on stderr). The two deep runs keep a checkpoint after every
+//! epoch in `target/runs/ch06/deep` and `target/runs/ch06/deep-regularised`; `--resume` continues
+//! them.
 
 use std::path::Path;
 
@@ -80,7 +81,7 @@ struct Args {
     /// Standard deviation σ of the Gaussian noise on the training inputs of the second,
     /// regularised deep run (pixels in [0, 1]; the target stays the clean image); 0 for none.
     /// With no noise and no weight decay, only the plain run is trained
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 0.2, value_parser = non_negative)]
     deep_input_noise: f32,
     // The nonlinear autoencoders and VAEs train for 10 epochs, as in Chapters 1 and 5; the shared
     // `--epochs` flag overrides all three epoch counts.
