@@ -5,6 +5,7 @@
 //! A chapter crate holds only what its chapter teaches and takes the rest from here.
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod atomic;
 pub mod baseline;
 pub mod batch;
