@@ -24,6 +24,10 @@ pub trait UnaryKernel<Op, E: Dtype>: Storage<E> {
 
 pub trait BinaryKernel<Op, E: Dtype>: Storage<E> {
     const BACKWARD_WITHOUT_DATA: bool;
+    /// Autoencoders in Rust patch (vendor/README.md): whether [BinaryKernel::backward] accepts
+    /// an empty `grad_rhs` when the right operand's gradient is unneeded (see
+    /// `Gradients::mark_traced_root`), and then computes only the left operand's gradient.
+    const SKIPS_EMPTY_GRAD_RHS: bool = false;
     fn forward<S: Shape>(
         &self,
         op: Op,
@@ -113,8 +117,20 @@ pub(crate) fn try_binary_op<
         let out_ghost = out.ghost();
         tape.add_backward_op(move |grads| {
             grads.try_alloc_for(&lhs_ghost)?;
-            grads.try_alloc_for(&rhs_ghost)?;
             grads.try_alloc_for(&out_ghost)?;
+            if D::SKIPS_EMPTY_GRAD_RHS && grads.is_unneeded(&rhs_ghost) {
+                let mut unneeded = lhs_ghost.dev.try_alloc_len(0)?;
+                let (grad_lhs, grad_out) = grads.mut_and_ref(&lhs_ghost, &out_ghost);
+                return (lhs_ghost.dev).backward(
+                    op,
+                    &lhs_ghost,
+                    grad_lhs,
+                    &rhs_ghost,
+                    &mut unneeded,
+                    grad_out,
+                );
+            }
+            grads.try_alloc_for(&rhs_ghost)?;
             let (grad_lhs, grad_rhs, grad_out) =
                 grads.muts_and_ref(&lhs_ghost, &rhs_ghost, &out_ghost);
             lhs_ghost
@@ -129,8 +145,13 @@ pub(crate) fn try_binary_op<
         let out_ghost = out.ghost();
         tape.add_backward_op(move |grads| {
             grads.try_alloc_for(&lhs_ghost)?;
-            grads.try_alloc_for(&rhs_ghost)?;
             grads.try_alloc_for(&out_ghost)?;
+            if D::SKIPS_EMPTY_GRAD_RHS && grads.is_unneeded(&rhs_ghost) {
+                let mut unneeded = lhs.device.try_alloc_len(0)?;
+                let (grad_lhs, grad_out) = grads.mut_and_ref(&lhs_ghost, &out_ghost);
+                return (lhs.device).backward(op, &lhs, grad_lhs, &rhs, &mut unneeded, grad_out);
+            }
+            grads.try_alloc_for(&rhs_ghost)?;
             let (grad_lhs, grad_rhs, grad_out) =
                 grads.muts_and_ref(&lhs_ghost, &rhs_ghost, &out_ghost);
             lhs.device
