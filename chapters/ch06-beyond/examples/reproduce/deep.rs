@@ -1,5 +1,6 @@
 //! Part 2: Hinton & Salakhutdinov's deep autoencoder, in the paper's metric: trained plain, then
-//! with the regulariser the flags choose (Gaussian noise on the inputs, decoupled weight decay).
+//! with the regulariser the flags choose (Gaussian noise on the inputs, decoupled weight decay),
+//! on the same budget and on a longer one.
 
 use super::*;
 
@@ -11,9 +12,11 @@ struct Variant {
     label: String,
     input_noise: f32,
     weight_decay: f64,
+    epochs: u32,
 }
 
-/// The plain run, then (if the flags ask for any regularisation) the regularised one.
+/// The plain run, then (if the flags ask for any regularisation) the regularised one on the same
+/// budget and, if the flags give it one, again on a longer budget.
 fn variants(args: &Args) -> Vec<Variant> {
     let mut runs = vec![Variant {
         dir: "deep",
@@ -21,6 +24,7 @@ fn variants(args: &Args) -> Vec<Variant> {
         label: "deep AE".into(),
         input_noise: 0.0,
         weight_decay: 0.0,
+        epochs: args.deep_epochs,
     }];
     let (sigma, lambda) = (args.deep_input_noise, args.deep_weight_decay);
     if sigma > 0.0 || lambda > 0.0 {
@@ -31,13 +35,26 @@ fn variants(args: &Args) -> Vec<Variant> {
         if lambda > 0.0 {
             what.push(format!("weight decay λ = {lambda}"));
         }
+        let what = what.join(", ");
         runs.push(Variant {
             dir: "deep-regularised",
             prefix: "reg_",
-            label: format!("deep AE, {}", what.join(", ")),
+            label: format!("deep AE, {what}"),
             input_noise: sigma,
             weight_decay: lambda,
+            epochs: args.deep_epochs,
         });
+        let long = args.deep_long_epochs;
+        if long > 0 && long != args.deep_epochs {
+            runs.push(Variant {
+                dir: "deep-regularised-long",
+                prefix: "long_",
+                label: format!("deep AE, {what}, {long} epochs"),
+                input_noise: sigma,
+                weight_decay: lambda,
+                epochs: long,
+            });
+        }
     }
     runs
 }
@@ -47,7 +64,7 @@ fn deep_config(args: &Args, variant: &Variant) -> TrainConfig {
     TrainConfig {
         schedule: args.deep_schedule,
         weight_decay: variant.weight_decay,
-        ..args.run.train_config(args.deep_epochs as usize, 128)
+        ..args.run.train_config(variant.epochs as usize, 128)
     }
 }
 
@@ -244,9 +261,12 @@ fn deep_tables(
     );
 
     // The curves as a table, every few epochs: test error, test BCE and mean training BCE (over
-    // the epoch's batches, while the weights moved) of each variant, and the learning rate.
-    let plain = &trained[0];
-    let epochs = plain.history.epochs.len() - 1;
+    // the epoch's batches, while the weights moved) of each variant, and its learning rate (the
+    // runs may have different budgets, so different schedules); "—" past a run's last epoch.
+    let epochs = (trained.iter())
+        .map(|t| t.history.epochs.len() - 1)
+        .max()
+        .unwrap_or(0);
     let step = (epochs / 8).max(1);
     let mut header = vec!["epoch · 轮".to_string()];
     for t in trained {
@@ -258,22 +278,29 @@ fn deep_tables(
         header.push(format!("squared error · 平方误差{who}"));
         header.push(format!("test BCE · 测试 BCE{who}"));
         header.push(format!("training BCE · 训练 BCE{who}"));
+        header.push(format!("learning rate · 学习率{who}"));
     }
-    header.push("learning rate · 学习率".into());
     let mut rows = Vec::new();
+    let ends: Vec<usize> = (trained.iter())
+        .map(|t| t.history.epochs.len() - 1)
+        .collect();
     for epoch in 1..=epochs {
-        if epoch % step != 0 && epoch != epochs && epoch != 1 {
+        if epoch % step != 0 && !ends.contains(&epoch) && epoch != 1 {
             continue;
         }
         let mut row = vec![epoch.to_string()];
         for t in trained {
-            let e = &t.history.epochs[epoch];
-            let bce = e.test.parts.iter().find(|(n, _)| n == "bce").map(|p| p.1);
-            row.push(format!("{:.2}", e.test.loss));
-            row.push(format!("{:.2}", bce.unwrap_or(f64::NAN)));
-            row.push(format!("{:.2}", e.train_loss.unwrap_or(f64::NAN)));
+            match t.history.epochs.get(epoch) {
+                Some(e) => {
+                    let bce = e.test.parts.iter().find(|(n, _)| n == "bce").map(|p| p.1);
+                    row.push(format!("{:.2}", e.test.loss));
+                    row.push(format!("{:.2}", bce.unwrap_or(f64::NAN)));
+                    row.push(format!("{:.2}", e.train_loss.unwrap_or(f64::NAN)));
+                    row.push(format!("{:.1e}", t.cfg.learning_rate_at(epoch)));
+                }
+                None => row.extend(std::iter::repeat_n("—".to_string(), 4)),
+            }
         }
-        row.push(format!("{:.1e}", plain.cfg.learning_rate_at(epoch)));
         rows.push(row);
     }
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -283,7 +310,7 @@ fn deep_tables(
         .deep_schedule
         .to_possible_value()
         .expect("every schedule has a flag value");
-    let flags = vec![
+    let mut flags = vec![
         "--experiment".to_string(),
         "deep".to_string(),
         "--deep-epochs".to_string(),
@@ -295,14 +322,21 @@ fn deep_tables(
         "--deep-weight-decay".to_string(),
         args.deep_weight_decay.to_string(),
     ];
+    flags.extend([
+        "--deep-long-epochs".to_string(),
+        args.deep_long_epochs.to_string(),
+    ]);
     let times: Vec<String> = (trained.iter())
         .map(|t| format!("{} {}", t.variant.label, args.run.timing(&t.history)))
         .collect();
-    let cfg = &plain.cfg;
+    let budgets: Vec<String> = (trained.iter())
+        .map(|t| format!("{} {}", t.variant.label, t.cfg.epochs))
+        .collect();
+    let cfg = &trained[0].cfg;
     let text = format!(
         "{summary}\nSquared error per image (sum over 784 pixels, mean over the {} test or {} \
          training images) · 每张图像的平方误差（784 个像素求和，对 {} 张测试图像或 {} 张训练图像取平均）。\n\n\
-         {} · Adam lr {} ({} schedule), batch {}, {} epochs, BCE loss, seed {} · training time · \
+         {} · Adam lr {} ({} schedule), batch {}, BCE loss, seed {} · epochs · 轮数: {} · training time · \
          训练时间: {}.\n\nCommand · 命令: {}\n\n{table}",
         data.test.len(),
         data.train.len(),
@@ -312,8 +346,8 @@ fn deep_tables(
         cfg.learning_rate,
         schedule.get_name(),
         cfg.batch_size,
-        cfg.epochs,
         cfg.seed,
+        budgets.join("; "),
         times.join("; "),
         command(args, &flags)
     );
@@ -321,7 +355,8 @@ fn deep_tables(
     Ok(())
 }
 
-/// The same numbers by name, for the prose; the regularised run's names start with `reg_`.
+/// The same numbers by name, for the prose; the regularised runs' names start with `reg_` and
+/// `long_`.
 fn deep_values(trained: &[Trained], pca30: f64, out: &Path) -> anyhow::Result<()> {
     let mut values = Results::new("deep");
     values

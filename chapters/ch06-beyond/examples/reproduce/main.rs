@@ -2,15 +2,15 @@
 //!
 //! ```text
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment pca
-//! cargo run --release -p ch06-beyond --example reproduce -- --experiment deep --deep-epochs 200 --deep-input-noise 0.2
+//! cargo run --release -p ch06-beyond --example reproduce -- --experiment deep --deep-epochs 200 --deep-input-noise 0.2 --deep-long-epochs 400
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment anomaly
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment all
 //! ```
 //!
 //! Data: full MNIST from the data directory (`cargo xtask fetch-data`), otherwise the embedded
-//! 2,000/500-image subset (announced on stderr). The two deep runs keep a checkpoint after every
-//! epoch in `target/runs/ch06/deep` and `target/runs/ch06/deep-regularised`; `--resume` continues
-//! them.
+//! 2,000/500-image subset (announced on stderr). The three deep runs keep a checkpoint after every
+//! epoch in `target/runs/ch06/deep`, `deep-regularised` and `deep-regularised-long`; `--resume`
+//! continues them.
 
 use std::path::Path;
 
@@ -69,6 +69,10 @@ struct Args {
     /// Epochs of each deep autoencoder run: its budget (about 13 s each on 2 idle CPU cores)
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     deep_epochs: u32,
+    /// Epochs of a third deep run, with the same regulariser as the second on a longer schedule
+    /// (a regulariser slows learning down); 0 for none
+    #[arg(long, value_name = "N", default_value_t = 400)]
+    deep_long_epochs: u32,
     /// How the deep autoencoder's learning rate changes over its epochs
     #[arg(long, value_enum, default_value_t = LearningRateSchedule::Cosine)]
     deep_schedule: LearningRateSchedule,
