@@ -13,7 +13,7 @@
 use std::hint::black_box;
 
 use ae_toolkit::dfdx::prelude::*;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 
 fn train_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("train_step");
@@ -45,4 +45,11 @@ fn matmul_peak(c: &mut Criterion) {
 }
 
 criterion_group!(benches, train_step, matmul_peak);
-criterion_main!(benches);
+
+/// `criterion_main!(benches)`, with this thread made one of the threads that compute first, as in
+/// the chapters' programs (`ae_toolkit::threads`).
+fn main() {
+    ae_toolkit::threads::make_this_thread_a_rayon_worker();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -55,6 +55,7 @@ enum Command {
 }
 
 fn main() {
+    ae_toolkit::threads::make_this_thread_a_rayon_worker();
     ae_toolkit::cli::exit_on_error(run(Cli::parse()));
 }
 

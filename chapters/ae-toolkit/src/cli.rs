@@ -298,6 +298,7 @@ pub fn reproduce(
     datasets: &[DatasetKind],
     mut experiments: impl FnMut(DataSplits) -> anyhow::Result<()>,
 ) {
+    crate::threads::make_this_thread_a_rayon_worker();
     exit_on_error(
         datasets
             .iter()

@@ -30,6 +30,7 @@ pub mod pca;
 pub mod plot;
 pub mod report;
 pub mod results;
+pub mod threads;
 pub mod train;
 
 pub use dfdx;

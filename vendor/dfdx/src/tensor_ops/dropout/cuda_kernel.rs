@@ -44,11 +44,12 @@ impl<E: Dtype> super::DropoutKernel<E> for Cuda
 where
     Self: HasCudaKernel<E>,
 {
+    type Mask = ();
     fn forward<S: Shape>(
         &self,
         op: super::DropoutKernelOp,
         inp: &Tensor<S, E, Self>,
-    ) -> Result<Tensor<S, E, Self>, Self::Err> {
+    ) -> Result<(Tensor<S, E, Self>, ()), Self::Err> {
         let mask = {
             let mut rng = StdRng::seed_from_u64(op.seed);
             let dist = Bernoulli::new(op.prob).unwrap();
@@ -70,11 +71,12 @@ where
         let cfg = launch_cfg::<128>(numel as u32);
         let params = (prob, numel, inp.data.as_ref(), &mask, &mut storage);
         unsafe { fwd_fn.launch(cfg, params) }?;
-        Ok(self.build_tensor(inp.shape, inp.strides, storage))
+        Ok((self.build_tensor(inp.shape, inp.strides, storage), ()))
     }
     fn backward<S: Shape>(
         &self,
         op: super::DropoutKernelOp,
+        _mask: &(),
         inp: &Tensor<S, E, Self>,
         grad_inp: &mut Self::Vec,
         grad_out: &Self::Vec,

@@ -16,14 +16,19 @@ pub struct DropoutKernelOp {
 }
 
 pub trait DropoutKernel<E: Dtype>: Storage<E> + RandomU64 {
+    /// What the forward pass keeps for the backward pass: the CPU keeps the mask it drew, so the
+    /// backward pass does not draw it again (a patch of the Autoencoders-in-Rust book, see its
+    /// vendor/README.md); `()` where the backward pass draws it again from the seed.
+    type Mask: 'static;
     fn forward<S: Shape>(
         &self,
         op: DropoutKernelOp,
         inp: &Tensor<S, E, Self>,
-    ) -> Result<Tensor<S, E, Self>, Self::Err>;
+    ) -> Result<(Tensor<S, E, Self>, Self::Mask), Self::Err>;
     fn backward<S: Shape>(
         &self,
         op: DropoutKernelOp,
+        mask: &Self::Mask,
         inp: &Tensor<S, E, Self>,
         grad_inp: &mut Self::Vec,
         grad_out: &Self::Vec,
@@ -67,14 +72,14 @@ impl<S: Shape, E: Dtype, D: DropoutKernel<E>, T: Tape<E, D>> Tensor<S, E, D, T> 
         let prob = prob.into();
         let op = DropoutKernelOp { seed, prob };
         let (inp, mut tape) = self.split_tape();
-        let out = inp.device.forward(op, &inp)?;
+        let (out, mask) = inp.device.forward(op, &inp)?;
         let inp_ghost = inp.ghost();
         let out_ghost = out.ghost();
         tape.add_backward_op(move |grads| {
             grads.try_alloc_for(&inp_ghost)?;
             grads.try_alloc_for(&out_ghost)?;
             let (grad_inp, grad_out) = grads.mut_and_ref(&inp_ghost, &out_ghost);
-            inp.device.backward(op, &inp, grad_inp, grad_out)
+            inp.device.backward(op, &mask, &inp, grad_inp, grad_out)
         });
         Ok(out.put_tape(tape))
     }

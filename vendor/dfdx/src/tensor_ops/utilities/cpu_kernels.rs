@@ -55,7 +55,7 @@ fn for_each_chunk<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(buf: &mut [T], 
     })
 }
 
-fn run_chunks<T: Send>(buf: &mut [T], f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+pub(crate) fn run_chunks<T: Send>(buf: &mut [T], f: &(dyn Fn(usize, &mut [T]) + Sync)) {
     #[cfg(feature = "cpu")]
     if buf.len() >= PARALLEL_MIN_LEN {
         use rayon::prelude::*;
