@@ -19,7 +19,14 @@ use std::sync::Once;
 /// test threads, which come and go; a thread that is a worker must outlive the pool's use.
 ///
 /// Later calls do nothing, and so does a call after the global pool already exists (anything
-/// parallel has run): the program then runs as it would without it, only slower.
+/// parallel has run): the thread then stays outside the pool, as every thread was before.
+///
+/// ```
+/// // A doctest is a program of its own, and this is its main thread.
+/// assert_eq!(rayon::current_thread_index(), None);
+/// ae_toolkit::threads::make_this_thread_a_rayon_worker();
+/// assert_eq!(rayon::current_thread_index(), Some(0));
+/// ```
 pub fn make_this_thread_a_rayon_worker() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
