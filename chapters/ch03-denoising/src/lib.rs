@@ -15,6 +15,7 @@ use ae_toolkit::train::{fit, History, Metrics, RunOptions, TapedLoss, TrainConfi
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
 
 // ANCHOR: model
 /// Encoder: 784 → 512 → 256 → 128, ReLU between layers, a linear 128-dimensional code.
@@ -130,8 +131,9 @@ pub fn denoising_loss<M: Autoencoder<D>, D: Device<f32>>(
 // ANCHOR_END: objective
 
 /// The training objective [`train_denoiser`] hands to `fit`: every batch of `train` (the data set
-/// the batches are drawn from) is corrupted afresh with `noise` from the run's training stream
-/// ([`noise_rng`]`(seed, 1)`), and the model learns to reconstruct the clean images.
+/// the batches are drawn from) is corrupted afresh with `noise` from the run's training generator
+/// ([`noise_rng`]`(seed, 1)`, one stream per image corrupted, see [`corrupt_in_parallel`]), and the
+/// model learns to reconstruct the clean images.
 /// The benchmarks call this too, so they time exactly what the chapter trains.
 pub fn training_objective<M: Autoencoder<D>, D: Device<f32>>(
     dev: D,
@@ -139,10 +141,13 @@ pub fn training_objective<M: Autoencoder<D>, D: Device<f32>>(
     noise: Noise,
     seed: u64,
 ) -> impl FnMut(&mut M, Batch<D>, Gradients<f32, D>) -> TapedLoss<D> {
-    // One stream for the run's training noise. (A resumed run restarts it from the beginning.)
-    let mut rng = noise_rng(seed, 1);
+    // The run's training noise: the k-th image the run corrupts draws from stream k of one
+    // generator. (A resumed run restarts the count from zero.)
+    let key = noise_rng(seed, 1);
+    let mut corrupted = 0;
     move |model, batch, grads| {
-        let noisy = noise.corrupt(&train.gather(&batch.indices), &mut rng);
+        let noisy = corrupt_in_parallel(&train.gather(&batch.indices), noise, &key, corrupted);
+        corrupted += batch.len() as u64;
         let noisy = dev.tensor_from_vec(noisy, (batch.len(), Const::<PIXELS>));
         denoising_loss(model, batch.x, noisy, grads)
     }
@@ -171,6 +176,29 @@ pub fn mse(a: &[f32], b: &[f32]) -> f64 {
 /// from `rand_chacha`, whose stream is promised stable across versions (unlike `StdRng`'s).
 pub fn noise_rng(seed: u64, stream: usize) -> ChaCha12Rng {
     ChaCha12Rng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ stream as u64)
+}
+
+/// A corrupted copy of `images` (row-major, 784 pixels each), drawn image by image on rayon's
+/// threads: image `i` draws from stream `first_stream + i` of `key`'s generator (ChaCha's 64-bit
+/// stream number, each stream independent of the others), so the result is the same on any
+/// number of threads. Training draws its noise this way because it draws it at every step.
+pub fn corrupt_in_parallel(
+    images: &[f32],
+    noise: Noise,
+    key: &ChaCha12Rng,
+    first_stream: u64,
+) -> Vec<f32> {
+    let mut noisy = vec![0.0; images.len()];
+    noisy
+        .par_chunks_mut(PIXELS)
+        .zip(images.par_chunks(PIXELS))
+        .enumerate()
+        .for_each(|(i, (out, image))| {
+            let mut rng = key.clone();
+            rng.set_stream(first_stream + i as u64);
+            out.copy_from_slice(&noise.corrupt(image, &mut rng));
+        });
+    noisy
 }
 
 /// A corrupted copy of every image of `data` (row-major, like `data.images`).
@@ -294,6 +322,39 @@ pub use psnr_table::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parallel_corruption_draws_image_i_from_stream_first_plus_i_on_any_number_of_threads() {
+        // Five different images, so a swapped stream or image shows.
+        let images: Vec<f32> = (0..5 * PIXELS).map(|i| (i % 97) as f32 / 97.0).collect();
+        let key = noise_rng(3, 1);
+        for noise in [
+            Noise::Gaussian { sigma: 0.5 },
+            Noise::Masking { fraction: 0.3 },
+        ] {
+            let expected: Vec<f32> = images
+                .chunks(PIXELS)
+                .enumerate()
+                .flat_map(|(i, image)| {
+                    let mut rng = key.clone();
+                    rng.set_stream(40 + i as u64);
+                    noise.corrupt(image, &mut rng)
+                })
+                .collect();
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let noisy = pool.install(|| corrupt_in_parallel(&images, noise, &key, 40));
+                assert_eq!(noisy, expected, "{noise}, {threads} thread(s)");
+            }
+        }
+        // Two copies of one image get different noise: the streams are not the same.
+        let twice = [images[..PIXELS].to_vec(), images[..PIXELS].to_vec()].concat();
+        let noisy = corrupt_in_parallel(&twice, Noise::Gaussian { sigma: 0.5 }, &key, 0);
+        assert_ne!(noisy[..PIXELS], noisy[PIXELS..]);
+    }
 
     #[test]
     fn gaussian_noise_has_mean_zero_and_variance_sigma_squared() {

@@ -4,17 +4,12 @@
 //! itself, the two 3×3 filters, and Chapter 3's MLP trained with the same configuration on the
 //! same data.
 //!
-//! Measured with `cargo test -p ch07-convolutional --test convergence denoising -- --nocapture` (seed 0, the
-//! configuration of [`config`]): test MSE against the clean images after epochs 0–4, conv 1.0379
-//! 0.2146 0.1666 0.1500 0.1395, MLP 0.9264 0.2503 0.2518 0.2316 0.2061. PSNR at σ = 0.5 (dB):
-//! noisy input 12.06, MLP 13.10, conv 14.83, median 3×3 17.01, Gaussian 3×3 17.76.
-//!
-//! So after four epochs the convolutional model (4,385 parameters) is 1.7 dB ahead of the MLP
-//! (about 1.1 million), and 2.8 dB above doing nothing; the classical filters are still ahead of
-//! both, at every σ of the table (at σ = 1: MLP 12.98, conv 12.96, Gaussian 3×3 13.39), and
-//! stay so with twice the epochs (eight: conv 15.71). Beating them takes the full training set
-//! (Chapter 3's table: the MLP's 18.96 against 17.75 at σ = 0.5), more than a test's seconds, so
-//! this test asserts what four epochs on the subset show and the filters are only printed.
+//! `cargo test -p ch07-convolutional --test convergence denoising -- --nocapture` prints both
+//! models' test MSE by epoch and the PSNR table (seed 0, the configuration of [`config`]). After
+//! four epochs the convolutional model (4,385 parameters) is ahead of the MLP (about 1.1 million)
+//! and of the noisy input; the classical filters are still ahead of both. Beating them takes the
+//! full training set (Chapter 3's table), more than a test's seconds, so this test asserts what
+//! four epochs on the subset show and the filters are only printed.
 
 use ae_toolkit::data::{embedded, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
@@ -23,10 +18,6 @@ use ch03_denoising::{
     denoise, training_config, Noise, PsnrRow, PsnrTestImages, MASKED_FRACTION, PSNR_SIGMAS, SIGMA,
 };
 use ch07_convolutional::denoising;
-
-/// The convolutional model's PSNR at σ = 0.5 in the run above. The bound allows 5 % more MSE,
-/// 10 log₁₀ 1.05 ≈ 0.21 dB less.
-const REFERENCE_CONV_PSNR: f64 = 14.83;
 
 /// Chapter 3's configuration (Adam, β₁ = 0.5) with more, smaller steps: 2,000 images in batches
 /// of 128 give 16 steps an epoch, too few for either model to learn much in a test's seconds.
@@ -108,9 +99,4 @@ fn conv_denoiser_beats_the_noisy_input_and_chapter_3s_mlp() {
         "{conv_psnr} vs noisy input {noisy_input}"
     );
     assert!(conv_psnr > mlp_psnr, "{conv_psnr} vs MLP {mlp_psnr}");
-    let bound = REFERENCE_CONV_PSNR - 10.0 * 1.05f64.log10();
-    assert!(
-        conv_psnr > bound,
-        "{conv_psnr} vs reference {REFERENCE_CONV_PSNR}"
-    );
 }
