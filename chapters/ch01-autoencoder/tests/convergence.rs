@@ -1,10 +1,7 @@
 //! Chapter 1 trains for real: on the embedded MNIST subset (2,000 train / 500 test images), with
 //! fixed seeds, each preset's test loss ends well below what needs no training at all — every
-//! test image replaced by the mean training image (computed here) — and near a reference run.
-//!
-//! Reference values come from `cargo test -p ch01-autoencoder --test convergence -- --nocapture`
-//! (seed 0) and are printed by each test; the thresholds leave about 5 % of room above them so that
-//! only a real regression (a broken loss, optimiser or batching) fails.
+//! test image replaced by the mean training image (computed here) — and the basic preset below
+//! PCA with as many components as its code (also computed here). Each test prints its curve.
 
 use ae_toolkit::baseline::{mean_image_loss, pca_loss};
 use ae_toolkit::data::{embedded, DatasetKind};
@@ -56,10 +53,6 @@ fn basic_converges() {
     // and shallow presets do not beat PCA of their code size in 20 and 40 epochs on 2,000 images
     // (0.0163 and 0.1184 here), so for them the mean image is the bar.
     assert!(last < pca, "{last} vs PCA-20 {pca}");
-    assert!(
-        last < REFERENCE_BASIC * 1.05,
-        "{last} vs reference {REFERENCE_BASIC}"
-    );
 }
 
 #[test]
@@ -68,10 +61,6 @@ fn deep_converges() {
     let last = h.last().test.loss;
     let (mean, _) = baselines(PresetName::Deep, 32);
     assert!(last < MARGIN * mean, "{last} vs mean image {mean}");
-    assert!(
-        last < REFERENCE_DEEP * 1.05,
-        "{last} vs reference {REFERENCE_DEEP}"
-    );
 }
 
 #[test]
@@ -80,10 +69,6 @@ fn shallow_converges() {
     let last = h.last().test.loss;
     let (mean, _) = baselines(PresetName::Shallow, 32);
     assert!(last < MARGIN * mean, "{last} vs mean image {mean}");
-    assert!(
-        last < REFERENCE_SHALLOW * 1.05,
-        "{last} vs reference {REFERENCE_SHALLOW}"
-    );
 }
 
 /// The chapter's finding: the Keras model needs Keras' Glorot initialisation to reach the blog's
@@ -138,10 +123,3 @@ fn same_seed_same_losses_other_seed_other_losses() {
 /// A trained model must end at most this fraction of the mean image's loss (the seed-0 runs end
 /// at 0.50, 0.67 and 0.69 of it; a model that learned only the mean image scores 1).
 const MARGIN: f64 = 0.75;
-
-// Seed-0 reference runs on this subset (printed by the tests above): basic after 20 epochs,
-// deep after 20, shallow (Glorot) after 40. For scale, the untrained losses are 544.8, 0.2325 and
-// 0.6948, and the full-data runs of the chapter reach 68.1, 0.0128 and 0.0915.
-const REFERENCE_BASIC: f64 = 100.43;
-const REFERENCE_DEEP: f64 = 0.0431;
-const REFERENCE_SHALLOW: f64 = 0.1764;

@@ -1,11 +1,11 @@
 //! Chapter 4 trains for real on the embedded Fashion-MNIST subset (2,000 train / 500 test images,
-//! scaled to [−1, 1]), seed 0, with and without dropout.
-//!
-//! Reference values from `cargo test -p ch04-dropout --test convergence -- --nocapture`;
-//! thresholds leave about 5 % of room.
+//! scaled to [−1, 1]), seed 0, with and without dropout. Both must end well below the mean
+//! training image's test MSE as a reconstruction of every test image (computed here).
 
+use ae_toolkit::baseline::mean_image_loss;
 use ae_toolkit::data::{embedded, DataSplits, Dataset, DatasetKind, PIXELS};
 use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::model::Autoencoder;
 use ae_toolkit::train::{History, RunOptions};
 use ch04_dropout::{config, generalisation_gap, train, WithDropout, WithoutDropout};
@@ -71,12 +71,17 @@ fn both_models_converge_and_the_training_set_is_scored_without_dropout() {
         noisy > 1.1 * direct,
         "with dropout {noisy} vs without {direct}"
     );
-    for (h, reference) in [(&with, REFERENCE_WITH), (&without, REFERENCE_WITHOUT)] {
+    let data = data();
+    let mean_image = mean_image_loss(ReconstructionLoss::LinearMse, &data.train, &data.test);
+    for h in [&with, &without] {
         let last = h.last();
-        assert!(last.test.loss < 0.25 * h.untrained_test_loss());
+        println!(
+            "test MSE {:.4} vs mean image {mean_image:.4}",
+            last.test.loss
+        );
         assert!(
-            last.test.loss < reference * 1.05,
-            "{} vs {reference}",
+            last.test.loss < 0.5 * mean_image,
+            "{} vs mean image {mean_image}",
             last.test.loss
         );
         // The training set is scored every epoch, like the test set, and the gap is test − train.
@@ -85,7 +90,3 @@ fn both_models_converge_and_the_training_set_is_scored_without_dropout() {
         assert_eq!(generalisation_gap(h), last.test.loss - train_loss);
     }
 }
-
-// Seed-0 references after 15 epochs on the subset.
-const REFERENCE_WITH: f64 = 0.1040;
-const REFERENCE_WITHOUT: f64 = 0.0921;

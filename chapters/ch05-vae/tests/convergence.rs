@@ -1,13 +1,14 @@
 //! Chapter 5 trains for real on the embedded MNIST subset (2,000 train / 500 test images), seed 0:
-//! the negative ELBO falls far below its untrained value, and the importance-sampled estimate of
-//! −log p(x) lies below the −ELBO, as a tighter bound must.
-//!
-//! Reference values from `cargo test -p ch05-vae --test convergence -- --nocapture`; thresholds
-//! leave about 5 % of room.
+//! the negative ELBO ends well below that of a VAE whose decoder ignores the code and always
+//! outputs the mean training image (its KL can be 0, so its −ELBO is the mean image's BCE,
+//! computed here), and the importance-sampled estimate of −log p(x) lies below the −ELBO, as a
+//! tighter bound must.
 
+use ae_toolkit::baseline::mean_image_loss;
 use ae_toolkit::data::PIXELS;
 use ae_toolkit::data::{embedded, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::train::{RunOptions, TrainConfig};
 use ch05_vae::{encode, importance_log_likelihood, kl_to_standard_normal, train, LATENT};
 
@@ -19,10 +20,11 @@ fn the_vae_converges_and_importance_sampling_tightens_the_bound() {
     let (model, h) = train::<LATENT, Cpu>(&dev, &data, 1.0, &cfg, &RunOptions::default()).unwrap();
     println!("test −ELBO by epoch {}", h.test_loss_curve(2));
     let last = h.last();
-    assert!(last.test.loss < 0.35 * h.untrained_test_loss());
+    let mean_image = mean_image_loss(ReconstructionLoss::BcePerImage, &data.train, &data.test);
+    println!("−ELBO {:.2} vs mean image {mean_image:.2}", last.test.loss);
     assert!(
-        last.test.loss < REFERENCE_NEG_ELBO * 1.05,
-        "{}",
+        last.test.loss < 0.8 * mean_image,
+        "{} vs mean image {mean_image}",
         last.test.loss
     );
     // The recorded KL is the crate's closed form on the final model's codes of the test set,
@@ -45,6 +47,3 @@ fn the_vae_converges_and_importance_sampling_tightens_the_bound() {
     // log p(x) ≥ ELBO: the estimate must come out below −ELBO, by a clear margin.
     assert!(nll < last.test.loss - 1.0, "{nll} vs {}", last.test.loss);
 }
-
-// Seed-0 reference after 15 epochs on the subset.
-const REFERENCE_NEG_ELBO: f64 = 149.45;
