@@ -782,7 +782,8 @@ fn load_results<R>(r: &Report<R>, prefix: &str, out: &mut Results) {
 }
 
 /// The step table's numbers by name for the prose (book/generated/perf/results.json): the
-/// matmul peaks, the load, and per model the ratio and the GFLOP/s.
+/// matmul peaks (each framework's and the faster, which the percentages use), the load, and per
+/// model the ratio, the GFLOP/s and dfdx's percent of the peak.
 pub fn step_results(r: &Report<StepRow>) -> Results {
     let mut out = Results::new("train-step");
     if let Some(p) = &r.peak {
@@ -790,6 +791,7 @@ pub fn step_results(r: &Report<StepRow>) -> Results {
         if let Some(t) = p.torch_gflops {
             out.with_unit("step_peak_torch", t, 1, "GFLOP/s");
         }
+        out.with_unit("step_peak", p.gflops(), 1, "GFLOP/s");
     }
     load_results(r, "step", &mut out);
     for row in &r.rows {
@@ -799,6 +801,12 @@ pub fn step_results(r: &Report<StepRow>) -> Results {
             row.rust_gflops,
             1,
             "GFLOP/s",
+        );
+        out.with_unit(
+            &format!("step_{id}_rust_peak_percent"),
+            row.rust_peak_percent,
+            0,
+            "%",
         );
         if let Some(ratio) = row.ratio {
             out.number(&format!("step_{id}_ratio"), ratio, 2);
@@ -1447,6 +1455,29 @@ mod tests {
             ..step_report(true)
         });
         assert!(quick.contains("**Smoke test** (`--quick`)"));
+    }
+
+    #[test]
+    fn the_step_values_name_the_faster_peak_and_each_share_of_it() {
+        let values = |r: &Report<StepRow>| {
+            let dir = tempfile::tempdir().unwrap();
+            step_results(r).write(dir.path()).unwrap();
+            ae_toolkit::results::read(dir.path()).unwrap()
+        };
+        // dfdx's 200 GFLOP/s beat torch.mm's 150: the percentages are of 200.
+        let v = values(&step_report(true));
+        assert_eq!(v["step_peak"].text, "200.0 GFLOP/s");
+        assert_eq!(v["step_peak_torch"].text, "150.0 GFLOP/s");
+        assert_eq!(v["step_ch01_basic_rust_peak_percent"].text, "49 %");
+        assert_eq!(v["step_ch01_basic_ratio"].text, "1.28");
+        assert_eq!(v["step_load_before"].text, "0.02");
+        // torch.mm faster: the peak is its 400, and the shares are of it.
+        let mut r = step_report(true);
+        r.peak.as_mut().unwrap().torch_gflops = Some(400.0);
+        r.rows = vec![step_row(&r.timings[0], 400.0).unwrap()];
+        let v = values(&r);
+        assert_eq!(v["step_peak"].text, "400.0 GFLOP/s");
+        assert_eq!(v["step_ch01_basic_rust_peak_percent"].text, "25 %");
     }
 
     #[test]
