@@ -8,9 +8,8 @@
 //! 118.13 + KL 20.15 at the end); MLP 552.67, 166.03, 150.17. The two are level after one epoch;
 //! after two the convolutional VAE is 7.9 % lower (a third epoch: 129.55 against 141.38). With
 //! batches of 16 it takes three epochs to get as far (140.51 against 152.20), with batches of 32
-//! four (148.13 against 156.18): the convolutional model overtakes at about 250 steps. The assertions: the
-//! convolutional VAE ends below the MLP (the measured gap, 7.9 %, is the margin), and below its
-//! own measured value with 5 % of room, as in `tests/convergence.rs`.
+//! four (148.13 against 156.18): the convolutional model overtakes at about 250 steps. The assertion: the
+//! convolutional VAE ends below the MLP trained here (the measured gap, 7.9 %, is the margin).
 //!
 //! The convolutional VAE has 181,193 parameters, the MLP 652,824, yet a training step of the
 //! convolutional one costs 10–15 times as much (122–146 against 1,350–1,870 training images per
@@ -24,8 +23,6 @@ use ch07_convolutional::vae::ConvVae;
 
 /// Latent size of both models: Chapter 5's main model's.
 const Z: usize = ch05_vae::LATENT;
-/// The convolutional VAE's test −ELBO after 2 epochs in the run above.
-const REFERENCE: f64 = 138.28;
 
 fn by_epoch(h: &History) -> String {
     format!(
@@ -58,7 +55,6 @@ fn the_convolutional_vae_beats_chapter_5s_mlp_vae() {
     let (conv_loss, mlp_loss) = (conv_h.last().test.loss, mlp_h.last().test.loss);
     assert!(conv_loss < 0.35 * conv_h.untrained_test_loss());
     assert!(conv_loss < mlp_loss, "{conv_loss} vs the MLP's {mlp_loss}");
-    assert!(conv_loss < REFERENCE * 1.05, "{conv_loss} vs {REFERENCE}");
     // The −ELBO is its two recorded terms, and the KL term is a real one: a posterior that has
     // collapsed to the prior would have it at 0.
     let part = |name: &str| {
