@@ -1,7 +1,7 @@
 //! Chapter 6 trains for real on the embedded MNIST subset (2,000 train / 500 test images), seed 0.
 //!
-//! Reference values from `cargo test -p ch06-beyond --test convergence -- --nocapture`;
-//! thresholds leave about 5 % of room (angles and ROC-AUC: the margins stated at each assert).
+//! Every threshold is a baseline computed in the test: PCA of the same size, the PCA subspace
+//! of other images of the same digits, the mean training image, an untrained decoder.
 
 use ae_toolkit::baseline::mean_image_loss;
 use ae_toolkit::data::{embedded, DatasetKind, PIXELS};
@@ -42,14 +42,40 @@ fn a_linear_autoencoder_learns_the_pca_subspace() {
     // trained linear AE lands within 5 % of it.
     assert!(ae_error < pca_error * 1.05, "{ae_error} vs PCA {pca_error}");
     assert!(ae_error > pca_error * 0.95, "{ae_error} vs PCA {pca_error}");
-    assert!(ae_error < 0.5 * h.untrained_test_loss() * PIXELS as f64);
-    // Random 10-dimensional subspaces of R⁷⁸⁴ are almost orthogonal to the PCA one (angles near
-    // 90°); the trained decoder spans nearly the same subspace.
-    assert!(
-        *angles.last().unwrap() < REFERENCE_LARGEST_ANGLE + 5.0,
-        "{angles:?}"
+    // ANCHOR: angle_baselines
+    // How far the subspace may tilt is measured against two baselines. An untrained decoder
+    // spans a random subspace, almost orthogonal to PCA's; PCA of the 500 test images, another
+    // sample of the same digits, is tilted by sampling alone. The trained decoder must be closer
+    // to the training images' PCA than that: each of its angles below the smallest of those.
+    let degrees = |radians: Vec<f64>| radians.iter().map(|a| a.to_degrees()).collect::<Vec<_>>();
+    let untrained = dev.build_module::<LinearAe<10>, f32>();
+    let untrained_angles = degrees(principal_angles(
+        &decoder_columns(&untrained.1),
+        &pca.components,
+    ));
+    let test_pca = Pca::fit(&data.test.images, PIXELS, 10);
+    let sample_angles = degrees(principal_angles(&test_pca.components, &pca.components));
+    let smallest = |a: &[f64]| a.iter().copied().fold(f64::INFINITY, f64::min);
+    let largest = |a: &[f64]| a.iter().copied().fold(0.0, f64::max);
+    println!(
+        "untrained decoder: angles {:.1}°–{:.1}°",
+        smallest(&untrained_angles),
+        largest(&untrained_angles)
     );
-    assert!(mean(&angles) < REFERENCE_MEAN_ANGLE + 2.0, "{angles:?}");
+    println!(
+        "PCA of the test images: angles {:.1}°–{:.1}°",
+        smallest(&sample_angles),
+        largest(&sample_angles)
+    );
+    assert!(
+        largest(&angles) < smallest(&sample_angles),
+        "trained {angles:?} vs PCA of other images {sample_angles:?}"
+    );
+    assert!(
+        largest(&sample_angles) < smallest(&untrained_angles),
+        "PCA of other images {sample_angles:?} vs untrained {untrained_angles:?}"
+    );
+    // ANCHOR_END: angle_baselines
 }
 
 #[test]
@@ -85,11 +111,6 @@ fn the_deep_autoencoder_trains_in_the_papers_metric() {
         "{} vs mean image {mean_image}",
         h.last().test.loss
     );
-    assert!(
-        h.last().test.loss < REFERENCE_DEEP * 1.05,
-        "{}",
-        h.last().test.loss
-    );
 }
 
 #[test]
@@ -120,29 +141,27 @@ fn reconstruction_error_flags_a_digit_never_seen_in_training() {
     println!(
         "digit {HELD_OUT} held out: ROC-AUC AE {ae_auc:.3}, VAE {vae_auc:.3}, PCA {pca_auc:.3}"
     );
-    // Chance is 0.5; each scorer stays within 0.03 of its reference run.
-    for (name, got, want) in [
-        ("AE", ae_auc, REFERENCE_AUC[0]),
-        ("VAE", vae_auc, REFERENCE_AUC[1]),
-        ("PCA", pca_auc, REFERENCE_AUC[2]),
-    ] {
-        assert!(got > want - 0.03, "{name}: {got} vs reference {want}");
+    // The baseline that learns nothing about digits but their average: an image's squared
+    // distance from the mean training image (PCA with no components).
+    let mean_image_auc = auc(pca_squared_errors(&pca, &data.test, 0));
+    println!("mean-image score: ROC-AUC {mean_image_auc:.3}");
+    // The two autoencoders must rank the held-out digit above the others better than both
+    // baselines; PCA itself must only beat chance (on this subset it is level with the mean
+    // image, so no order between those two is asserted).
+    for (name, got) in [("AE", ae_auc), ("VAE", vae_auc)] {
+        assert!(
+            got > pca_auc.max(mean_image_auc),
+            "{name}: {got} vs PCA {pca_auc}, mean image {mean_image_auc}"
+        );
     }
+    assert!(pca_auc > 0.5, "PCA: {pca_auc}");
 }
 
 const LINEAR_EPOCHS: usize = 200;
 const DEEP_EPOCHS: usize = 10;
 /// The deep autoencoder must end at most this fraction of the mean image's squared error (seed 0:
-/// 41.19 of 50.77, 0.81, after a plateau near the mean image in epochs 2–4; learning the mean
+/// 41.08 of 50.77, 0.81, after a plateau near the mean image in epochs 2–4; learning the mean
 /// image alone scores 1).
 const DEEP_MARGIN: f64 = 0.85;
 const ANOMALY_EPOCHS: usize = 20;
 const HELD_OUT: u8 = 0;
-// Seed-0 references on the subset.
-// ANCHOR: reference_angles
-/// The k = 10 linear model's principal angles, in degrees, after 200 epochs on the subset.
-const REFERENCE_LARGEST_ANGLE: f64 = 3.34;
-const REFERENCE_MEAN_ANGLE: f64 = 2.26;
-// ANCHOR_END: reference_angles
-const REFERENCE_DEEP: f64 = 41.19;
-const REFERENCE_AUC: [f64; 3] = [0.883, 0.897, 0.832];
