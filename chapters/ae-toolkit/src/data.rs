@@ -260,6 +260,35 @@ impl DataSplits {
         }
     }
 
+    /// A validation split: the first `train.len() − held_out` training images to train on, the
+    /// last `held_out` in place of the test images (which are left out), so that choices made
+    /// on it never see the test set. Fails unless `0 < held_out < train.len()`.
+    ///
+    /// ```
+    /// use ae_toolkit::data::{embedded, DatasetKind};
+    /// let data = embedded(DatasetKind::Mnist);
+    /// let v = data.hold_out(500).unwrap();
+    /// assert_eq!((v.train.len(), v.test.len()), (1500, 500));
+    /// assert_eq!(v.train.image(0), data.train.image(0));
+    /// assert_eq!(v.test.image(0), data.train.image(1500));
+    /// assert_eq!(v.test.image(499), data.train.image(1999));
+    /// assert!(data.hold_out(0).is_err() && data.hold_out(2000).is_err());
+    /// ```
+    pub fn hold_out(&self, held_out: usize) -> anyhow::Result<DataSplits> {
+        let n = self.train.len();
+        anyhow::ensure!(
+            held_out > 0 && held_out < n,
+            "cannot hold out {held_out} of {n} training images: hold out at least one and leave \
+             at least one to train on"
+        );
+        Ok(DataSplits {
+            kind: self.kind,
+            train: self.train.select(&(0..n - held_out).collect::<Vec<_>>()),
+            test: self.train.select(&(n - held_out..n).collect::<Vec<_>>()),
+            source: self.source.clone(),
+        })
+    }
+
     /// What the data is, without where it came from: for result tables and plot titles.
     ///
     /// ```

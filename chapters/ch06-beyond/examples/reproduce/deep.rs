@@ -6,21 +6,21 @@ use super::*;
 
 /// One training of the deep autoencoder: its run directory, the prefix of its result names, its
 /// label in tables and figures, and the regularisers it trains with.
-struct Variant {
-    dir: &'static str,
-    prefix: &'static str,
-    label: String,
-    input_noise: f32,
-    weight_decay: f64,
-    epochs: u32,
+pub(super) struct Variant {
+    pub(super) dir: String,
+    pub(super) prefix: String,
+    pub(super) label: String,
+    pub(super) input_noise: f32,
+    pub(super) weight_decay: f64,
+    pub(super) epochs: u32,
 }
 
 /// The plain run, then (if the flags ask for any regularisation) the regularised one on the same
 /// budget and, if the flags give it one, again on a longer budget.
 fn variants(args: &Args) -> Vec<Variant> {
     let mut runs = vec![Variant {
-        dir: "deep",
-        prefix: "",
+        dir: "deep".into(),
+        prefix: String::new(),
         label: "deep AE".into(),
         input_noise: 0.0,
         weight_decay: 0.0,
@@ -37,8 +37,8 @@ fn variants(args: &Args) -> Vec<Variant> {
         }
         let what = what.join(", ");
         runs.push(Variant {
-            dir: "deep-regularised",
-            prefix: "reg_",
+            dir: "deep-regularised".into(),
+            prefix: "reg_".into(),
             label: format!("deep AE, {what}"),
             input_noise: sigma,
             weight_decay: lambda,
@@ -47,8 +47,8 @@ fn variants(args: &Args) -> Vec<Variant> {
         let long = args.deep_long_epochs;
         if long > 0 && long != args.deep_epochs {
             runs.push(Variant {
-                dir: "deep-regularised-long",
-                prefix: "long_",
+                dir: "deep-regularised-long".into(),
+                prefix: "long_".into(),
                 label: format!("deep AE, {what}, {long} epochs"),
                 input_noise: sigma,
                 weight_decay: lambda,
@@ -69,12 +69,12 @@ fn deep_config(args: &Args, variant: &Variant) -> TrainConfig {
 }
 
 /// A trained variant: its history, and its reconstructions of the first test images.
-struct Trained {
-    variant: Variant,
-    cfg: TrainConfig,
-    history: History,
-    train_mse: f64,
-    reconstructions: Vec<f32>,
+pub(super) struct Trained {
+    pub(super) variant: Variant,
+    pub(super) cfg: TrainConfig,
+    pub(super) history: History,
+    pub(super) train_mse: f64,
+    pub(super) reconstructions: Vec<f32>,
 }
 
 /// Test images shown in the reconstruction figure.
@@ -88,17 +88,34 @@ pub(super) fn deep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
     println!("PCA-30: {pca30:.3} squared error per test image (paper: {PAPER_PCA_30})");
     let trained = (variants(args).into_iter())
-        .map(|variant| {
-            args.run.on_device(TrainVariant {
-                args,
-                data,
-                variant,
-            })
-        })
+        .map(|variant| train_variant(args, data, variant))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    deep_figures(data, &trained, &pca, pca30, &out)?;
-    deep_tables(args, data, &trained, pca30, &out)?;
-    deep_values(&trained, pca30, &out)
+    deep_figures(data, &trained, &pca, pca30, &out, "deep")?;
+    let summary = deep_summary(args, data, &trained, pca30, &deep_flags(args));
+    ae_toolkit::atomic::write(&out.join("deep-summary.md"), summary.as_bytes())?;
+    let mut values = Results::new("deep");
+    values
+        .number("deep_pca30", pca30, 2)
+        .number("deep_pca30_exact", pca30, 3);
+    for t in &trained {
+        variant_values(&mut values, t);
+    }
+    values.write(&out)?;
+    Ok(())
+}
+
+/// Trains `variant` of the deep autoencoder on `data` (on a device seeded alike, so that every
+/// variant starts from the same weights).
+pub(super) fn train_variant(
+    args: &Args,
+    data: &DataSplits,
+    variant: Variant,
+) -> anyhow::Result<Trained> {
+    args.run.on_device(TrainVariant {
+        args,
+        data,
+        variant,
+    })
 }
 
 struct TrainVariant<'a> {
@@ -124,7 +141,7 @@ impl OnDevice for TrainVariant<'_> {
             description += &format!(", input noise σ = {}", variant.input_noise);
         }
         let run = RunOptions {
-            run_dir: Some(args.run.run_dir(CHAPTER, variant.dir)),
+            run_dir: Some(args.run.run_dir(CHAPTER, &variant.dir)),
             ..args.run.run_options(CHAPTER, "deep", &description)
         };
         let history = train_bce_scored_by_squared_error(
@@ -144,10 +161,12 @@ impl OnDevice for TrainVariant<'_> {
             ReconstructionLoss::BcePerImage,
         ));
         println!(
-            "{}: {:.3} squared error per test image ({train_mse:.3} per training image) after {} \
-             epochs, {:.0} s of training (paper: {PAPER_DEEP_AE})",
+            "{}: {:.3} squared error per image on the {} images it is scored on ({train_mse:.3} on \
+             the {} it trained on) after {} epochs, {:.0} s of training (paper: {PAPER_DEEP_AE})",
             variant.label,
             history.last().test.loss,
+            data.test.len(),
+            data.train.len(),
             history.last().epoch,
             history.training_seconds()
         );
@@ -179,12 +198,15 @@ fn by_minutes(h: &History) -> Vec<(f64, &EpochRecord)> {
         .collect()
 }
 
-fn deep_figures(
+/// `<stem>-curve.svg` (each variant's test error against training time, with PCA-30's and the
+/// paper's levels) and `<stem>-reconstructions.png` (test images, each variant's, PCA-30's).
+pub(super) fn deep_figures(
     data: &DataSplits,
     trained: &[Trained],
     pca: &Pca,
     pca30: f64,
     out: &Path,
+    stem: &str,
 ) -> anyhow::Result<()> {
     // Error against cumulative training time (minutes), with the two reference levels.
     let mut series: Vec<Series> = trained
@@ -206,7 +228,7 @@ fn deep_figures(
     series.push(level("PCA-30 (this book)", pca30));
     series.push(level("deep AE (paper)", PAPER_DEEP_AE));
     line_chart(
-        &out.join("deep-curve.svg"),
+        &out.join(format!("{stem}-curve.svg")),
         &format!("784-1000-500-250-30 autoencoder on {}", data.title()),
         "training time (minutes, 2 CPU cores)",
         "squared error per test image",
@@ -226,16 +248,22 @@ fn deep_figures(
         .map(|&v| v as f32)
         .collect();
     rows.push(pca_rec.chunks(PIXELS).collect());
-    image_rows(&out.join("deep-reconstructions.png"), &rows, (0.0, 1.0))
+    image_rows(
+        &out.join(format!("{stem}-reconstructions.png")),
+        &rows,
+        (0.0, 1.0),
+    )
 }
 
-fn deep_tables(
+/// The summary table (test and training error of each variant beside PCA-30 and the paper), the
+/// configuration, the command that reproduces it (`flags`) and the curves every few epochs.
+pub(super) fn deep_summary(
     args: &Args,
     data: &DataSplits,
     trained: &[Trained],
     pca30: f64,
-    out: &Path,
-) -> anyhow::Result<()> {
+    flags: &[String],
+) -> String {
     let mut summary_rows = vec![vec![
         "PCA, 30 components · 30 个主成分".into(),
         format!("**{pca30:.2}**"),
@@ -306,26 +334,6 @@ fn deep_tables(
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let table = markdown_table(&header, &rows);
 
-    let schedule = args
-        .deep_schedule
-        .to_possible_value()
-        .expect("every schedule has a flag value");
-    let mut flags = vec![
-        "--experiment".to_string(),
-        "deep".to_string(),
-        "--deep-epochs".to_string(),
-        args.deep_epochs.to_string(),
-        "--deep-schedule".to_string(),
-        schedule.get_name().to_string(),
-        "--deep-input-noise".to_string(),
-        args.deep_input_noise.to_string(),
-        "--deep-weight-decay".to_string(),
-        args.deep_weight_decay.to_string(),
-    ];
-    flags.extend([
-        "--deep-long-epochs".to_string(),
-        args.deep_long_epochs.to_string(),
-    ]);
     let times: Vec<String> = (trained.iter())
         .map(|t| format!("{} {}", t.variant.label, args.run.timing(&t.history)))
         .collect();
@@ -333,7 +341,7 @@ fn deep_tables(
         .map(|t| format!("{} {}", t.variant.label, t.cfg.epochs))
         .collect();
     let cfg = &trained[0].cfg;
-    let text = format!(
+    format!(
         "{summary}\nSquared error per image (sum over 784 pixels, mean over the {} test or {} \
          training images) · 每张图像的平方误差（784 个像素求和，对 {} 张测试图像或 {} 张训练图像取平均）。\n\n\
          {} · Adam lr {} ({} schedule), batch {}, BCE loss, seed {} · epochs · 轮数: {} · training time · \
@@ -344,65 +352,82 @@ fn deep_tables(
         data.train.len(),
         data.title(),
         cfg.learning_rate,
-        schedule.get_name(),
+        schedule_name(args),
         cfg.batch_size,
         cfg.seed,
         budgets.join("; "),
         times.join("; "),
-        command(args, &flags)
-    );
-    ae_toolkit::atomic::write(&out.join("deep-summary.md"), text.as_bytes())?;
-    Ok(())
+        command(args, flags)
+    )
 }
 
-/// The same numbers by name, for the prose; the regularised runs' names start with `reg_` and
-/// `long_`.
-fn deep_values(trained: &[Trained], pca30: f64, out: &Path) -> anyhow::Result<()> {
-    let mut values = Results::new("deep");
+/// The flags of `--experiment deep` as this run was given them.
+fn deep_flags(args: &Args) -> Vec<String> {
+    let mut flags = vec![
+        "--experiment".to_string(),
+        "deep".to_string(),
+        "--deep-epochs".to_string(),
+        args.deep_epochs.to_string(),
+        "--deep-schedule".to_string(),
+        schedule_name(args),
+        "--deep-input-noise".to_string(),
+        args.deep_input_noise.to_string(),
+        "--deep-weight-decay".to_string(),
+        args.deep_weight_decay.to_string(),
+    ];
+    flags.extend([
+        "--deep-long-epochs".to_string(),
+        args.deep_long_epochs.to_string(),
+    ]);
+    flags
+}
+
+/// The name of the deep runs' schedule, as its flag takes it.
+pub(super) fn schedule_name(args: &Args) -> String {
+    let value = (args.deep_schedule.to_possible_value()).expect("every schedule has a flag value");
+    value.get_name().to_string()
+}
+
+/// One variant's numbers by name, for the prose, each name starting with the variant's prefix
+/// (`reg_`, `long_`, …).
+pub(super) fn variant_values(values: &mut Results, t: &Trained) {
+    let (p, h) = (&t.variant.prefix, &t.history);
     values
-        .number("deep_pca30", pca30, 2)
-        .number("deep_pca30_exact", pca30, 3);
-    for t in trained {
-        let (p, h) = (t.variant.prefix, &t.history);
-        values
-            .number(&format!("{p}deep_mse"), h.last().test.loss, 2)
-            .number(&format!("{p}deep_train_mse"), t.train_mse, 2)
-            .number(&format!("{p}deep_gap"), h.last().test.loss - t.train_mse, 2)
-            .count(&format!("{p}deep_epochs"), h.last().epoch)
-            .with_unit(
-                &format!("{p}deep_minutes"),
-                h.training_seconds() / 60.0,
-                0,
-                "min",
-            );
-        // The curve after every epoch (`mse_epoch_<n>`), the BCE on the test set and the mean
-        // training BCE of each epoch.
-        for e in h.epochs.iter().skip(1) {
-            values.number(&format!("{p}mse_epoch_{}", e.epoch), e.test.loss, 2);
-            if let Some((_, bce)) = e.test.parts.iter().find(|(n, _)| n == "bce") {
-                values.number(&format!("{p}bce_test_epoch_{}", e.epoch), *bce, 2);
-            }
-            if let Some(train) = e.train_loss {
-                values.number(&format!("{p}bce_train_epoch_{}", e.epoch), train, 2);
-            }
+        .number(&format!("{p}deep_mse"), h.last().test.loss, 2)
+        .number(&format!("{p}deep_train_mse"), t.train_mse, 2)
+        .number(&format!("{p}deep_gap"), h.last().test.loss - t.train_mse, 2)
+        .count(&format!("{p}deep_epochs"), h.last().epoch)
+        .with_unit(
+            &format!("{p}deep_minutes"),
+            h.training_seconds() / 60.0,
+            0,
+            "min",
+        );
+    // The curve after every epoch (`mse_epoch_<n>`), the BCE on the test set and the mean
+    // training BCE of each epoch.
+    for e in h.epochs.iter().skip(1) {
+        values.number(&format!("{p}mse_epoch_{}", e.epoch), e.test.loss, 2);
+        if let Some((_, bce)) = e.test.parts.iter().find(|(n, _)| n == "bce") {
+            values.number(&format!("{p}bce_test_epoch_{}", e.epoch), *bce, 2);
         }
-        let best = (h.epochs.iter().skip(1)).min_by(|a, b| a.test.loss.total_cmp(&b.test.loss));
-        if let Some(best) = best {
-            values
-                .number(&format!("{p}deep_best_mse"), best.test.loss, 2)
-                .count(&format!("{p}deep_best_epoch"), best.epoch);
-        }
-        // Where the curve first reaches the paper's level, if it does: the epoch and the
-        // training minutes up to it.
-        let at_paper = by_minutes(h)
-            .into_iter()
-            .find(|(_, e)| e.test.loss <= PAPER_DEEP_AE);
-        if let Some((minutes, e)) = at_paper {
-            values
-                .count(&format!("{p}deep_epoch_at_paper"), e.epoch)
-                .with_unit(&format!("{p}deep_minutes_at_paper"), minutes, 0, "min");
+        if let Some(train) = e.train_loss {
+            values.number(&format!("{p}bce_train_epoch_{}", e.epoch), train, 2);
         }
     }
-    values.write(out)?;
-    Ok(())
+    let best = (h.epochs.iter().skip(1)).min_by(|a, b| a.test.loss.total_cmp(&b.test.loss));
+    if let Some(best) = best {
+        values
+            .number(&format!("{p}deep_best_mse"), best.test.loss, 2)
+            .count(&format!("{p}deep_best_epoch"), best.epoch);
+    }
+    // Where the curve first reaches the paper's level, if it does: the epoch and the training
+    // minutes up to it.
+    let at_paper = by_minutes(h)
+        .into_iter()
+        .find(|(_, e)| e.test.loss <= PAPER_DEEP_AE);
+    if let Some((minutes, e)) = at_paper {
+        values
+            .count(&format!("{p}deep_epoch_at_paper"), e.epoch)
+            .with_unit(&format!("{p}deep_minutes_at_paper"), minutes, 0, "min");
+    }
 }
