@@ -98,7 +98,7 @@ struct Args {
     deep_input_noise: f32,
     /// The σ values `--experiment deep-validation` compares, each trained on five sixths of the
     /// training images and scored on the last sixth
-    #[arg(long, value_name = "σ,…", value_delimiter = ',', default_values_t = [0.2, 0.3, 0.4], value_parser = non_negative)]
+    #[arg(long, value_name = "σ,…", value_delimiter = ',', default_values_t = [0.1, 0.2, 0.3], value_parser = non_negative)]
     validation_noise: Vec<f32>,
     /// Epochs of each validation run
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
@@ -108,7 +108,7 @@ struct Args {
     #[arg(long, value_name = "σ", value_parser = non_negative)]
     chosen_noise: Option<f32>,
     // The nonlinear autoencoders and VAEs train for 10 epochs, as in Chapters 1 and 5; the shared
-    // `--epochs` flag overrides all three epoch counts.
+    // `--epochs` flag overrides every epoch count.
     #[command(flatten)]
     run: RunArgs,
 }

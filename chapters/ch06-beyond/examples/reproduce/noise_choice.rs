@@ -139,11 +139,10 @@ pub(super) fn choose_noise_level(args: &Args, data: &DataSplits) -> anyhow::Resu
         .count("val_sigmas", trained.len());
     for t in &trained {
         let p = &t.variant.prefix;
-        values.number(&format!("{p}mse"), final_error(t), 2).number(
-            &format!("{p}train_mse"),
-            t.train_mse,
-            2,
-        );
+        values
+            .number(&format!("{p}mse"), final_error(t), 2)
+            .number(&format!("{p}train_mse"), t.train_mse, 2)
+            .number(&format!("{p}gap"), final_error(t) - t.train_mse, 2);
     }
     values.write(&out)?;
     Ok(sigma)
