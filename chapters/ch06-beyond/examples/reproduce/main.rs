@@ -79,7 +79,7 @@ struct Args {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     deep_epochs: u32,
     /// Epochs of a third deep run, with the same regulariser as the second on a longer schedule
-    /// (a regulariser slows learning down); 0 for none
+    /// (a regulariser slows learning down; 0 for none), and of `--experiment deep-chosen`
     #[arg(long, value_name = "N", default_value_t = 400)]
     deep_long_epochs: u32,
     /// How the deep autoencoder's learning rate changes over its epochs
