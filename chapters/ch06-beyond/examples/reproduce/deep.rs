@@ -13,6 +13,14 @@ pub(super) struct Variant {
     pub(super) input_noise: f32,
     pub(super) weight_decay: f64,
     pub(super) epochs: u32,
+    /// Weights to start from instead of the seeded initial ones (a warm restart).
+    pub(super) start_from: Option<StartFrom>,
+}
+
+/// The end of an earlier run a warm restart continues from: its weights file and history.
+pub(super) struct StartFrom {
+    pub(super) weights: PathBuf,
+    pub(super) history: History,
 }
 
 /// The plain run, then (if the flags ask for any regularisation) the regularised one on the same
@@ -25,6 +33,7 @@ fn variants(args: &Args) -> Vec<Variant> {
         input_noise: 0.0,
         weight_decay: 0.0,
         epochs: args.deep_epochs,
+        start_from: None,
     }];
     let (sigma, lambda) = (args.deep_input_noise, args.deep_weight_decay);
     if sigma > 0.0 || lambda > 0.0 {
@@ -43,6 +52,7 @@ fn variants(args: &Args) -> Vec<Variant> {
             input_noise: sigma,
             weight_decay: lambda,
             epochs: args.deep_epochs,
+            start_from: None,
         });
         let long = args.deep_long_epochs;
         if long > 0 && long != args.deep_epochs {
@@ -53,6 +63,7 @@ fn variants(args: &Args) -> Vec<Variant> {
                 input_noise: sigma,
                 weight_decay: lambda,
                 epochs: long,
+                start_from: None,
             });
         }
     }
@@ -68,13 +79,32 @@ fn deep_config(args: &Args, variant: &Variant) -> TrainConfig {
     }
 }
 
-/// A trained variant: its history, and its reconstructions of the first test images.
+/// A trained variant: its history (a warm restart's after the run it continues), and its
+/// reconstructions of the first test images.
 pub(super) struct Trained {
     pub(super) variant: Variant,
     pub(super) cfg: TrainConfig,
     pub(super) history: History,
     pub(super) train_mse: f64,
     pub(super) reconstructions: Vec<f32>,
+}
+
+impl Trained {
+    /// The epochs of the run this one restarted from (0 for a run from the initial weights).
+    fn earlier_epochs(&self) -> usize {
+        self.history.epochs.len() - 1 - self.cfg.epochs
+    }
+
+    /// The learning rate of `epoch` of the whole history: a warm restart repeats the schedule of
+    /// the run it continues (same budget, same configuration).
+    fn learning_rate_at(&self, epoch: usize) -> f64 {
+        let earlier = self.earlier_epochs();
+        self.cfg.learning_rate_at(if epoch > earlier {
+            epoch - earlier
+        } else {
+            epoch
+        })
+    }
 }
 
 /// Test images shown in the reconstruction figure.
@@ -134,17 +164,25 @@ impl OnDevice for TrainVariant<'_> {
         } = self;
         let cfg = deep_config(args, &variant);
         let mut model = Deep::build_on_device(&dev);
-        // The input noise is not part of the training configuration: the run's name carries
-        // it, so a checkpoint is never resumed with another σ.
+        // The input noise and the starting weights are not part of the training configuration:
+        // the run's name carries them, so a checkpoint is never resumed with another σ or start.
         let mut description = format!("784-1000-500-250-30 AE on {}", data.title());
         if variant.input_noise > 0.0 {
             description += &format!(", input noise σ = {}", variant.input_noise);
+        }
+        if let Some(from) = &variant.start_from {
+            load_weights(&mut model, &from.weights)?;
+            description += &format!(
+                ", warm restart after epoch {} of {}",
+                from.history.last().epoch,
+                from.weights.display()
+            );
         }
         let run = RunOptions {
             run_dir: Some(args.run.run_dir(CHAPTER, &variant.dir)),
             ..args.run.run_options(CHAPTER, "deep", &description)
         };
-        let history = train_bce_scored_by_squared_error(
+        let mut history = train_bce_scored_by_squared_error(
             &mut model,
             &dev,
             data,
@@ -152,6 +190,9 @@ impl OnDevice for TrainVariant<'_> {
             variant.input_noise,
             &run,
         )?;
+        if let Some(from) = &variant.start_from {
+            history = continued(&from.history, history);
+        }
         // The generalisation gap at the end, in the paper's metric: the same squared error on
         // the training images the model learnt from.
         let train_mse = mean(&model_squared_errors(
@@ -185,6 +226,36 @@ impl OnDevice for TrainVariant<'_> {
             reconstructions,
         })
     }
+}
+
+/// `earlier` followed by the epochs of `restart`, a run that started from its last weights (the
+/// restart's epoch 0, those weights evaluated again, is dropped; its epochs are numbered on).
+fn continued(earlier: &History, restart: History) -> History {
+    let offset = earlier.last().epoch;
+    let mut epochs = earlier.epochs.clone();
+    epochs.extend(restart.epochs.into_iter().skip(1).map(|mut e| {
+        e.epoch += offset;
+        e
+    }));
+    History { epochs }
+}
+
+/// The weights file a finished run of `variant` left in its run directory.
+pub(super) fn final_weights(args: &Args, t: &Trained) -> anyhow::Result<StartFrom> {
+    let epoch = t.history.last().epoch - t.earlier_epochs();
+    let weights = (args.run.run_dir(CHAPTER, &t.variant.dir)).join(checkpoint_weights_name(epoch));
+    if !weights.is_file() {
+        bail!(
+            "{} is missing: a warm restart starts from the weights the run `{}` saved after its \
+             last epoch. Run it again without --runs-dir pointing elsewhere",
+            weights.display(),
+            t.variant.label
+        );
+    }
+    Ok(StartFrom {
+        weights,
+        history: t.history.clone(),
+    })
 }
 
 /// Cumulative training minutes after each epoch, with that epoch's record.
@@ -324,7 +395,7 @@ pub(super) fn deep_summary(
                     row.push(format!("{:.2}", e.test.loss));
                     row.push(format!("{:.2}", bce.unwrap_or(f64::NAN)));
                     row.push(format!("{:.2}", e.train_loss.unwrap_or(f64::NAN)));
-                    row.push(format!("{:.1e}", t.cfg.learning_rate_at(epoch)));
+                    row.push(format!("{:.1e}", t.learning_rate_at(epoch)));
                 }
                 None => row.extend(std::iter::repeat_n("—".to_string(), 4)),
             }

@@ -5,16 +5,18 @@
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment deep --deep-epochs 200 --deep-input-noise 0.2 --deep-long-epochs 400
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment deep-validation
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment deep-chosen
+//! cargo run --release -p ch06-beyond --example reproduce -- --experiment deep-restart
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment anomaly
 //! cargo run --release -p ch06-beyond --example reproduce -- --experiment all
 //! ```
 //!
 //! Data: full MNIST from the data directory (`cargo xtask fetch-data`), otherwise the embedded
-//! 2,000/500-image subset (announced on stderr). The three deep runs keep a checkpoint after every
-//! epoch in `target/runs/ch06/deep`, `deep-regularised` and `deep-regularised-long`; `--resume`
-//! continues them.
+//! 2,000/500-image subset (announced on stderr). Every deep run keeps a checkpoint after every
+//! epoch in its own directory under `target/runs/ch06/` (`deep`, `deep-regularised`,
+//! `deep-regularised-long`, `deep-validation-sigma-<σ>[-decay-<λ>]`, `deep-chosen`); `--resume`
+//! continues them, and a finished one is read back instead of trained again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
@@ -28,14 +30,17 @@ use ae_toolkit::pca::Pca;
 use ae_toolkit::plot::{image_rows, line_chart, Series};
 use ae_toolkit::report::markdown_table;
 use ae_toolkit::results::Results;
-use ae_toolkit::train::{EpochRecord, History, LearningRateSchedule, RunOptions, TrainConfig};
+use ae_toolkit::train::{
+    checkpoint_weights_name, load_weights, EpochRecord, History, LearningRateSchedule, RunOptions,
+    TrainConfig,
+};
 use ch06_beyond::*;
 use clap::{Parser, ValueEnum};
 
 mod anomaly;
 mod deep;
-mod noise_choice;
 mod pca;
+mod validation;
 
 use anomaly::anomaly;
 use pca::PcaComparison;
@@ -55,10 +60,14 @@ enum Experiment {
     Pca,
     /// The 784-1000-500-250-30 autoencoder against Hinton & Salakhutdinov's numbers
     Deep,
-    /// The σ of the deep autoencoder's input noise chosen on held-out training images
+    /// The deep autoencoder's regulariser (input noise σ, then weight decay λ) chosen on
+    /// held-out training images
     DeepValidation,
-    /// The deep autoencoder with that σ on the long budget (`--deep-long-epochs`)
+    /// The deep autoencoder with that regulariser on the long budget (`--deep-long-epochs`)
     DeepChosen,
+    /// The chosen deep autoencoder trained for a second cosine cycle from its last weights (a
+    /// warm restart), if that lowers the error on the held-out images
+    DeepRestart,
     /// Anomaly detection: each digit held out in turn, AE vs VAE vs PCA (ROC-AUC)
     Anomaly,
     /// Everything above
@@ -87,9 +96,7 @@ struct Args {
     deep_schedule: LearningRateSchedule,
     /// Decoupled weight decay λ (AdamW) of the second, regularised deep run: every step shrinks
     /// each parameter by η·λ of itself; 0 for none
-    #[arg(long, default_value_t = 0.0, value_parser = |s: &str| {
-        non_negative(s).and_then(|_| s.parse::<f64>().map_err(|e| e.to_string()))
-    })]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f64)]
     deep_weight_decay: f64,
     /// Standard deviation σ of the Gaussian noise on the training inputs of the second,
     /// regularised deep run (pixels in [0, 1]; the target stays the clean image); 0 for none.
@@ -98,8 +105,12 @@ struct Args {
     deep_input_noise: f32,
     /// The σ values `--experiment deep-validation` compares, each trained on five sixths of the
     /// training images and scored on the last sixth
-    #[arg(long, value_name = "σ,…", value_delimiter = ',', default_values_t = [0.1, 0.2, 0.3], value_parser = non_negative)]
+    #[arg(long, value_name = "σ,…", value_delimiter = ',', default_values_t = [0.05, 0.1, 0.2, 0.3], value_parser = non_negative)]
     validation_noise: Vec<f32>,
+    /// The weight decays λ `--experiment deep-validation` tries next, each with the σ that won
+    /// among `--validation-noise` (empty: none)
+    #[arg(long, value_name = "λ,…", value_delimiter = ',', default_values_t = [0.1], value_parser = non_negative_f64)]
+    validation_weight_decay: Vec<f64>,
     /// Epochs of each validation run
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     validation_epochs: u32,
@@ -107,6 +118,10 @@ struct Args {
     /// recorded in the chapter's results]
     #[arg(long, value_name = "σ", value_parser = non_negative)]
     chosen_noise: Option<f32>,
+    /// The weight decay λ of `--experiment deep-chosen` [default: the one the validation run
+    /// chose, as recorded in the chapter's results]
+    #[arg(long, value_name = "λ", value_parser = non_negative_f64)]
+    chosen_weight_decay: Option<f64>,
     // The nonlinear autoencoders and VAEs train for 10 epochs, as in Chapters 1 and 5; the shared
     // `--epochs` flag overrides every epoch count.
     #[command(flatten)]
@@ -127,15 +142,23 @@ fn run(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     }
     let mut chosen = None;
     if args.experiment.includes(Experiment::DeepValidation) {
-        chosen = Some(noise_choice::choose_noise_level(args, data)?);
+        chosen = Some(validation::choose_regulariser(args, data)?);
     }
     if args.experiment.includes(Experiment::DeepChosen) {
-        noise_choice::train_with_chosen_noise(args, data, chosen)?;
+        validation::train_with_chosen_regulariser(args, data, chosen)?;
+    }
+    if args.experiment.includes(Experiment::DeepRestart) {
+        validation::train_with_warm_restart(args, data, chosen)?;
     }
     if args.experiment.includes(Experiment::Anomaly) {
         anomaly(args, data)?;
     }
     Ok(())
+}
+
+/// `non_negative` at the precision of the training configuration's weight decay.
+fn non_negative_f64(s: &str) -> Result<f64, String> {
+    non_negative(s).and_then(|_| s.parse::<f64>().map_err(|e| e.to_string()))
 }
 
 fn command(args: &Args, flags: &[String]) -> String {

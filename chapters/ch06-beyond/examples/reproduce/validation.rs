@@ -1,0 +1,402 @@
+//! Part 2, continued: the regulariser (input noise σ, then weight decay λ) chosen the strict way,
+//! on training images held out from training, and the deep autoencoder trained with it on the long
+//! budget.
+
+use super::deep::{
+    deep_figures, deep_summary, final_weights, schedule_name, train_variant, variant_values,
+    Trained, Variant,
+};
+use super::*;
+
+/// The share of the training images held out for validation: the last sixth, 10,000 of MNIST's
+/// 60,000, as many as the test set.
+const HELD_OUT_SHARE: usize = 6;
+
+/// `0.3` → `0_3`, for result names.
+fn name_part(value: impl ToString) -> String {
+    value.to_string().replace('.', "_")
+}
+
+/// A regulariser of the deep autoencoder: Gaussian noise σ on its inputs and decoupled weight
+/// decay λ (either may be 0).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Regulariser {
+    pub(super) input_noise: f32,
+    pub(super) weight_decay: f64,
+}
+
+impl Regulariser {
+    /// `σ = 0.1` or `σ = 0.1, λ = 0.1`.
+    fn label(&self) -> String {
+        let mut label = format!("σ = {}", self.input_noise);
+        if self.weight_decay > 0.0 {
+            label += &format!(", weight decay λ = {}", self.weight_decay);
+        }
+        label
+    }
+
+    /// `<prefix>sigma` and `<prefix>weight_decay`, for the prose.
+    fn record(&self, values: &mut Results, prefix: &str) {
+        let (sigma, lambda) = (self.input_noise, self.weight_decay);
+        values
+            .text(&format!("{prefix}sigma"), sigma as f64, sigma.to_string())
+            .text(&format!("{prefix}weight_decay"), lambda, lambda.to_string());
+    }
+
+    /// One validation run with this regulariser. The runs without weight decay keep the
+    /// directories and result names they had before λ joined the search, so `--resume` finds them.
+    fn validation_variant(&self, epochs: u32) -> Variant {
+        let (sigma, lambda) = (self.input_noise, self.weight_decay);
+        let (mut dir, mut prefix) = (
+            format!("deep-validation-sigma-{sigma}"),
+            format!("val_sigma_{}_", name_part(sigma)),
+        );
+        if lambda > 0.0 {
+            dir += &format!("-decay-{lambda}");
+            prefix += &format!("decay_{}_", name_part(lambda));
+        }
+        Variant {
+            dir,
+            prefix,
+            label: self.label(),
+            input_noise: sigma,
+            weight_decay: lambda,
+            epochs,
+            start_from: None,
+        }
+    }
+
+    /// The run on all training images with this regulariser, chosen on the held-out ones.
+    fn chosen_variant(&self, epochs: u32) -> Variant {
+        let what = self.label().replace("σ =", "input noise σ =");
+        Variant {
+            dir: "deep-chosen".into(),
+            prefix: "chosen_".into(),
+            label: format!("deep AE, {what} (chosen on held-out images), {epochs} epochs"),
+            input_noise: self.input_noise,
+            weight_decay: self.weight_decay,
+            epochs,
+            start_from: None,
+        }
+    }
+}
+
+/// A second run of `first`'s schedule, from the weights `first` ended with: a warm restart.
+fn warm_restart(args: &Args, first: &Trained, dir: &str, prefix: &str) -> anyhow::Result<Variant> {
+    let (v, epochs) = (&first.variant, first.cfg.epochs);
+    let label = v.label.trim_end_matches(&format!(", {} epochs", v.epochs));
+    Ok(Variant {
+        dir: format!("{}-{dir}", v.dir),
+        prefix: prefix.into(),
+        label: format!("{label}, warm restart: {epochs} + {epochs} epochs"),
+        input_noise: v.input_noise,
+        weight_decay: v.weight_decay,
+        epochs: v.epochs,
+        start_from: Some(final_weights(args, first)?),
+    })
+}
+
+/// Chooses the deep autoencoder's regulariser on training images held out from training, one
+/// coordinate at a time: first the σ of `--validation-noise` (without weight decay), then each λ of
+/// `--validation-weight-decay` with that σ. Every candidate trains on five sixths of the training
+/// images and is scored on the last sixth; the one with the lowest error at the end wins.
+pub(super) fn choose_regulariser(args: &Args, data: &DataSplits) -> anyhow::Result<Regulariser> {
+    if args.validation_noise.is_empty() {
+        bail!("--validation-noise is empty: give at least one σ, such as 0.1,0.2,0.3");
+    }
+    let out = args.run.out_dir(CHAPTER);
+    let splits = data.hold_out(data.train.len() / HELD_OUT_SHARE)?;
+    let train = |regulariser: Regulariser| {
+        let variant = regulariser.validation_variant(args.validation_epochs);
+        train_variant(args, &splits, variant).map(|t| (regulariser, t))
+    };
+    let mut trained = (args.validation_noise.iter())
+        .map(|&input_noise| {
+            train(Regulariser {
+                input_noise,
+                weight_decay: 0.0,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let best_noise = best(&trained).0.input_noise;
+    for &weight_decay in args.validation_weight_decay.iter().filter(|&&l| l > 0.0) {
+        trained.push(train(Regulariser {
+            input_noise: best_noise,
+            weight_decay,
+        })?);
+    }
+    let (chosen, best_run) = best(&trained);
+    let chosen = *chosen;
+    println!(
+        "validation: {} has the lowest error on the {} held-out images ({:.3})",
+        chosen.label(),
+        splits.test.len(),
+        final_error(best_run)
+    );
+
+    line_chart(
+        &out.join("deep-validation.svg"),
+        &format!(
+            "784-1000-500-250-30 autoencoder: {} training images, {} held out",
+            splits.train.len(),
+            splits.test.len()
+        ),
+        "epoch",
+        "squared error per held-out image",
+        &(trained.iter())
+            .map(|(_, t)| Series {
+                name: t.variant.label.clone(),
+                points: (t.history.epochs.iter().skip(1))
+                    .map(|e| (e.epoch as f64, e.test.loss))
+                    .collect(),
+            })
+            .collect::<Vec<_>>(),
+    )?;
+    let rows: Vec<Vec<String>> = (trained.iter())
+        .map(|(r, t)| {
+            let mark = |s: String| if *r == chosen { format!("**{s}**") } else { s };
+            vec![
+                mark(r.input_noise.to_string()),
+                mark(r.weight_decay.to_string()),
+                mark(format!("{:.2}", final_error(t))),
+                format!("{:.2}", t.train_mse),
+                format!("{:.2}", final_error(t) - t.train_mse),
+            ]
+        })
+        .collect();
+    let table = markdown_table(
+        &[
+            "σ",
+            "λ",
+            "held-out images · 留出图像",
+            "training images · 训练图像",
+            "gap · 差距",
+        ],
+        &rows,
+    );
+    let list = |values: Vec<String>| values.join(",");
+    let mut flags = vec![
+        "--experiment".to_string(),
+        "deep-validation".into(),
+        "--validation-noise".into(),
+        list(args.validation_noise.iter().map(f32::to_string).collect()),
+        "--validation-weight-decay".into(),
+        list(
+            args.validation_weight_decay
+                .iter()
+                .map(f64::to_string)
+                .collect(),
+        ),
+        "--validation-epochs".into(),
+        args.validation_epochs.to_string(),
+        "--deep-schedule".into(),
+        schedule_name(args),
+    ];
+    if args.validation_weight_decay.is_empty() {
+        flags.drain(4..6);
+    }
+    let cfg = &trained[0].1.cfg;
+    let text =
+        format!(
+        "{table}\nSquared error per image after the last epoch, on the last {} of the {} training \
+         images (held out) and on the first {} (trained on); σ: input noise, λ: decoupled weight \
+         decay · 最后一轮之后每张图像的平方误差：在 {} 张训练图像中最后 {} 张（留出）和前 {} 张（用于训练）\
+         上；σ：输入噪声，λ：解耦权重衰减。\n\n{} · Adam lr {} ({} \
+         schedule), batch {}, BCE loss, seed {}, {} epochs · 轮 · training time · 训练时间: {}.\n\n\
+         Command · 命令: {}\n",
+        splits.test.len(),
+        data.train.len(),
+        splits.train.len(),
+        data.train.len(),
+        splits.test.len(),
+        splits.train.len(),
+        data.title(),
+        cfg.learning_rate,
+        schedule_name(args),
+        cfg.batch_size,
+        cfg.seed,
+        cfg.epochs,
+        (trained.iter())
+            .map(|(r, t)| format!("{} {}", r.label(), args.run.timing(&t.history)))
+            .collect::<Vec<_>>()
+            .join("; "),
+        command(args, &flags)
+    );
+    ae_toolkit::atomic::write(&out.join("deep-validation.md"), text.as_bytes())?;
+
+    let mut values = Results::new("deep-validation");
+    chosen.record(&mut values, "val_best_");
+    values
+        .number("val_best_mse", final_error(best_run), 2)
+        .count("val_held_out", splits.test.len())
+        .count("val_trained_on", splits.train.len())
+        .count("val_epochs", cfg.epochs)
+        .count("val_candidates", trained.len());
+    for (_, t) in &trained {
+        let p = &t.variant.prefix;
+        values
+            .number(&format!("{p}mse"), final_error(t), 2)
+            .number(&format!("{p}train_mse"), t.train_mse, 2)
+            .number(&format!("{p}gap"), final_error(t) - t.train_mse, 2);
+    }
+    values.write(&out)?;
+    Ok(chosen)
+}
+
+/// The candidate with the lowest error on the held-out images after the last epoch.
+fn best(trained: &[(Regulariser, Trained)]) -> &(Regulariser, Trained) {
+    (trained.iter())
+        .min_by(|a, b| final_error(&a.1).total_cmp(&final_error(&b.1)))
+        .expect("at least one candidate")
+}
+
+/// The error on the held-out images after the last epoch.
+fn final_error(t: &Trained) -> f64 {
+    t.history.last().test.loss
+}
+
+/// The regulariser the chosen run trains with: the one chosen in this invocation, else for each
+/// coordinate its flag (`--chosen-noise`, `--chosen-weight-decay`), else the one the validation
+/// experiment recorded in the chapter's results (no weight decay if it recorded none).
+fn chosen_regulariser(args: &Args, chosen_now: Option<Regulariser>) -> anyhow::Result<Regulariser> {
+    if let Some(chosen) = chosen_now {
+        return Ok(chosen);
+    }
+    let out = args.run.out_dir(CHAPTER);
+    let recorded = ae_toolkit::results::read(&out).ok();
+    let recorded = |name: &str| recorded.as_ref().and_then(|v| v.get(name)).map(|v| v.value);
+    let input_noise = (args.chosen_noise)
+        .or_else(|| recorded("val_best_sigma").map(|v| v as f32))
+        .with_context(|| {
+            format!(
+                "no σ to train with: {} records no validation run (val_best_sigma). Run \
+                 `--experiment deep-validation` first, or give --chosen-noise σ",
+                out.join(ae_toolkit::results::FILE_NAME).display()
+            )
+        })?;
+    let weight_decay = (args.chosen_weight_decay)
+        .or_else(|| recorded("val_best_weight_decay"))
+        .unwrap_or(0.0);
+    Ok(Regulariser {
+        input_noise,
+        weight_decay,
+    })
+}
+
+/// Trains the deep autoencoder on all training images with the chosen regulariser for
+/// `--deep-long-epochs`, and scores it on the test images.
+pub(super) fn train_with_chosen_regulariser(
+    args: &Args,
+    data: &DataSplits,
+    chosen_now: Option<Regulariser>,
+) -> anyhow::Result<()> {
+    let chosen = chosen_regulariser(args, chosen_now)?;
+    let epochs = args.deep_long_epochs;
+    if epochs == 0 {
+        bail!("--deep-long-epochs 0: the chosen run needs a budget; give it one, such as 400");
+    }
+    let out = args.run.out_dir(CHAPTER);
+    let pca = Pca::fit(&data.train.images, PIXELS, 30);
+    let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
+    let trained = [train_variant(args, data, chosen.chosen_variant(epochs))?];
+    deep_figures(data, &trained, &pca, pca30, &out, "deep-chosen")?;
+    let mut flags = vec![
+        "--experiment".to_string(),
+        "deep-chosen".into(),
+        "--deep-long-epochs".into(),
+        epochs.to_string(),
+        "--deep-schedule".into(),
+        schedule_name(args),
+    ];
+    if chosen_now.is_none() {
+        if let Some(given) = args.chosen_noise {
+            flags.extend(["--chosen-noise".into(), given.to_string()]);
+        }
+        if let Some(given) = args.chosen_weight_decay {
+            flags.extend(["--chosen-weight-decay".into(), given.to_string()]);
+        }
+    }
+    let summary = deep_summary(args, data, &trained, pca30, &flags);
+    ae_toolkit::atomic::write(&out.join("deep-chosen-summary.md"), summary.as_bytes())?;
+    let mut values = Results::new("deep-chosen");
+    chosen.record(&mut values, "chosen_");
+    variant_values(&mut values, &trained[0]);
+    values.write(&out)?;
+    Ok(())
+}
+
+/// Trains the chosen regulariser's runs for a second cosine cycle from the weights they ended with
+/// (a warm restart): first the validation run, scored on the held-out images; then, only if that
+/// lowered their error, the run on all training images, scored on the test images once.
+pub(super) fn train_with_warm_restart(
+    args: &Args,
+    data: &DataSplits,
+    chosen_now: Option<Regulariser>,
+) -> anyhow::Result<()> {
+    let chosen = chosen_regulariser(args, chosen_now)?;
+    let out = args.run.out_dir(CHAPTER);
+    // The runs a restart continues are read back from their checkpoints when they have finished
+    // (and trained first when they have not).
+    let mut reading = args.clone();
+    reading.run.resume = true;
+
+    let splits = data.hold_out(data.train.len() / HELD_OUT_SHARE)?;
+    let first = train_variant(
+        &reading,
+        &splits,
+        chosen.validation_variant(args.validation_epochs),
+    )?;
+    let second = warm_restart(args, &first, "restart", "val_restart_")?;
+    let second = train_variant(args, &splits, second)?;
+    let helps = final_error(&second) < final_error(&first);
+    let mut values = Results::new("deep-restart");
+    values
+        .number("val_restart_before", final_error(&first), 2)
+        .number("val_restart_mse", final_error(&second), 2)
+        .number("val_restart_train_mse", second.train_mse, 2)
+        .number(
+            "val_restart_gap",
+            final_error(&second) - second.train_mse,
+            2,
+        )
+        .count("val_restart_epochs", second.history.last().epoch);
+    println!(
+        "validation: a warm restart of {} takes the held-out error from {:.3} to {:.3}",
+        first.variant.label,
+        final_error(&first),
+        final_error(&second)
+    );
+    if !helps {
+        println!(
+            "validation: the warm restart does not help on the held-out images; not run on all"
+        );
+        values.write(&out)?;
+        return Ok(());
+    }
+
+    let epochs = args.deep_long_epochs;
+    if epochs == 0 {
+        bail!("--deep-long-epochs 0: the chosen run needs a budget; give it one, such as 400");
+    }
+    let first = train_variant(&reading, data, chosen.chosen_variant(epochs))?;
+    let second = warm_restart(args, &first, "restart", "restart_")?;
+    let trained = [train_variant(args, data, second)?];
+    let pca = Pca::fit(&data.train.images, PIXELS, 30);
+    let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
+    deep_figures(data, &trained, &pca, pca30, &out, "deep-restart")?;
+    let flags = [
+        "--experiment".to_string(),
+        "deep-restart".into(),
+        "--deep-long-epochs".into(),
+        epochs.to_string(),
+        "--validation-epochs".into(),
+        args.validation_epochs.to_string(),
+        "--deep-schedule".into(),
+        schedule_name(args),
+    ];
+    let summary = deep_summary(args, data, &trained, pca30, &flags);
+    ae_toolkit::atomic::write(&out.join("deep-restart-summary.md"), summary.as_bytes())?;
+    variant_values(&mut values, &trained[0]);
+    values.write(&out)?;
+    Ok(())
+}
