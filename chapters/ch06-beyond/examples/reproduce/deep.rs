@@ -110,12 +110,19 @@ impl Trained {
 /// Test images shown in the reconstruction figure.
 const SHOWN: usize = 10;
 
+/// PCA with 30 components fitted to the training images, and its error on the test images: the
+/// level every deep figure draws.
+pub(super) fn pca30_baseline(data: &DataSplits) -> (Pca, f64) {
+    let pca = Pca::fit(&data.train.images, PIXELS, 30);
+    let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
+    (pca, pca30)
+}
+
 /// Trains each variant on a device of its own, seeded alike (each run starts from the same
 /// weights, whichever runs first), then writes the figures, tables and values.
 pub(super) fn deep(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let out = args.run.out_dir(CHAPTER);
-    let pca = Pca::fit(&data.train.images, PIXELS, 30);
-    let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
+    let (pca, pca30) = pca30_baseline(data);
     println!("PCA-30: {pca30:.3} squared error per test image (paper: {PAPER_PCA_30})");
     let trained = (variants(args).into_iter())
         .map(|variant| train_variant(args, data, variant))
@@ -409,7 +416,7 @@ pub(super) fn deep_summary(
         .map(|t| format!("{} {}", t.variant.label, args.run.timing(&t.history)))
         .collect();
     let budgets: Vec<String> = (trained.iter())
-        .map(|t| format!("{} {}", t.variant.label, t.cfg.epochs))
+        .map(|t| format!("{} {}", t.variant.label, t.history.last().epoch))
         .collect();
     let cfg = &trained[0].cfg;
     format!(

@@ -1,10 +1,10 @@
 //! Part 2, continued: the regulariser (input noise σ, then weight decay λ) chosen the strict way,
-//! on training images held out from training, and the deep autoencoder trained with it on the long
-//! budget.
+//! on training images held out from training; the deep autoencoder trained with it on the long
+//! budget; and that run continued by a warm restart, once the held-out images say it helps.
 
 use super::deep::{
-    deep_figures, deep_summary, final_weights, schedule_name, train_variant, variant_values,
-    Trained, Variant,
+    deep_figures, deep_summary, final_weights, pca30_baseline, schedule_name, train_variant,
+    variant_values, Trained, Variant,
 };
 use super::*;
 
@@ -82,11 +82,11 @@ impl Regulariser {
 }
 
 /// A second run of `first`'s schedule, from the weights `first` ended with: a warm restart.
-fn warm_restart(args: &Args, first: &Trained, dir: &str, prefix: &str) -> anyhow::Result<Variant> {
+fn warm_restart(args: &Args, first: &Trained, prefix: &str) -> anyhow::Result<Variant> {
     let (v, epochs) = (&first.variant, first.cfg.epochs);
     let label = v.label.trim_end_matches(&format!(", {} epochs", v.epochs));
     Ok(Variant {
-        dir: format!("{}-{dir}", v.dir),
+        dir: format!("{}-restart", v.dir),
         prefix: prefix.into(),
         label: format!("{label}, warm restart: {epochs} + {epochs} epochs"),
         input_noise: v.input_noise,
@@ -283,6 +283,14 @@ fn chosen_regulariser(args: &Args, chosen_now: Option<Regulariser>) -> anyhow::R
     })
 }
 
+/// `--deep-long-epochs`, the budget of the chosen run and of each cycle of its warm restart.
+fn long_budget(args: &Args) -> anyhow::Result<u32> {
+    match args.deep_long_epochs {
+        0 => bail!("--deep-long-epochs 0: the chosen run needs a budget; give it one, such as 400"),
+        epochs => Ok(epochs),
+    }
+}
+
 /// Trains the deep autoencoder on all training images with the chosen regulariser for
 /// `--deep-long-epochs`, and scores it on the test images.
 pub(super) fn train_with_chosen_regulariser(
@@ -291,13 +299,9 @@ pub(super) fn train_with_chosen_regulariser(
     chosen_now: Option<Regulariser>,
 ) -> anyhow::Result<()> {
     let chosen = chosen_regulariser(args, chosen_now)?;
-    let epochs = args.deep_long_epochs;
-    if epochs == 0 {
-        bail!("--deep-long-epochs 0: the chosen run needs a budget; give it one, such as 400");
-    }
+    let epochs = long_budget(args)?;
     let out = args.run.out_dir(CHAPTER);
-    let pca = Pca::fit(&data.train.images, PIXELS, 30);
-    let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
+    let (pca, pca30) = pca30_baseline(data);
     let trained = [train_variant(args, data, chosen.chosen_variant(epochs))?];
     deep_figures(data, &trained, &pca, pca30, &out, "deep-chosen")?;
     let mut flags = vec![
@@ -346,7 +350,7 @@ pub(super) fn train_with_warm_restart(
         &splits,
         chosen.validation_variant(args.validation_epochs),
     )?;
-    let second = warm_restart(args, &first, "restart", "val_restart_")?;
+    let second = warm_restart(args, &first, "val_restart_")?;
     let second = train_variant(args, &splits, second)?;
     let helps = final_error(&second) < final_error(&first);
     let mut values = Results::new("deep-restart");
@@ -374,15 +378,11 @@ pub(super) fn train_with_warm_restart(
         return Ok(());
     }
 
-    let epochs = args.deep_long_epochs;
-    if epochs == 0 {
-        bail!("--deep-long-epochs 0: the chosen run needs a budget; give it one, such as 400");
-    }
+    let epochs = long_budget(args)?;
     let first = train_variant(&reading, data, chosen.chosen_variant(epochs))?;
-    let second = warm_restart(args, &first, "restart", "restart_")?;
+    let second = warm_restart(args, &first, "restart_")?;
     let trained = [train_variant(args, data, second)?];
-    let pca = Pca::fit(&data.train.images, PIXELS, 30);
-    let pca30 = mean(&pca_squared_errors(&pca, &data.test, 30));
+    let (pca, pca30) = pca30_baseline(data);
     deep_figures(data, &trained, &pca, pca30, &out, "deep-restart")?;
     let flags = [
         "--experiment".to_string(),
@@ -397,6 +397,12 @@ pub(super) fn train_with_warm_restart(
     let summary = deep_summary(args, data, &trained, pca30, &flags);
     ae_toolkit::atomic::write(&out.join("deep-restart-summary.md"), summary.as_bytes())?;
     variant_values(&mut values, &trained[0]);
+    // The second cycle's own training time (the run's minutes count both cycles).
+    let h = &trained[0].history;
+    let second_cycle: f64 = (h.epochs.iter().skip(first.history.epochs.len()))
+        .map(|e| e.seconds)
+        .sum();
+    values.with_unit("restart_cycle_minutes", second_cycle / 60.0, 0, "min");
     values.write(&out)?;
     Ok(())
 }
