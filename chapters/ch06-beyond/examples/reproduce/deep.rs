@@ -422,20 +422,27 @@ pub(super) fn deep_summary(
     format!(
         "{summary}\nSquared error per image (sum over 784 pixels, mean over the {} test or {} \
          training images) · 每张图像的平方误差（784 个像素求和，对 {} 张测试图像或 {} 张训练图像取平均）。\n\n\
-         {} · Adam lr {} ({} schedule), batch {}, BCE loss, seed {} · epochs · 轮数: {} · training time · \
-         训练时间: {}.\n\nCommand · 命令: {}\n\n{table}",
+         {} · epochs · 轮数: {} · training time · 训练时间: {}.\n\nCommand · 命令: {}\n\n{table}",
         data.test.len(),
         data.train.len(),
         data.test.len(),
         data.train.len(),
+        training_setup(args, data, cfg),
+        budgets.join("; "),
+        times.join("; "),
+        command(args, flags)
+    )
+}
+
+/// The data and how the deep runs train on it, for the notes under the tables.
+pub(super) fn training_setup(args: &Args, data: &DataSplits, cfg: &TrainConfig) -> String {
+    format!(
+        "{} · Adam lr {} ({} schedule), batch {}, BCE loss, seed {}",
         data.title(),
         cfg.learning_rate,
         schedule_name(args),
         cfg.batch_size,
-        cfg.seed,
-        budgets.join("; "),
-        times.join("; "),
-        command(args, flags)
+        cfg.seed
     )
 }
 

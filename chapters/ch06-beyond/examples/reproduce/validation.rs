@@ -4,7 +4,7 @@
 
 use super::deep::{
     deep_figures, deep_summary, final_weights, pca30_baseline, schedule_name, train_variant,
-    variant_values, Trained, Variant,
+    training_setup, variant_values, Trained, Variant,
 };
 use super::*;
 
@@ -201,8 +201,7 @@ pub(super) fn choose_regulariser(args: &Args, data: &DataSplits) -> anyhow::Resu
         "{table}\nSquared error per image after the last epoch, on the last {} of the {} training \
          images (held out) and on the first {} (trained on); σ: input noise, λ: decoupled weight \
          decay · 最后一轮之后每张图像的平方误差：在 {} 张训练图像中最后 {} 张（留出）和前 {} 张（用于训练）\
-         上；σ：输入噪声，λ：解耦权重衰减。\n\n{} · Adam lr {} ({} \
-         schedule), batch {}, BCE loss, seed {}, {} epochs · 轮 · training time · 训练时间: {}.\n\n\
+         上；σ：输入噪声，λ：解耦权重衰减。\n\n{}, {} epochs · 轮 · training time · 训练时间: {}.\n\n\
          Command · 命令: {}\n",
         splits.test.len(),
         data.train.len(),
@@ -210,11 +209,7 @@ pub(super) fn choose_regulariser(args: &Args, data: &DataSplits) -> anyhow::Resu
         data.train.len(),
         splits.test.len(),
         splits.train.len(),
-        data.title(),
-        cfg.learning_rate,
-        schedule_name(args),
-        cfg.batch_size,
-        cfg.seed,
+        training_setup(args, data, cfg),
         cfg.epochs,
         (trained.iter())
             .map(|(r, t)| format!("{} {}", r.label(), args.run.timing(&t.history)))
