@@ -247,14 +247,15 @@ fn continued(earlier: &History, restart: History) -> History {
     History { epochs }
 }
 
-/// The weights file a finished run of `variant` left in its run directory.
+/// Where a warm restart of the finished run `t` starts: the weights file it saved after its last
+/// epoch in its run directory, and its history.
 pub(super) fn final_weights(args: &Args, t: &Trained) -> anyhow::Result<StartFrom> {
     let epoch = t.history.last().epoch - t.earlier_epochs();
     let weights = (args.run.run_dir(CHAPTER, &t.variant.dir)).join(checkpoint_weights_name(epoch));
     if !weights.is_file() {
         bail!(
             "{} is missing: a warm restart starts from the weights the run `{}` saved after its \
-             last epoch. Run it again without --runs-dir pointing elsewhere",
+             last epoch. Give the --runs-dir that run was trained with, or train it again",
             weights.display(),
             t.variant.label
         );

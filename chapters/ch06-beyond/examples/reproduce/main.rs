@@ -13,7 +13,8 @@
 //! Data: full MNIST from the data directory (`cargo xtask fetch-data`), otherwise the embedded
 //! 2,000/500-image subset (announced on stderr). Every deep run keeps a checkpoint after every
 //! epoch in its own directory under `target/runs/ch06/` (`deep`, `deep-regularised`,
-//! `deep-regularised-long`, `deep-validation-sigma-<σ>[-decay-<λ>]`, `deep-chosen`); `--resume`
+//! `deep-regularised-long`, `deep-validation-sigma-<σ>[-decay-<λ>]`, `deep-chosen`, and the warm
+//! restarts `deep-validation-sigma-<σ>-restart` and `deep-chosen-restart`); `--resume`
 //! continues them, and a finished one is read back instead of trained again.
 
 use std::path::{Path, PathBuf};
