@@ -96,14 +96,10 @@ impl Trained {
     }
 
     /// The learning rate of `epoch` of the whole history: a warm restart repeats the schedule of
-    /// the run it continues (same budget, same configuration).
+    /// the run it continues (same budget, same configuration) once per cycle.
     fn learning_rate_at(&self, epoch: usize) -> f64 {
-        let earlier = self.earlier_epochs();
-        self.cfg.learning_rate_at(if epoch > earlier {
-            epoch - earlier
-        } else {
-            epoch
-        })
+        self.cfg
+            .learning_rate_at((epoch.max(1) - 1) % self.cfg.epochs + 1)
     }
 }
 

@@ -14,7 +14,7 @@
 //! 2,000/500-image subset (announced on stderr). Every deep run keeps a checkpoint after every
 //! epoch in its own directory under `target/runs/ch06/` (`deep`, `deep-regularised`,
 //! `deep-regularised-long`, `deep-validation-sigma-<σ>[-decay-<λ>]`, `deep-chosen`, and the warm
-//! restarts `deep-validation-sigma-<σ>-restart` and `deep-chosen-restart`); `--resume`
+//! restarts `deep-validation-sigma-<σ>-restart[-<k>]` and `deep-chosen-restart[-<k>]`); `--resume`
 //! continues them, and a finished one is read back instead of trained again.
 
 use std::path::{Path, PathBuf};
@@ -66,8 +66,8 @@ enum Experiment {
     DeepValidation,
     /// The deep autoencoder with that regulariser on the long budget (`--deep-long-epochs`)
     DeepChosen,
-    /// The chosen deep autoencoder trained for a second cosine cycle from its last weights (a
-    /// warm restart), if that lowers the error on the held-out images
+    /// The chosen deep autoencoder continued by more cosine cycles from its last weights (warm
+    /// restarts, up to `--cycles`), as long as each lowers the error on the held-out images
     DeepRestart,
     /// Anomaly detection: each digit held out in turn, AE vs VAE vs PCA (ROC-AUC)
     Anomaly,
@@ -123,6 +123,11 @@ struct Args {
     /// chose, as recorded in the chapter's results]
     #[arg(long, value_name = "λ", value_parser = non_negative_f64)]
     chosen_weight_decay: Option<f64>,
+    /// The most cosine cycles of `--experiment deep-restart`, the first run's included: each warm
+    /// restart is tried on the held-out images first, and the runs stop at the first cycle that
+    /// does not lower the held-out error
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    cycles: u32,
     // The nonlinear autoencoders and VAEs train for 10 epochs, as in Chapters 1 and 5; the shared
     // `--epochs` flag overrides every epoch count.
     #[command(flatten)]

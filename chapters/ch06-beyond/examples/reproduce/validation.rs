@@ -1,6 +1,6 @@
 //! Part 2, continued: the regulariser (input noise σ, then weight decay λ) chosen the strict way,
 //! on training images held out from training; the deep autoencoder trained with it on the long
-//! budget; and that run continued by a warm restart, once the held-out images say it helps.
+//! budget; and that run continued by warm restarts, for as many cycles as the held-out images say help.
 
 use super::deep::{
     deep_figures, deep_summary, final_weights, pca30_baseline, schedule_name, train_variant,
@@ -81,19 +81,60 @@ impl Regulariser {
     }
 }
 
-/// A second run of `first`'s schedule, from the weights `first` ended with: a warm restart.
-fn warm_restart(args: &Args, first: &Trained, prefix: &str) -> anyhow::Result<Variant> {
-    let (v, epochs) = (&first.variant, first.cfg.epochs);
-    let label = v.label.trim_end_matches(&format!(", {} epochs", v.epochs));
+/// Cycle `cycle` of `first`'s schedule (2 for its first warm restart): the same budget once more,
+/// from the weights `previous` (cycle `cycle - 1`) ended with.
+fn warm_restart(
+    args: &Args,
+    first: &Variant,
+    previous: &Trained,
+    cycle: usize,
+    prefix: &str,
+) -> anyhow::Result<Variant> {
+    let epochs = first.epochs;
+    let label = first.label.trim_end_matches(&format!(", {epochs} epochs"));
+    let budgets = vec![previous.cfg.epochs.to_string(); cycle].join(" + ");
+    let restarts = if cycle > 2 {
+        "warm restarts"
+    } else {
+        "warm restart"
+    };
     Ok(Variant {
-        dir: format!("{}-restart", v.dir),
+        // The first restart's directory keeps its name from before restarts were chained.
+        dir: match cycle {
+            2 => format!("{}-restart", first.dir),
+            _ => format!("{}-restart-{}", first.dir, cycle - 1),
+        },
         prefix: prefix.into(),
-        label: format!("{label}, warm restart: {epochs} + {epochs} epochs"),
-        input_noise: v.input_noise,
-        weight_decay: v.weight_decay,
-        epochs: v.epochs,
-        start_from: Some(final_weights(args, first)?),
+        label: format!("{label}, {restarts}: {budgets} epochs"),
+        input_noise: first.input_noise,
+        weight_decay: first.weight_decay,
+        epochs,
+        start_from: Some(final_weights(args, previous)?),
     })
+}
+
+/// After each cycle of `cycles` (the first run, then its restarts), under `<prefix>cycle_<k>_…`:
+/// the error it is scored by, the training images' error, the gap between the two, how much the
+/// cycle lowered the error (`gain`, from the second on), and the cycle's own training minutes.
+fn record_cycles(values: &mut Results, cycles: &[Trained], prefix: &str) {
+    let mut earlier: Option<&Trained> = None;
+    for (k, t) in (1..).zip(cycles) {
+        let done = earlier.map_or(0, |e| e.history.epochs.len());
+        let seconds: f64 = (t.history.epochs.iter().skip(done))
+            .map(|e| e.seconds)
+            .sum();
+        let name = |what: &str| format!("{prefix}cycle_{k}_{what}");
+        values
+            .number(&name("mse"), final_error(t), 2)
+            .number(&name("train_mse"), t.train_mse, 2)
+            .number(&name("gap"), final_error(t) - t.train_mse, 2)
+            .with_unit(&name("minutes"), seconds / 60.0, 0, "min");
+        if let Some(e) = earlier {
+            values.number(&name("gain"), final_error(e) - final_error(t), 2);
+        }
+        earlier = Some(t);
+    }
+    values.count(&format!("{prefix}cycles"), cycles.len());
 }
 
 /// Chooses the deep autoencoder's regulariser on training images held out from training, one
@@ -324,9 +365,40 @@ pub(super) fn train_with_chosen_regulariser(
     Ok(())
 }
 
-/// Trains the chosen regulariser's runs for a second cosine cycle from the weights they ended with
-/// (a warm restart): first the validation run, scored on the held-out images; then, only if that
-/// lowered their error, the run on all training images, scored on the test images once.
+/// `first` followed by its warm restarts, up to `cycles` cycles in all; with `until_no_better`,
+/// the chain ends at the first cycle that does not lower the error (that cycle included).
+fn restart_cycles(
+    args: &Args,
+    data: &DataSplits,
+    first: Trained,
+    cycles: usize,
+    prefix: &str,
+    until_no_better: bool,
+) -> anyhow::Result<Vec<Trained>> {
+    let mut chain = vec![first];
+    for cycle in 2..=cycles {
+        let (first, last) = (&chain[0], &chain[cycle - 2]);
+        let next = warm_restart(args, &first.variant, last, cycle, prefix)?;
+        let next = train_variant(args, data, next)?;
+        let better = final_error(&next) < final_error(last);
+        println!(
+            "{}: cycle {cycle} takes the error from {:.3} to {:.3}",
+            next.variant.label,
+            final_error(last),
+            final_error(&next)
+        );
+        chain.push(next);
+        if until_no_better && !better {
+            break;
+        }
+    }
+    Ok(chain)
+}
+
+/// Continues the chosen regulariser's runs by warm restarts, each a cosine cycle more from the
+/// weights the last one ended with, up to `--cycles` in all: first the validation run, scored on
+/// the held-out images, for as long as each cycle lowers their error; then the run on all training
+/// images for as many cycles as helped there, scored on the test images once.
 pub(super) fn train_with_warm_restart(
     args: &Args,
     data: &DataSplits,
@@ -340,48 +412,42 @@ pub(super) fn train_with_warm_restart(
     reading.run.resume = true;
 
     let splits = data.hold_out(data.train.len() / HELD_OUT_SHARE)?;
-    let first = train_variant(
-        &reading,
+    let first = chosen.validation_variant(args.validation_epochs);
+    let first = train_variant(&reading, &splits, first)?;
+    let held_out = restart_cycles(
+        args,
         &splits,
-        chosen.validation_variant(args.validation_epochs),
+        first,
+        args.cycles as usize,
+        "val_restart_",
+        true,
     )?;
-    let second = warm_restart(args, &first, "val_restart_")?;
-    let second = train_variant(args, &splits, second)?;
-    let helps = final_error(&second) < final_error(&first);
     let mut values = Results::new("deep-restart");
-    values
-        .number("val_restart_before", final_error(&first), 2)
-        .number("val_restart_mse", final_error(&second), 2)
-        .number("val_restart_train_mse", second.train_mse, 2)
-        .number(
-            "val_restart_gap",
-            final_error(&second) - second.train_mse,
-            2,
-        )
-        .count("val_restart_epochs", second.history.last().epoch);
-    println!(
-        "validation: a warm restart of {} takes the held-out error from {:.3} to {:.3}",
-        first.variant.label,
-        final_error(&first),
-        final_error(&second)
-    );
-    if !helps {
-        println!(
-            "validation: the warm restart does not help on the held-out images; not run on all"
-        );
+    record_cycles(&mut values, &held_out, "val_");
+    // The cycles that lowered the held-out error, counted with the first.
+    let helpful = 1
+        + (held_out.windows(2))
+            .take_while(|w| final_error(&w[1]) < final_error(&w[0]))
+            .count();
+    values.count("cycles_chosen", helpful);
+    if helpful == 1 {
+        println!("validation: a warm restart does not help on the held-out images; not run on all");
         values.write(&out)?;
         return Ok(());
     }
 
     let epochs = long_budget(args)?;
     let first = train_variant(&reading, data, chosen.chosen_variant(epochs))?;
-    let second = warm_restart(args, &first, "restart_")?;
-    let trained = [train_variant(args, data, second)?];
+    let mut cycles = restart_cycles(args, data, first, helpful, "restart_", false)?;
+    record_cycles(&mut values, &cycles, "");
+    let trained = [cycles.pop().expect("at least two cycles")];
     let (pca, pca30) = pca30_baseline(data);
     deep_figures(data, &trained, &pca, pca30, &out, "deep-restart")?;
     let flags = [
         "--experiment".to_string(),
         "deep-restart".into(),
+        "--cycles".into(),
+        args.cycles.to_string(),
         "--deep-long-epochs".into(),
         epochs.to_string(),
         "--validation-epochs".into(),
@@ -392,12 +458,6 @@ pub(super) fn train_with_warm_restart(
     let summary = deep_summary(args, data, &trained, pca30, &flags);
     ae_toolkit::atomic::write(&out.join("deep-restart-summary.md"), summary.as_bytes())?;
     variant_values(&mut values, &trained[0]);
-    // The second cycle's own training time (the run's minutes count both cycles).
-    let h = &trained[0].history;
-    let second_cycle: f64 = (h.epochs.iter().skip(first.history.epochs.len()))
-        .map(|e| e.seconds)
-        .sum();
-    values.with_unit("restart_cycle_minutes", second_cycle / 60.0, 0, "min");
     values.write(&out)?;
     Ok(())
 }
