@@ -1,6 +1,7 @@
 //! Part 2, continued: the regulariser (input noise σ, then weight decay λ) chosen the strict way,
 //! on training images held out from training; the deep autoencoder trained with it on the long
-//! budget; and that run continued by warm restarts, for as many cycles as the held-out images say help.
+//! budget; and that run continued by warm restarts, for as many cycles as the held-out images say
+//! help.
 
 use super::deep::{
     deep_figures, deep_summary, final_weights, pca30_baseline, schedule_name, train_variant,
