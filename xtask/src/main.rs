@@ -51,7 +51,8 @@ enum Task {
     Perf(xtask::perf::Options),
     /// Run every chapter's `reproduce` example with all its experiments on the full data (release
     /// build), rewriting what the book includes in book/generated/; one progress line, and the
-    /// time of each chapter at the end. Fetches the data first if it is missing
+    /// time of each chapter at the end (recorded in book/generated/reproduce/). Fetches the data
+    /// first if it is missing
     Reproduce {
         /// Only this chapter: its number or crate name, e.g. 3, ch03 or ch03-denoising
         #[arg(long, value_name = "N")]
@@ -59,6 +60,14 @@ enum Task {
         /// Data directory [default: $AE_DATA_DIR, else `data/` at the top of the workspace]
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Leave out the runs that take hours (Chapter 6's deep autoencoder: its pages then show
+        /// the numbers of the last full run)
+        #[arg(long)]
+        quick: bool,
+        /// Read finished runs back from their checkpoints and continue interrupted ones (times
+        /// are then not recorded)
+        #[arg(long)]
+        resume: bool,
     },
     /// Re-cut the embedded subset (first 2,000 train / 500 test images) from full data
     MakeSubset {
@@ -134,7 +143,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Task::FetchData { data_dir, dataset } => fetch_data(DataDir::resolve(data_dir), dataset),
         Task::Test => test_everything(),
-        Task::Reproduce { chapter, data_dir } => reproduce(chapter, data_dir),
+        Task::Reproduce {
+            chapter,
+            data_dir,
+            quick,
+            resume,
+        } => reproduce(chapter, data_dir, quick, resume),
         Task::CudaCheck => cuda_check(),
         Task::Book { action } => match action {
             BookAction::Build => xtask::book::build(&root()),
@@ -187,14 +201,25 @@ fn assignment(action: AssignmentAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn reproduce(chapter: Option<String>, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+fn reproduce(
+    chapter: Option<String>,
+    data_dir: Option<PathBuf>,
+    quick: bool,
+    resume: bool,
+) -> anyhow::Result<()> {
     let only = chapter.map(|c| match c.parse::<u32>() {
         Ok(n) => format!("ch{n:02}"),
         Err(_) => c,
     });
     let dir = DataDir::resolve(data_dir.clone());
     fetch_data(dir, None)?;
-    let runs = xtask::reproduce::reproduce(&root(), only.as_deref(), data_dir.as_deref())?;
+    let opts = xtask::reproduce::Options {
+        only,
+        data_dir,
+        quick,
+        resume,
+    };
+    let runs = xtask::reproduce::reproduce(&root(), &opts)?;
     print!("{}", xtask::reproduce::summary(&runs));
     Ok(())
 }
@@ -369,7 +394,7 @@ fn run_examples() -> anyhow::Result<TestCount> {
     let before = tree_snapshot(&generated)?;
     let mut count = TestCount::default();
     for xtask::reproduce::ChapterExample { chapter, main } in chapter_examples(&root)? {
-        let everything = every_experiment_flag(&main)?;
+        let everything = every_experiment_flag(&main, false)?;
         let tmp = tempfile::tempdir()?;
         let (data, out, runs) = (
             tmp.path().join("no-data"),

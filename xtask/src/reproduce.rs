@@ -7,6 +7,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use ae_toolkit::results::Results;
 use anyhow::{bail, Context};
 
 /// A chapter crate and its `reproduce` example's main file.
@@ -39,18 +42,29 @@ pub fn chapter_examples(root: &Path) -> anyhow::Result<Vec<ChapterExample>> {
 }
 
 /// The flag that makes an example run all of its experiments (`--preset all`, `--experiment all`
-/// or `--dataset all`), read from the example's argument struct.
-pub fn every_experiment_flag(example: &Path) -> anyhow::Result<Vec<String>> {
+/// or `--dataset all`), read from the example's argument struct. With `quick`, an example that
+/// has long runs and offers `all-quick` (everything else; Chapter 6) gets that instead.
+pub fn every_experiment_flag(example: &Path, quick: bool) -> anyhow::Result<Vec<String>> {
     let src = std::fs::read_to_string(example)?;
     for flag in ["preset", "experiment", "dataset"] {
         if src.contains(&format!("    {flag}: ")) {
-            return Ok(vec![format!("--{flag}"), "all".into()]);
+            let all = if quick && offers_quick(&src) {
+                "all-quick"
+            } else {
+                "all"
+            };
+            return Ok(vec![format!("--{flag}"), all.into()]);
         }
     }
     bail!(
         "{}: no --preset, --experiment or --dataset flag to run everything with",
         example.display()
     )
+}
+
+/// Whether an example's source declares the `all-quick` choice (a variant `AllQuick`).
+fn offers_quick(src: &str) -> bool {
+    src.contains("    AllQuick,")
 }
 
 /// `cargo run` of `chapter`'s `reproduce` example built with `profile` (`release`, or `test` to
@@ -60,21 +74,34 @@ pub fn run_example(chapter: &str, profile: &str) -> Vec<String> {
     line.split(' ').map(String::from).collect()
 }
 
+/// What `cargo xtask reproduce` runs.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Only the chapters whose crate name starts with this, e.g. `ch03`.
+    pub only: Option<String>,
+    /// The data directory (the examples' own default when `None`).
+    pub data_dir: Option<PathBuf>,
+    /// Leave out the runs that take hours (`all-quick` where an example offers it).
+    pub quick: bool,
+    /// Pass `--resume`: finished runs are read back from their checkpoints, interrupted ones
+    /// continue. Such a run's times are not recorded (they are not the time to reproduce).
+    pub resume: bool,
+}
+
 /// How one chapter's run went.
 pub struct ChapterRun {
     pub chapter: String,
+    /// The chapter ran its `all-quick` choice (long runs left out).
+    pub quick: bool,
     pub seconds: f64,
     pub log: PathBuf,
 }
 
-/// Runs the chapters' examples (all, or those whose crate name starts with `only`, e.g. `ch03`),
-/// release build, full data in `data_dir` (the examples' own default when `None`). Each example's
-/// output goes to `target/reproduce/<chapter>.log`; the terminal shows one progress line.
-pub fn reproduce(
-    root: &Path,
-    only: Option<&str>,
-    data_dir: Option<&Path>,
-) -> anyhow::Result<Vec<ChapterRun>> {
+/// Runs the chapters' examples (release build, full data), each example's output into
+/// `target/reproduce/<chapter>.log`, the terminal showing one progress line; unless resuming,
+/// each chapter's time is recorded in `book/generated/reproduce/` ([`record`]) as it finishes.
+pub fn reproduce(root: &Path, opts: &Options) -> anyhow::Result<Vec<ChapterRun>> {
+    let only = opts.only.as_deref();
     let examples: Vec<_> = chapter_examples(root)?
         .into_iter()
         .filter(|e| only.is_none_or(|o| e.chapter.starts_with(o)))
@@ -105,11 +132,17 @@ pub fn reproduce(
     std::fs::create_dir_all(&logs)?;
     let started = Instant::now();
     let mut done: Vec<ChapterRun> = Vec::new();
+    let build = dfdx_build(root)?;
     for (i, e) in examples.iter().enumerate() {
         let mut args = run_example(&e.chapter, "release");
-        args.extend(every_experiment_flag(&e.main)?);
-        if let Some(dir) = data_dir {
+        let every = every_experiment_flag(&e.main, opts.quick)?;
+        let quick = every[1] == "all-quick";
+        args.extend(every);
+        if let Some(dir) = &opts.data_dir {
             args.extend(["--data-dir".to_string(), dir.display().to_string()]);
+        }
+        if opts.resume {
+            args.push("--resume".into());
         }
         args.push("--quiet".into());
         let log = logs.join(format!("{}.log", e.chapter));
@@ -141,13 +174,102 @@ pub fn reproduce(
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
-        done.push(ChapterRun {
+        let run = ChapterRun {
             chapter: e.chapter.clone(),
+            quick,
             seconds: chapter_start.elapsed().as_secs_f64(),
             log,
-        });
+        };
+        if !opts.resume {
+            record(&root.join(TIMES_DIR), build, &run)?;
+        }
+        done.push(run);
     }
     Ok(done)
+}
+
+/// Where the recorded times go: the performance appendix quotes them.
+pub const TIMES_DIR: &str = "book/generated/reproduce";
+
+/// Which dfdx the examples are built with, as the lock file says: `published` (0.13.0 from
+/// crates.io) or `patched` (the project's copy in `vendor/dfdx`, a path dependency, which the
+/// lock file lists without a source).
+pub fn dfdx_build(root: &Path) -> anyhow::Result<&'static str> {
+    let path = root.join("Cargo.lock");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {} (run `cargo build` first)", path.display()))?;
+    let lock: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not TOML", path.display()))?;
+    let dfdx = lock
+        .get("package")
+        .and_then(|p| p.as_array_of_tables())
+        .and_then(|ps| {
+            ps.iter()
+                .find(|p| p.get("name").and_then(|n| n.as_str()) == Some("dfdx"))
+        })
+        .with_context(|| format!("{} lists no dfdx", path.display()))?;
+    Ok(if dfdx.contains_key("source") {
+        "published"
+    } else {
+        "patched"
+    })
+}
+
+/// Records one chapter's time as `<build>_<chNN>[_quick]_seconds` (shown as `m:ss`), then the
+/// totals over what is recorded: per build, `<build>_total_seconds` over its chapters
+/// (`<build>_chapters`: how many); over the chapters recorded with both builds,
+/// `published_both_seconds`, `patched_both_seconds`, `both_chapters` and `both_speedup`
+/// (published ÷ patched).
+pub fn record(dir: &Path, build: &str, run: &ChapterRun) -> anyhow::Result<()> {
+    let key = format!(
+        "{}{}",
+        short(&run.chapter),
+        if run.quick { "_quick" } else { "" }
+    );
+    let experiment = format!("{build}_{key}");
+    Results::new(&experiment)
+        .text(
+            &format!("{experiment}_seconds"),
+            run.seconds,
+            minutes(run.seconds),
+        )
+        .write(dir)?;
+    let all = ae_toolkit::results::read(dir)?;
+    let times = |build: &str| -> BTreeMap<String, f64> {
+        all.iter()
+            .filter_map(|(name, v)| {
+                let key = name.strip_prefix(build)?.strip_prefix('_')?;
+                let key = key.strip_suffix("_seconds")?;
+                key.starts_with("ch").then(|| (key.to_string(), v.value))
+            })
+            .collect()
+    };
+    let (published, patched) = (times("published"), times("patched"));
+    let mut totals = Results::new("totals");
+    for (build, times) in [("published", &published), ("patched", &patched)] {
+        if !times.is_empty() {
+            let total: f64 = times.values().sum();
+            totals
+                .text(&format!("{build}_total_seconds"), total, minutes(total))
+                .count(&format!("{build}_chapters"), times.len());
+        }
+    }
+    let both: Vec<_> = published
+        .iter()
+        .filter_map(|(k, before)| Some((*before, *patched.get(k)?)))
+        .collect();
+    if !both.is_empty() {
+        let before: f64 = both.iter().map(|b| b.0).sum();
+        let after: f64 = both.iter().map(|b| b.1).sum();
+        totals
+            .text("published_both_seconds", before, minutes(before))
+            .text("patched_both_seconds", after, minutes(after))
+            .count("both_chapters", both.len())
+            .number("both_speedup", before / after, 2);
+    }
+    totals.write(dir)?;
+    Ok(())
 }
 
 /// The one progress line: chapters done with their times, the running one, the total so far.
@@ -196,14 +318,14 @@ pub fn summary(runs: &[ChapterRun]) -> String {
     let mut out = String::new();
     for r in runs {
         out.push_str(&format!(
-            "{:<20} {:>8}   log: {}\n",
-            r.chapter,
+            "{:<26} {:>8}   log: {}\n",
+            format!("{}{}", r.chapter, if r.quick { " (quick)" } else { "" }),
             minutes(r.seconds),
             r.log.display()
         ));
     }
     let total: f64 = runs.iter().map(|r| r.seconds).sum();
-    out.push_str(&format!("{:<20} {:>8}\n", "total", minutes(total)));
+    out.push_str(&format!("{:<26} {:>8}\n", "total", minutes(total)));
     out
 }
 
@@ -218,9 +340,71 @@ mod tests {
         assert!(found.iter().any(|e| e.chapter == "ch01-autoencoder"));
         assert!(found.iter().any(|e| e.chapter == "ch06-beyond"));
         for e in &found {
-            let flag = every_experiment_flag(&e.main).unwrap();
+            let flag = every_experiment_flag(&e.main, false).unwrap();
             assert_eq!(flag[1], "all", "{}", e.chapter);
         }
+        let quick: Vec<_> = found
+            .iter()
+            .filter(|e| every_experiment_flag(&e.main, true).unwrap()[1] == "all-quick")
+            .map(|e| e.chapter.as_str())
+            .collect();
+        assert_eq!(quick, ["ch06-beyond"]);
+    }
+
+    #[test]
+    fn times_are_recorded_per_build_and_compared_over_the_chapters_both_ran() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |chapter: &str, quick, seconds| ChapterRun {
+            chapter: chapter.into(),
+            quick,
+            seconds,
+            log: PathBuf::new(),
+        };
+        record(dir.path(), "patched", &run("ch01-autoencoder", false, 90.0)).unwrap();
+        record(dir.path(), "patched", &run("ch06-beyond", true, 300.0)).unwrap();
+        record(
+            dir.path(),
+            "patched",
+            &run("ch07-convolutional", false, 3000.0),
+        )
+        .unwrap();
+        record(
+            dir.path(),
+            "published",
+            &run("ch01-autoencoder", false, 180.0),
+        )
+        .unwrap();
+        record(dir.path(), "published", &run("ch06-beyond", true, 420.0)).unwrap();
+        // A chapter run again replaces its time.
+        record(
+            dir.path(),
+            "patched",
+            &run("ch01-autoencoder", false, 100.0),
+        )
+        .unwrap();
+        let v = ae_toolkit::results::read(dir.path()).unwrap();
+        assert_eq!(v["patched_ch01_seconds"].text, "1:40");
+        assert_eq!(v["patched_ch06_quick_seconds"].value, 300.0);
+        assert_eq!(v["patched_total_seconds"].value, 3400.0);
+        assert_eq!(v["patched_chapters"].value, 3.0);
+        assert_eq!(v["published_total_seconds"].value, 600.0);
+        // Chapter 7 has no published time, so the comparison covers ch01 and ch06 (quick).
+        assert_eq!(v["both_chapters"].value, 2.0);
+        assert_eq!(v["patched_both_seconds"].value, 400.0);
+        assert_eq!(v["both_speedup"].text, "1.50");
+    }
+
+    #[test]
+    fn the_lock_file_tells_which_dfdx_is_built() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        assert_eq!(dfdx_build(root).unwrap(), "patched");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.lock"),
+            "[[package]]\nname = \"dfdx\"\nversion = \"0.13.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+        )
+        .unwrap();
+        assert_eq!(dfdx_build(dir.path()).unwrap(), "published");
     }
 
     #[test]
