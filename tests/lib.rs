@@ -11,10 +11,7 @@ use xtask::tools::Tools;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the repository")
-        .to_path_buf()
+    ae_toolkit::paths::workspace_root()
 }
 
 /// `tests/fixtures/<name>`.
@@ -35,21 +32,8 @@ pub fn copy_fixture(name: &str) -> tempfile::TempDir {
         .prefix("book-fixture-")
         .tempdir()
         .expect("temporary directory");
-    copy_dir(&fixture(name), dir.path());
+    xtask::copy_files(&fixture(name), dir.path(), &|_| false, false).unwrap();
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dst = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &dst);
-        } else {
-            fs::copy(entry.path(), &dst).unwrap();
-        }
-    }
 }
 
 /// Replaces `old` (which must occur exactly once) by `new` in `dir/rel`.

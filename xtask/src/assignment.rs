@@ -330,23 +330,6 @@ fn workspace_toml(
         .context("Cargo.toml has no [workspace] table")?;
     ws["members"] = toml_edit::value(members.iter().collect::<toml_edit::Array>());
     ws.remove("exclude");
-    let repoint =
-        |table: Option<&mut dyn toml_edit::TableLike>, from: &str, to: &dyn Fn(&str) -> String| {
-            for (_, dep) in table.into_iter().flat_map(|t| t.iter_mut()) {
-                let Some(dep) = dep.as_table_like_mut() else {
-                    continue;
-                };
-                let Some(rest) = dep
-                    .get("path")
-                    .and_then(|p| p.as_str())
-                    .and_then(|p| p.strip_prefix(from))
-                else {
-                    continue;
-                };
-                let path = to(rest);
-                dep.insert("path", toml_edit::value(path));
-            }
-        };
     repoint(ws["dependencies"].as_table_like_mut(), "chapters/", shared);
     repoint(
         doc["patch"]["crates-io"].as_table_like_mut(),
@@ -354,6 +337,21 @@ fn workspace_toml(
         &|rest| format!("{vendor}/{rest}"),
     );
     Ok(doc.to_string())
+}
+
+/// Points every dependency of `table` whose `path` starts with `from` at `to(the rest)`.
+fn repoint(table: Option<&mut dyn toml_edit::TableLike>, from: &str, to: &dyn Fn(&str) -> String) {
+    for (_, dep) in table.into_iter().flat_map(|t| t.iter_mut()) {
+        let Some(dep) = dep.as_table_like_mut() else {
+            continue;
+        };
+        let old = dep.get("path").and_then(|p| p.as_str());
+        let Some(rest) = old.and_then(|p| p.strip_prefix(from)) else {
+            continue;
+        };
+        let path = to(rest);
+        dep.insert("path", toml_edit::value(path));
+    }
 }
 
 /// Writes a student copy of `chapters` (a standalone workspace) into `out`.
@@ -582,8 +580,6 @@ pub struct GradeOptions {
     pub timeout: Duration,
     /// Cargo's target directory for grading builds (shared, so only the chapter recompiles).
     pub target_dir: PathBuf,
-    /// Print progress to stderr.
-    pub verbose: bool,
 }
 
 impl GradeOptions {
@@ -596,14 +592,6 @@ impl GradeOptions {
                 .or_else(|| std::env::var_os("CARGO_TARGET_DIR"))
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join("target")),
-            verbose: true,
-        }
-    }
-
-    /// Prints a line of progress to stderr if asked to be verbose.
-    fn say(&self, line: String) {
-        if self.verbose {
-            eprintln!("{line}");
         }
     }
 }
@@ -683,7 +671,7 @@ pub fn grade_source(
     };
     let mut scores = Vec::new();
     // Fast path: all the student's regions at once.
-    opts.say(format!("grading {chapter}: building the submission"));
+    eprintln!("grading {chapter}: building the submission");
     std::fs::write(lib_rs(&ws.join(chapter)), with(None)?)?;
     let together = build(&ws, chapter, &targets, opts)?;
     for (k, e) in m.exercises.iter().enumerate() {
@@ -694,10 +682,10 @@ pub fn grade_source(
             )),
             (Ok(exes), _) => Ok(exes.clone()),
             (Err(_), _) => {
-                opts.say(format!(
+                eprintln!(
                     "grading {chapter}: the submission does not compile; building `{}` alone",
                     e.id
-                ));
+                );
                 std::fs::write(lib_rs(&ws.join(chapter)), with(Some(k))?)?;
                 build(&ws, chapter, &targets, opts)?
             }
@@ -727,24 +715,11 @@ fn point_chapter_deps_at(manifest: &Path, chapters_dir: &Path) -> anyhow::Result
         .parse()
         .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
     for table in ["dependencies", "dev-dependencies"] {
-        let Some(deps) = doc.get_mut(table).and_then(|t| t.as_table_like_mut()) else {
-            continue;
-        };
-        for (_, dep) in deps.iter_mut() {
-            let Some(dep) = dep.as_table_like_mut() else {
-                continue;
-            };
-            let Some(dir) = dep
-                .get("path")
-                .and_then(|p| p.as_str())
-                .and_then(|p| p.strip_prefix("../"))
-                .map(str::to_string)
-            else {
-                continue;
-            };
-            let path = chapters_dir.join(dir).to_string_lossy().into_owned();
-            dep.insert("path", toml_edit::value(path));
-        }
+        repoint(
+            doc.get_mut(table).and_then(|t| t.as_table_like_mut()),
+            "../",
+            &|dir| chapters_dir.join(dir).to_string_lossy().into_owned(),
+        );
     }
     std::fs::write(manifest, doc.to_string())?;
     Ok(())
@@ -864,10 +839,10 @@ fn score_exercise(
             seconds,
             message,
         };
-        opts.say(format!(
+        eprintln!(
             "  {:<13} {:>6.2}s  {}",
             outcome.outcome, outcome.seconds, outcome.test
-        ));
+        );
         outcomes.push(outcome);
     }
     let passed = outcomes.iter().filter(|o| o.outcome == "passed").count();
@@ -958,22 +933,17 @@ pub fn check(root: &Path, opts: &GradeOptions) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     student_copy(root, &chapters, &dir)?;
-    let out = crate::cargo_command()
-        .args(["check", "--workspace", "--all-targets", "--quiet"])
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", &opts.target_dir)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "the student copy does not compile ({}):\n{}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    opts.say(format!(
+    crate::output(
+        crate::cargo_command()
+            .args(["check", "--workspace", "--all-targets", "--quiet"])
+            .current_dir(&dir)
+            .env("CARGO_TARGET_DIR", &opts.target_dir),
+    )
+    .with_context(|| format!("the student copy does not compile ({})", dir.display()))?;
+    eprintln!(
         "the student copy compiles ({:.0} s)",
         started.elapsed().as_secs_f64()
-    ));
+    );
     let mut problems = Vec::new();
     for chapter in &chapters {
         let started = Instant::now();
@@ -1006,10 +976,10 @@ pub fn check(root: &Path, opts: &GradeOptions) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     check_copy_stands_alone(root, &chapters[0], opts)?;
-    opts.say(format!(
+    eprintln!(
         "a student copy stands alone ({:.0} s)",
         started.elapsed().as_secs_f64()
-    ));
+    );
     Ok(())
 }
 
@@ -1025,21 +995,17 @@ fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> a
         lib_rs(&root.join("chapters").join(chapter)),
         lib_rs(&copy.join(chapter)),
     )?;
+    // The copy's own data directory, as a student's would be: no AE_DATA_DIR.
     let cargo_in_copy = |args: &[&str]| -> anyhow::Result<()> {
-        let out = crate::cargo_command()
-            .args(args)
-            .current_dir(&copy)
-            .env("CARGO_TARGET_DIR", &opts.target_dir)
-            .env_remove("AE_DATA_DIR") // the copy's own data directory, as a student's would be
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "in a student copy of {chapter}, `cargo {}` failed:\n{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
+        crate::output(
+            crate::cargo_command()
+                .args(args)
+                .current_dir(&copy)
+                .env("CARGO_TARGET_DIR", &opts.target_dir)
+                .env_remove("AE_DATA_DIR"),
+        )
+        .with_context(|| format!("in a student copy of {chapter}"))
+        .map(drop)
     };
     // The shared crate's unit tests, the integration tests that read files shipped with the
     // crate, and its doctests about where outputs go. The other integration tests and doctests
@@ -1074,7 +1040,7 @@ fn check_copy_stands_alone(root: &Path, chapter: &str, opts: &GradeOptions) -> a
             outer.path().display()
         );
     }
-    let short = chapter.split('-').next().unwrap_or(chapter);
+    let short = crate::reproduce::short(chapter);
     for inside in [
         copy.join("book/generated").join(short),
         copy.join("target/runs").join(short),
@@ -1158,7 +1124,49 @@ mod tests {
         }
     }
 
-    const SRC: &str = "use x;\n// BEGIN SOLUTION a\n/// Doc with fn in it {.\npub fn a<T: Tr<f32>>(x: T) -> Out<T>\nwhere T: Copy {\n    let s = \"}\"; // }\n    if true { x } else { '}'; x }\n}\n// END SOLUTION\nfn other() { 1 }\n// BEGIN SOLUTION b\nimpl N {\n    pub fn b(self) -> u8 {\n        fn inner() {}\n        2\n    }\n}\n// END SOLUTION\n";
+    const SRC: &str = "use x;
+// BEGIN SOLUTION a
+/* outer /* nested fn x() { */ still a comment } */
+/// Doc with fn in it {.
+pub fn a<'a, T: Tr<f32>>(x: &'a T) -> Out<T>
+where T: Copy {
+    let s = \"}\"; // }
+    let r = r#\"a } with \"} braces {\"#;
+    if true { x } else { '}'; x }
+}
+// END SOLUTION
+fn other() { 1 }
+// BEGIN SOLUTION b
+impl N {
+    pub fn b(self) -> u8 {
+        fn inner() {}
+        /* } /* { */ } */ b'}'
+    }
+    fn c(&self);
+}
+// END SOLUTION
+";
+
+    /// [`SRC`] with its solutions' bodies stubbed.
+    const STUBBED: &str = "use x;
+// BEGIN SOLUTION a
+/* outer /* nested fn x() { */ still a comment } */
+/// Doc with fn in it {.
+pub fn a<'a, T: Tr<f32>>(x: &'a T) -> Out<T>
+where T: Copy {
+    todo!()
+}
+// END SOLUTION
+fn other() { 1 }
+// BEGIN SOLUTION b
+impl N {
+    pub fn b(self) -> u8 {
+        todo!()
+    }
+    fn c(&self);
+}
+// END SOLUTION
+";
 
     #[test]
     fn chapter_dependencies_are_found_transitively_in_order() {
@@ -1185,40 +1193,22 @@ mod tests {
     }
 
     #[test]
-    fn regions_are_found_and_bodies_stubbed() {
+    fn regions_are_found_and_bodies_stubbed_whatever_braces_strings_and_comments_hold() {
         let r = regions(SRC).unwrap();
         assert_eq!(
             r.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
+        // Braces in strings, raw strings, (byte) characters and nested comments are not the body's;
+        // a function nested in a body goes with it; a lifetime is not a character.
         let s = stub_source(SRC).unwrap();
-        assert_eq!(
-            s,
-            "use x;\n// BEGIN SOLUTION a\n/// Doc with fn in it {.\npub fn a<T: Tr<f32>>(x: T) -> Out<T>\nwhere T: Copy {\n    todo!()\n}\n// END SOLUTION\nfn other() { 1 }\n// BEGIN SOLUTION b\nimpl N {\n    pub fn b(self) -> u8 {\n        todo!()\n    }\n}\n// END SOLUTION\n"
-        );
+        assert_eq!(s, STUBBED);
         // Putting the reference regions back restores the original.
         let mut back = s.clone();
         for id in ["a", "b"] {
             back = replace_region(&back, id, &region_body(SRC, id).unwrap().unwrap()).unwrap();
         }
         assert_eq!(back, SRC);
-    }
-
-    #[test]
-    fn raw_strings_and_nested_comments_do_not_confuse_the_stubbing() {
-        let src = "/* outer /* nested fn x() { */ still a comment } */\n\
-                   pub fn a() -> &'static str {\n    r#\"a } with \"} braces {\"#\n}\n\
-                   /// A method.\n\
-                   impl S {\n    fn b(&self) -> u8 { b'}' }\n    fn c(&self);\n}\n\
-                   fn d<'a>(x: &'a str) -> char { /* } /* { */ } */ 'x' }\n";
-        assert_eq!(
-            stub_bodies(src).unwrap(),
-            "/* outer /* nested fn x() { */ still a comment } */\n\
-             pub fn a() -> &'static str {\n    todo!()\n}\n\
-             /// A method.\n\
-             impl S {\n    fn b(&self) -> u8 {\n        todo!()\n    }\n    fn c(&self);\n}\n\
-             fn d<'a>(x: &'a str) -> char {\n    todo!()\n}\n"
-        );
         let err = stub_bodies("fn broken( {\n").unwrap_err().to_string();
         assert!(err.contains("not valid Rust"), "{err}");
     }

@@ -616,9 +616,5 @@ mod tests {
             ),
             None
         );
-        assert_eq!(
-            strip_ansi_escapes::strip_str("\u{1b}[33m WARN\u{1b}[0m x"),
-            " WARN x"
-        );
     }
 }

@@ -11,8 +11,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use anyhow::{bail, Context};
-
 /// Each package (`name version`) with the features `cargo tree` says it is built with, for the
 /// selection `select` (`["--workspace"]` or `["-p", name]`). Normal and dev-dependencies, as a
 /// test or example build resolves them; proc-macros and build scripts left out (they are
@@ -21,20 +19,13 @@ fn feature_sets(
     root: &Path,
     select: &[&str],
 ) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
-    let out = crate::cargo_command()
-        .args(["tree", "--prefix", "none", "-f", "{p} [{f}]"])
-        .args(["-e", "normal,dev,no-proc-macro"])
-        .args(select)
-        .current_dir(root)
-        .output()
-        .context("cannot run cargo tree")?;
-    if !out.status.success() {
-        bail!(
-            "cargo tree {} failed: {}",
-            select.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let out = crate::output(
+        crate::cargo_command()
+            .args(["tree", "--prefix", "none", "-f", "{p} [{f}]"])
+            .args(["-e", "normal,dev,no-proc-macro"])
+            .args(select)
+            .current_dir(root),
+    )?;
     let mut sets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         // `name vX.Y.Z [(path)] [f1,f2] [(*)]`
@@ -80,7 +71,7 @@ mod tests {
     /// (or stop the other crate from asking for them).
     #[test]
     fn feature_sets_match_the_workspace() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let root = &ae_toolkit::paths::workspace_root();
         let mut packages = vec!["ae-toolkit".to_string()];
         packages.extend(crate::assignment::chapters(root).unwrap());
         for package in packages {

@@ -6,8 +6,71 @@ pub mod reproduce;
 pub mod tools;
 
 use std::path::Path;
+use std::process::{Command, Output};
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
+
+/// Runs `command` with its output passed through; fails with the command line and its exit
+/// status if it cannot be started or does not succeed. Callers add what it was for (and how to
+/// fix it) with `.context(…)`.
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = (command.status()).with_context(|| format!("cannot run {}", program(command)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", command_line(command));
+    }
+    Ok(())
+}
+
+/// Runs `command` and returns its captured output; fails with the command line, its exit status
+/// and its stderr (or, if that is empty, the end of its stdout) if it does not succeed.
+pub fn output(command: &mut Command) -> anyhow::Result<Output> {
+    let out = (command.output()).with_context(|| format!("cannot run {}", program(command)))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let said = match stderr.trim() {
+            "" => tail(&stdout, 20),
+            text => text.to_string(),
+        };
+        let said = if said.is_empty() {
+            String::new()
+        } else {
+            format!(":\n{said}")
+        };
+        bail!("`{}` failed ({}){said}", command_line(command), out.status);
+    }
+    Ok(out)
+}
+
+/// The program `command` runs, as given (a path, for a tool or `$CARGO`).
+fn program(command: &Command) -> String {
+    Path::new(command.get_program()).display().to_string()
+}
+
+/// `command` as a shell line: the program's file name and the arguments (quoted where needed).
+pub fn command_line(command: &Command) -> String {
+    let name = Path::new(command.get_program())
+        .file_name()
+        .unwrap_or(command.get_program());
+    std::iter::once(name)
+        .chain(command.get_args())
+        .map(|a| {
+            let a = a.to_string_lossy();
+            if a.is_empty() || a.contains(char::is_whitespace) {
+                format!("'{a}'")
+            } else {
+                a.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The last `n` non-empty lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
 
 /// The cargo running this task (`$CARGO`, which cargo sets for `cargo xtask`), else `cargo` on
 /// `PATH`: the builds a task starts then use the same toolchain as the task itself.
@@ -117,5 +180,25 @@ mod cargo_env_tests {
         let command = cargo_command();
         let removed: Vec<_> = command.get_envs().filter(|(_, v)| v.is_none()).collect();
         assert!(removed.iter().any(|(k, _)| *k == "CARGO_MANIFEST_DIR"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_failed_command_says_what_ran_how_it_ended_and_what_it_said() {
+        let mut fails = Command::new("sh");
+        fails.args(["-c", "echo out; echo oops >&2; exit 3"]);
+        let e = output(&mut fails).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "`sh -c 'echo out; echo oops >&2; exit 3'` failed (exit status: 3):\noops"
+        );
+        // Nothing on stderr: the end of stdout instead.
+        let e = output(Command::new("sh").args(["-c", "echo said; exit 1"])).unwrap_err();
+        assert!(e.to_string().ends_with("(exit status: 1):\nsaid"), "{e}");
+        let e = run(Command::new("sh").args(["-c", "exit 4"])).unwrap_err();
+        assert_eq!(e.to_string(), "`sh -c 'exit 4'` failed (exit status: 4)");
+        let e = output(&mut Command::new("/nonexistent/tool")).unwrap_err();
+        assert_eq!(e.to_string(), "cannot run /nonexistent/tool");
+        assert!(output(Command::new("sh").args(["-c", "echo fine"])).is_ok());
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use ae_toolkit::data::{DataDir, DatasetKind, SUBSET_TEST, SUBSET_TRAIN};
 use ae_toolkit::fetch::{fetch_files, Outcome, Source};
 use ae_toolkit::idx::Idx;
+use ae_toolkit::paths::workspace_root as root;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use xtask::reproduce::{chapter_examples, every_experiment_flag, run_example};
@@ -53,22 +54,7 @@ enum Task {
     /// build), rewriting what the book includes in book/generated/; one progress line, and the
     /// time of each chapter at the end (recorded in book/generated/reproduce/). Fetches the data
     /// first if it is missing
-    Reproduce {
-        /// Only this chapter: its number or crate name, e.g. 3, ch03 or ch03-denoising
-        #[arg(long, value_name = "N")]
-        chapter: Option<String>,
-        /// Data directory [default: $AE_DATA_DIR, else `data/` at the top of the workspace]
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-        /// Leave out the runs that take hours (Chapter 6's deep autoencoder: its pages then show
-        /// the numbers of the last full run)
-        #[arg(long)]
-        quick: bool,
-        /// Read finished runs back from their checkpoints and continue interrupted ones (times
-        /// are then not recorded)
-        #[arg(long)]
-        resume: bool,
-    },
+    Reproduce(xtask::reproduce::Options),
     /// Re-cut the embedded subset (first 2,000 train / 500 test images) from full data
     MakeSubset {
         /// Data directory holding the full sets (fetch them first)
@@ -134,21 +120,11 @@ fn main() {
     }
 }
 
-fn root() -> PathBuf {
-    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
-}
-
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Task::FetchData { data_dir, dataset } => fetch_data(DataDir::resolve(data_dir), dataset),
         Task::Test => test_everything(),
-        Task::Reproduce {
-            chapter,
-            data_dir,
-            quick,
-            resume,
-        } => reproduce(chapter, data_dir, quick, resume),
+        Task::Reproduce(options) => reproduce(&options),
         Task::CudaCheck => cuda_check(),
         Task::Book { action } => match action {
             BookAction::Build => xtask::book::build(&root()),
@@ -201,25 +177,9 @@ fn assignment(action: AssignmentAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn reproduce(
-    chapter: Option<String>,
-    data_dir: Option<PathBuf>,
-    quick: bool,
-    resume: bool,
-) -> anyhow::Result<()> {
-    let only = chapter.map(|c| match c.parse::<u32>() {
-        Ok(n) => format!("ch{n:02}"),
-        Err(_) => c,
-    });
-    let dir = DataDir::resolve(data_dir.clone());
-    fetch_data(dir, None)?;
-    let opts = xtask::reproduce::Options {
-        only,
-        data_dir,
-        quick,
-        resume,
-    };
-    let runs = xtask::reproduce::reproduce(&root(), &opts)?;
+fn reproduce(opts: &xtask::reproduce::Options) -> anyhow::Result<()> {
+    fetch_data(DataDir::resolve(opts.data_dir.clone()), None)?;
+    let runs = xtask::reproduce::reproduce(&root(), opts)?;
     print!("{}", xtask::reproduce::summary(&runs));
     Ok(())
 }
@@ -276,17 +236,8 @@ fn make_subset(dir: &DataDir) -> anyhow::Result<()> {
 
 /// Runs a cargo command from the workspace root, failing with the command line if it fails.
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
-    let cargo = xtask::cargo_program();
     eprintln!("\n==> cargo {}", args.join(" "));
-    let status = xtask::cargo_command()
-        .args(args)
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("cannot run {cargo}"))?;
-    if !status.success() {
-        bail!("`cargo {}` failed ({status})", args.join(" "));
-    }
-    Ok(())
+    xtask::run(xtask::cargo_command().args(args).current_dir(root()))
 }
 
 fn cuda_check() -> anyhow::Result<()> {

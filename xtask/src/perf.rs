@@ -9,7 +9,6 @@
 //!
 //! PyTorch is optional: without it the Rust columns are still measured and written.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -72,46 +71,7 @@ pub struct Options {
     pub from_record: bool,
 }
 
-impl Default for Options {
-    /// The flags' defaults, as clap fills them in for a bare `cargo xtask perf`.
-    fn default() -> Self {
-        #[derive(clap::Parser)]
-        struct Bare {
-            #[command(flatten)]
-            options: Options,
-        }
-        <Bare as clap::Parser>::parse_from(["perf"]).options
-    }
-}
-
 impl Options {
-    /// The command line that reproduces this run (non-default flags only).
-    pub fn command(&self) -> String {
-        let mut c = String::from("cargo xtask perf");
-        let mut flag = |name: &str, value: Option<String>| match value.as_deref() {
-            Some("") => c.push_str(&format!(" --{name}")),
-            Some(v) => c.push_str(&format!(" --{name} {v}")),
-            None => {}
-        };
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        flag("epochs", self.epochs.then(String::new));
-        flag("quick", self.quick.then(String::new));
-        flag(
-            "rounds",
-            (self.rounds != DEFAULT_ROUNDS).then(|| self.rounds.to_string()),
-        );
-        for id in &self.only {
-            flag("only", Some(id.clone()));
-        }
-        flag("features", self.features.clone());
-        flag("threads", self.threads.map(|t| t.to_string()));
-        let python = &self.python.program;
-        flag("python", (python != "python3").then(|| python.clone()));
-        flag("data-dir", path(&self.data_dir));
-        flag("out", path(&self.out));
-        c
-    }
-
     /// Seconds of (warm-up, measurement) per timing, and criterion's sample count.
     fn budget(&self) -> (f64, f64, usize) {
         if self.quick {
@@ -431,7 +391,7 @@ pub fn torch_note(installed: bool, missing_twins: &[String]) -> Option<String> {
 /// Everything a run measured, as written to the JSON file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report<R> {
-    /// The command that produced it.
+    /// The command that produced it, as it was typed (see `invocation`).
     pub command: String,
     /// A smoke test rather than a measurement.
     pub quick: bool,
@@ -453,29 +413,28 @@ fn dash(v: Option<String>) -> String {
     v.unwrap_or_else(|| "—".into())
 }
 
-/// The notes under a table (a smoke test, no PyTorch column) and the table of the machine.
-fn notes_and_machine<R>(r: &Report<R>, quick: &str, s: &mut String) {
-    if r.quick {
-        writeln!(
-            s,
-            "\n**Smoke test** (`--quick`): {quick}. These numbers show that the harness works; \
-             they are not a measurement."
-        )
-        .unwrap();
-    }
-    if let Some(note) = &r.torch_note {
-        writeln!(s, "\n{note}").unwrap();
-    }
-    let rows: Vec<Vec<String>> = (machine_rows(r).into_iter())
+/// The table of the machine and the run, after a blank line: the table the page shows under the
+/// results (a smoke test and empty PyTorch cells are said there too). What the columns mean is
+/// the appendix's prose, in each language; the generated files hold tables only.
+fn machine_table<R>(r: &Report<R>, quick: &str) -> String {
+    let rows: Vec<Vec<String>> = (machine_rows(r, quick).into_iter())
         .filter(|(_, v)| !v.is_empty())
         .map(|(k, v)| vec![k, v])
         .collect();
-    write!(s, "\n{}", markdown_table(&["", ""], &rows)).unwrap();
+    format!("\n{}", markdown_table(&["", ""], &rows))
 }
 
-fn machine_rows<R>(r: &Report<R>) -> Vec<(String, String)> {
+fn machine_rows<R>(r: &Report<R>, quick: &str) -> Vec<(String, String)> {
     let m = &r.machine;
     vec![
+        (
+            "smoke test · 冒烟测试".into(),
+            if r.quick {
+                format!("`--quick`: {quick}; shows that the harness works, not a measurement")
+            } else {
+                String::new()
+            },
+        ),
         (
             "CPU · 处理器".to_string(),
             format!(
@@ -536,6 +495,10 @@ fn machine_rows<R>(r: &Report<R>) -> Vec<(String, String)> {
             format!("{} (median over rounds)", r.rounds),
         ),
         ("command · 命令".into(), format!("`{}`", r.command)),
+        (
+            "note · 说明".into(),
+            r.torch_note.clone().unwrap_or_default(),
+        ),
     ]
 }
 
@@ -558,7 +521,7 @@ pub fn step_markdown(r: &Report<StepRow>) -> String {
             ]
         })
         .collect();
-    let mut s = markdown_table(
+    markdown_table(
         &[
             "model · 模型",
             "batch · 批量",
@@ -571,32 +534,7 @@ pub fn step_markdown(r: &Report<StepRow>) -> String {
             "PyTorch % of peak · 峰值占比",
         ],
         &rows,
-    );
-    s.push_str(
-        "\nOne training step on a fixed batch of real images (the first training images of the \
-         embedded subset): forward pass with a tape, backward pass, Adam update, gradients \
-         zeroed, the loss read. Rust: criterion's median time per step (`perf/benches/\
-         train_step.rs`, calling the chapter crates); PyTorch: the median over timed steps of \
-         `perf/pytorch/train_step.py`. Rust ÷ PyTorch above 1: Rust is faster. \
-         GFLOP/s count only the matrix products of the `Linear` layers — 2·B·in·out forward and \
-         4·B·in·out backward per layer, the same count for both frameworks; elementwise \
-         operations and the optimiser are not counted.",
-    );
-    if let Some(p) = &r.peak {
-        write!(
-            s,
-            " Peak: the measured matmul peak of this machine — the faster of dfdx ({:.1} GFLOP/s) \
-             and `torch.mm` ({}) on a {n}×{n} by {n}×{n} single-precision product, measured in \
-             the same run; not a datasheet number.",
-            p.rust_gflops,
-            dash(p.torch_gflops.map(|v| format!("{v:.1} GFLOP/s"))),
-            n = p.n
-        )
-        .unwrap();
-    }
-    s.push('\n');
-    notes_and_machine(r, "a fraction of a second per timing", &mut s);
-    s
+    ) + &machine_table(r, "a fraction of a second per timing")
 }
 
 /// The Markdown of the epoch table.
@@ -620,7 +558,7 @@ pub fn epoch_markdown(r: &Report<EpochRow>) -> String {
             ]
         })
         .collect();
-    let mut s = markdown_table(
+    markdown_table(
         &[
             "model · 模型",
             "data · 数据",
@@ -632,27 +570,14 @@ pub fn epoch_markdown(r: &Report<EpochRow>) -> String {
             "Rust ÷ PyTorch",
         ],
         &rows,
-    );
-    s.push_str(
-        "\nOne epoch over the training set in shuffled mini-batches of the chapter's size (the \
-         last, smaller batch included). Timed: the shuffle, building each batch, and every \
-         training step (forward, loss read, backward, Adam update). Not timed: loading the data \
-         and evaluating the test set. Rust: the chapter's own `train` function for one epoch, \
-         timed by the training loop's clock (`ae_toolkit::train::fit`); PyTorch: the same loop \
-         in `perf/pytorch/train_step.py`. Rust ÷ PyTorch above 1: Rust is faster.\n",
-    );
-    notes_and_machine(r, "one epoch of the 2,000-image embedded subset", &mut s);
-    s
+    ) + &machine_table(r, "one epoch of the 2,000-image embedded subset")
 }
 
 /// Runs `cargo xtask perf` from the workspace at `root`.
 pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
-    anyhow::ensure!(opts.rounds > 0, "--rounds must be at least 1");
-    let threads = match opts.threads {
-        Some(0) => bail!("--threads must be at least 1"),
-        Some(t) => t,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    // clap has checked that --rounds and --threads are at least 1.
+    let threads = (opts.threads)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let out_dir = opts.out.clone().unwrap_or_else(|| root.join(OUT_DIR));
     if opts.from_record {
         return rewrite_from_record(&out_dir, opts.epochs);
@@ -840,7 +765,7 @@ fn report<R>(opts: &Options, machine: Machine, torch: bool, m: Measured<R>) -> R
         .map(|t| t.model.id.clone())
         .collect();
     Report {
-        command: opts.command(),
+        command: invocation(),
         quick: opts.quick,
         rounds: opts.rounds,
         machine,
@@ -849,6 +774,14 @@ fn report<R>(opts: &Options, machine: Machine, torch: bool, m: Measured<R>) -> R
         rows,
         torch_note: torch_note(torch, &missing),
     }
+}
+
+/// This process's command line as `cargo xtask …`: the flags the run was given, so every value
+/// that differs from a default (they all come from flags).
+fn invocation() -> String {
+    let mut c = Command::new("cargo");
+    c.arg("xtask").args(std::env::args_os().skip(1));
+    crate::command_line(&c)
 }
 
 fn write_report<R: Serialize>(
@@ -1025,7 +958,7 @@ fn load_average() -> Option<f64> {
 }
 
 /// The CPU's model name.
-fn cpu_name() -> String {
+pub fn cpu_name() -> String {
     use sysinfo::{CpuRefreshKind, RefreshKind, System};
     let system =
         System::new_with_specifics(RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing()));
@@ -1084,7 +1017,6 @@ struct EpochOut {
 impl RustSide {
     /// Builds the benchmark and the binary (release settings, cargo's `bench` profile).
     fn build(root: &Path, threads: usize, features: Option<&str>) -> anyhow::Result<Self> {
-        let cargo = crate::cargo_program();
         let mut args = vec![
             "bench",
             "-p",
@@ -1098,15 +1030,13 @@ impl RustSide {
             args.extend(["--features", f]);
         }
         eprintln!("==> cargo {}", args.join(" "));
-        let out = crate::cargo_command()
+        let mut cargo = crate::cargo_command();
+        cargo
             .args(args)
             .current_dir(root)
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .with_context(|| format!("cannot run {cargo}"))?;
-        if !out.status.success() {
-            bail!("building the perf crate failed ({})", out.status);
-        }
+            .stderr(std::process::Stdio::inherit());
+        let out = crate::output(&mut cargo)
+            .context("building the perf crate failed (cargo's messages are above)")?;
         let mut perf = None;
         let mut bench = None;
         for message in cargo_metadata::Message::parse_stream(out.stdout.as_slice()) {
@@ -1150,9 +1080,7 @@ impl RustSide {
     }
 
     fn json(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
-        let mut c = self.command(&self.perf);
-        c.args(args);
-        run_json(c, &format!("perf {}", args.join(" ")))
+        run_json(self.command(&self.perf).args(args))
     }
 
     fn models(&self) -> anyhow::Result<Vec<ModelInfo>> {
@@ -1192,16 +1120,7 @@ impl RustSide {
             .args(["--warm-up-time", &warmup.to_string()])
             .args(["--measurement-time", &seconds.to_string()])
             .args(["--sample-size", &samples.to_string()]);
-        let out = c
-            .output()
-            .with_context(|| format!("cannot run {}", self.bench.display()))?;
-        if !out.status.success() {
-            bail!(
-                "criterion benchmark {id} failed ({}):\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        crate::output(&mut c).with_context(|| format!("criterion benchmark {id}"))?;
         let text = std::fs::read_to_string(&estimates).with_context(|| {
             format!(
                 "criterion wrote no {} (is `{id}` a benchmark?)",
@@ -1221,16 +1140,10 @@ pub fn criterion_median_seconds(estimates: &str) -> anyhow::Result<f64> {
     Ok(ns * 1e-9)
 }
 
-fn run_json(mut c: Command, what: &str) -> anyhow::Result<serde_json::Value> {
-    let out = c.output().with_context(|| format!("cannot run {what}"))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    parse_last_json(&out.stdout).with_context(|| format!("output of {what}"))
+/// Runs `c` and reads the JSON object on the last line it printed.
+fn run_json(c: &mut Command) -> anyhow::Result<serde_json::Value> {
+    let out = crate::output(c)?;
+    parse_last_json(&out.stdout).with_context(|| format!("output of `{}`", crate::command_line(c)))
 }
 
 /// The PyTorch script.
@@ -1259,8 +1172,7 @@ impl PySide {
 
     fn run(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
         let mut c = self.python.command(&self.script);
-        c.args(args).args(["--threads", &self.threads.to_string()]);
-        run_json(c, &format!("{SCRIPT} {}", args.join(" ")))
+        run_json(c.args(args).args(["--threads", &self.threads.to_string()]))
     }
 
     /// The script's output for `model`, checked against the Rust model: a twin that differs
@@ -1443,17 +1355,28 @@ mod tests {
              98.8 | 77.2 | 49 % | 39 % |"
         );
         assert_eq!(lines[0].matches('|').count(), lines[2].matches('|').count());
-        assert!(md.contains("dfdx (200.0 GFLOP/s) and `torch.mm` (150.0 GFLOP/s)"));
-        assert!(md.contains("elementwise operations and the optimiser are not counted"));
         assert!(md.contains("| command · 命令 | `cargo xtask perf --rounds 1` |"));
         assert!(md.contains("| CPU · 处理器 | Test CPU (2 logical CPUs; AVX2) |"));
-        assert!(!md.contains("Smoke test"));
+        assert!(!md.contains("smoke test"));
         assert!(!md.contains("No PyTorch"));
+        only_tables(&md);
         let quick = step_markdown(&Report {
             quick: true,
             ..step_report(true)
         });
-        assert!(quick.contains("**Smoke test** (`--quick`)"));
+        let smoke = "| smoke test · 冒烟测试 | `--quick`: a fraction of a second per timing;";
+        assert!(quick.contains(smoke), "{quick}");
+        only_tables(&quick);
+    }
+
+    /// The page includes the file in both languages: tables only, no prose in one language.
+    fn only_tables(md: &str) {
+        for line in md.lines().filter(|l| !l.is_empty()) {
+            assert!(
+                line.starts_with('|') && line.ends_with('|'),
+                "not a table row: {line}"
+            );
+        }
     }
 
     #[test]
@@ -1476,10 +1399,11 @@ mod tests {
             md.contains("| `ch01-basic` (784-400-20-400-784, BCE per image) | 128 | 25600 | — | — | 98.8 | — | 49 % | — |"),
             "{md}"
         );
-        assert!(md.contains("and `torch.mm` (—)"));
         assert!(md.contains(
-            "No PyTorch column: PyTorch is not installed (`pip install torch==2.15.0`)."
+            "| note · 说明 | No PyTorch column: PyTorch is not installed (`pip install \
+             torch==2.15.0`). |"
         ));
+        only_tables(&md);
         assert_eq!(
             torch_note(true, &["ch06-deep".into()]).unwrap(),
             "No PyTorch twin in `perf/pytorch/train_step.py` yet: `ch06-deep`."
@@ -1515,28 +1439,9 @@ mod tests {
              8000 | 1.25 |"
         );
         assert_eq!(lines[0].matches('|').count(), lines[2].matches('|').count());
-        assert!(md.contains("Not timed: loading the data and evaluating the test set"));
+        only_tables(&md);
         assert!(md.contains("| rounds · 测量回合 | 5 (median over rounds) |"));
         assert!(md.contains("| load · 负载 | 1-minute load average 0.02 before, 0.10 after"));
-    }
-
-    #[test]
-    fn the_command_line_names_every_non_default_flag() {
-        assert_eq!(Options::default().command(), "cargo xtask perf");
-        let o = Options {
-            rounds: 1,
-            quick: true,
-            epochs: true,
-            only: vec!["ch05-vae".into()],
-            threads: Some(2),
-            features: Some("avx512".into()),
-            ..Options::default()
-        };
-        assert_eq!(
-            o.command(),
-            "cargo xtask perf --epochs --quick --rounds 1 --only ch05-vae --features avx512 \
-             --threads 2"
-        );
     }
 
     #[cfg(unix)]
@@ -1574,7 +1479,7 @@ mod tests {
     #[test]
     fn the_real_script_without_torch_says_so() {
         // `python3 -S` leaves site-packages (and so torch) off the path; skipped without Python.
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let root = &ae_toolkit::paths::workspace_root();
         let python = Python {
             program: "python3".into(),
             args: vec!["-S".into()],
@@ -1617,7 +1522,7 @@ mod tests {
         let lock = "[[package]]\nname = \"dfdx\"\nversion = \"0.13.0\"\nsource = \"x\"\n";
         assert_eq!(locked_version(lock, "dfdx").as_deref(), Some("0.13.0"));
         assert_eq!(locked_version(lock, "torch"), None);
-        let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"));
+        let real = std::fs::read_to_string(ae_toolkit::paths::workspace_root().join("Cargo.lock"));
         assert_eq!(
             locked_version(&real.unwrap(), "dfdx").as_deref(),
             Some("0.13.0")

@@ -74,19 +74,42 @@ pub fn run_example(chapter: &str, profile: &str) -> Vec<String> {
     line.split(' ').map(String::from).collect()
 }
 
-/// What `cargo xtask reproduce` runs.
-#[derive(Clone, Debug, Default)]
+/// What `cargo xtask reproduce` runs: its command-line flags (`main.rs` flattens them into the
+/// `reproduce` subcommand). The field docs are the flags' help.
+#[derive(Clone, Debug, clap::Args)]
 pub struct Options {
-    /// Only the chapters whose crate name starts with this, e.g. `ch03`.
+    /// Only this chapter: its number or crate name, e.g. 3, ch03 or ch03-denoising
+    #[arg(long = "chapter", value_name = "N", value_parser = chapter_prefix)]
     pub only: Option<String>,
-    /// The data directory (the examples' own default when `None`).
+    /// Data directory [default: $AE_DATA_DIR, else `data/` at the top of the workspace]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Leave out the runs that take hours (`all-quick` where an example offers it).
+    /// Leave out the runs that take hours (Chapter 6's deep autoencoder: its pages then show
+    /// the numbers of the last full run)
+    #[arg(long)]
     pub quick: bool,
-    /// Pass `--resume`: finished runs are read back from their checkpoints, interrupted ones
-    /// continue. Such a run's times are not recorded (they are not the time to reproduce).
+    /// Read finished runs back from their checkpoints and continue interrupted ones (times
+    /// are then not recorded)
+    #[arg(long)]
     pub resume: bool,
+    /// Record the chapters' times as this build's: `patched` (the project's dfdx), or
+    /// `published` when vendor/dfdx holds dfdx 0.13.0 without the speed patches (the
+    /// performance appendix compares the two)
+    #[arg(long, value_name = "BUILD", default_value = "patched", value_parser = BUILDS)]
+    pub times_as: String,
 }
+
+/// `--chapter`: a number names its chapter's crates by prefix (`3` → `ch03`); anything else is
+/// taken as the prefix itself. The chapters whose crate name starts with it run.
+fn chapter_prefix(arg: &str) -> Result<String, std::convert::Infallible> {
+    Ok(match arg.parse::<u32>() {
+        Ok(n) => format!("ch{n:02}"),
+        Err(_) => arg.to_string(),
+    })
+}
+
+/// The builds whose times the appendix compares.
+pub const BUILDS: [&str; 2] = ["published", "patched"];
 
 /// How one chapter's run went.
 pub struct ChapterRun {
@@ -123,16 +146,12 @@ pub fn reproduce(root: &Path, opts: &Options) -> anyhow::Result<Vec<ChapterRun>>
         build.args(["-p", &e.chapter]);
     }
     eprintln!("building the examples (release) …");
-    let status = build.current_dir(root).status()?;
-    if !status.success() {
-        bail!("building the examples failed ({status})");
-    }
+    crate::run(build.current_dir(root)).context("building the examples failed")?;
 
     let logs = root.join("target/reproduce");
     std::fs::create_dir_all(&logs)?;
     let started = Instant::now();
     let mut done: Vec<ChapterRun> = Vec::new();
-    let build = dfdx_build(root)?;
     for (i, e) in examples.iter().enumerate() {
         let mut args = run_example(&e.chapter, "release");
         let every = every_experiment_flag(&e.main, opts.quick)?;
@@ -181,7 +200,7 @@ pub fn reproduce(root: &Path, opts: &Options) -> anyhow::Result<Vec<ChapterRun>>
             log,
         };
         if !opts.resume {
-            record(&root.join(TIMES_DIR), build, &run)?;
+            record(&root.join(TIMES_DIR), &opts.times_as, &run)?;
         }
         done.push(run);
     }
@@ -191,37 +210,16 @@ pub fn reproduce(root: &Path, opts: &Options) -> anyhow::Result<Vec<ChapterRun>>
 /// Where the recorded times go: the performance appendix quotes them.
 pub const TIMES_DIR: &str = "book/generated/reproduce";
 
-/// Which dfdx the examples are built with, as the lock file says: `published` (0.13.0 from
-/// crates.io) or `patched` (the project's copy in `vendor/dfdx`, a path dependency, which the
-/// lock file lists without a source).
-pub fn dfdx_build(root: &Path) -> anyhow::Result<&'static str> {
-    let path = root.join("Cargo.lock");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {} (run `cargo build` first)", path.display()))?;
-    let lock: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("{} is not TOML", path.display()))?;
-    let dfdx = lock
-        .get("package")
-        .and_then(|p| p.as_array_of_tables())
-        .and_then(|ps| {
-            ps.iter()
-                .find(|p| p.get("name").and_then(|n| n.as_str()) == Some("dfdx"))
-        })
-        .with_context(|| format!("{} lists no dfdx", path.display()))?;
-    Ok(if dfdx.contains_key("source") {
-        "published"
-    } else {
-        "patched"
-    })
-}
-
-/// Records one chapter's time as `<build>_<chNN>[_quick]_seconds` (shown as `m:ss`), then the
+/// Records one chapter's time as `<build>_<chNN>[_quick]_seconds` (shown as `m:ss`) and the
+/// machine as `<build>_machine` (its CPU), then the
 /// totals over what is recorded: per build, `<build>_total_seconds` over its chapters
 /// (`<build>_chapters`: how many); over the chapters recorded with both builds,
 /// `published_both_seconds`, `patched_both_seconds`, `both_chapters` and `both_speedup`
 /// (published ÷ patched).
 pub fn record(dir: &Path, build: &str, run: &ChapterRun) -> anyhow::Result<()> {
+    if !BUILDS.contains(&build) {
+        bail!("times are recorded as one of {BUILDS:?}, not `{build}`");
+    }
     let key = format!(
         "{}{}",
         short(&run.chapter),
@@ -233,6 +231,15 @@ pub fn record(dir: &Path, build: &str, run: &ChapterRun) -> anyhow::Result<()> {
             &format!("{experiment}_seconds"),
             run.seconds,
             minutes(run.seconds),
+        )
+        .write(dir)?;
+    // The machine the times were taken on, the build's latest (the appendix names it).
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Results::new(&format!("{build}_machine"))
+        .text(
+            &format!("{build}_machine"),
+            cpus as f64,
+            format!("{}, {cpus} logical CPUs", crate::perf::cpu_name()),
         )
         .write(dir)?;
     let all = ae_toolkit::results::read(dir)?;
@@ -303,7 +310,7 @@ fn progress(
 }
 
 /// `ch03-denoising` → `ch03`.
-fn short(chapter: &str) -> &str {
+pub(crate) fn short(chapter: &str) -> &str {
     chapter.split('-').next().unwrap_or(chapter)
 }
 
@@ -335,8 +342,7 @@ mod tests {
 
     #[test]
     fn every_chapter_with_an_example_is_found_and_says_how_to_run_everything() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let found = chapter_examples(root).unwrap();
+        let found = chapter_examples(&ae_toolkit::paths::workspace_root()).unwrap();
         assert!(found.iter().any(|e| e.chapter == "ch01-autoencoder"));
         assert!(found.iter().any(|e| e.chapter == "ch06-beyond"));
         for e in &found {
@@ -375,6 +381,8 @@ mod tests {
         )
         .unwrap();
         record(dir.path(), "published", &run("ch06-beyond", true, 420.0)).unwrap();
+        let odd = record(dir.path(), "nightly", &run("ch02-sparse", false, 1.0));
+        assert!(odd.unwrap_err().to_string().contains("not `nightly`"));
         // A chapter run again replaces its time.
         record(
             dir.path(),
@@ -384,6 +392,7 @@ mod tests {
         .unwrap();
         let v = ae_toolkit::results::read(dir.path()).unwrap();
         assert_eq!(v["patched_ch01_seconds"].text, "1:40");
+        assert!(v["patched_machine"].text.ends_with("logical CPUs"));
         assert_eq!(v["patched_ch06_quick_seconds"].value, 300.0);
         assert_eq!(v["patched_total_seconds"].value, 3400.0);
         assert_eq!(v["patched_chapters"].value, 3.0);
@@ -395,16 +404,23 @@ mod tests {
     }
 
     #[test]
-    fn the_lock_file_tells_which_dfdx_is_built() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        assert_eq!(dfdx_build(root).unwrap(), "patched");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("Cargo.lock"),
-            "[[package]]\nname = \"dfdx\"\nversion = \"0.13.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
-        )
-        .unwrap();
-        assert_eq!(dfdx_build(dir.path()).unwrap(), "published");
+    fn the_flags_parse_as_their_help_says() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            options: Options,
+        }
+        let parse = |args: &[&str]| {
+            let args = std::iter::once("reproduce").chain(args.iter().copied());
+            <Cli as clap::Parser>::try_parse_from(args).map(|c| c.options)
+        };
+        let o = parse(&["--chapter", "3"]).unwrap();
+        assert_eq!(o.only.as_deref(), Some("ch03"));
+        assert_eq!(o.times_as, "patched");
+        let o = parse(&["--chapter", "ch03-denoising", "--times-as", "published"]).unwrap();
+        assert_eq!(o.only.as_deref(), Some("ch03-denoising"));
+        assert_eq!(o.times_as, "published");
+        assert!(parse(&["--times-as", "nightly"]).is_err());
     }
 
     #[test]

@@ -79,8 +79,6 @@ pub struct Tools {
     pub bin_dir: PathBuf,
     /// The `mdbook` binary.
     pub mdbook: PathBuf,
-    /// The `mdbook-katex` binary.
-    pub mdbook_katex: PathBuf,
     /// The `pagefind_extended` binary (Pagefind with Chinese and Japanese word segmentation).
     pub pagefind: PathBuf,
 }
@@ -90,7 +88,6 @@ impl Tools {
         let bin_dir = mdbook_dir.join("bin");
         Tools {
             mdbook: bin_dir.join(exe("mdbook")),
-            mdbook_katex: bin_dir.join(exe("mdbook-katex")),
             pagefind: pagefind_bin(pagefind_dir),
             bin_dir,
         }
@@ -103,12 +100,6 @@ impl Tools {
             dirs.extend(std::env::split_paths(&path));
         }
         std::env::join_paths(dirs).context("cannot build PATH for the book tools")
-    }
-
-    /// Checks that every binary runs and reports its pinned version.
-    pub fn verify(&self) -> Result<()> {
-        verify_mdbook(&self.bin_dir)?;
-        check_version(&self.pagefind, &format!("pagefind {PAGEFIND_VERSION}"))
     }
 }
 
@@ -149,11 +140,6 @@ pub fn cache_root() -> Result<PathBuf> {
         }
     };
     Ok(cache.join("autoencoders-in-rust").join("tools"))
-}
-
-/// The directory the pinned mdbook and mdbook-katex live in.
-pub fn tools_dir() -> Result<PathBuf> {
-    Ok(cache_root()?.join(VERSIONS_DIR))
 }
 
 /// Returns the pinned tools, installing each set first if the cache does not hold a working
@@ -270,7 +256,6 @@ fn install_mdbook(workspace: &Path, tmp: &Path) -> Result<()> {
     eprintln!(
         "book tools: (first time only; compiling mdbook and mdbook-katex takes a few minutes)"
     );
-    let cargo = crate::cargo_program();
     let mut cmd = crate::cargo_command();
     cmd.current_dir(workspace)
         .arg("install")
@@ -289,12 +274,8 @@ fn install_mdbook(workspace: &Path, tmp: &Path) -> Result<()> {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR");
     eprintln!("book tools: running {cmd:?}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run {cargo}"))?;
-    if !status.success() {
-        bail!("installing mdbook and mdbook-katex failed ({status}); see cargo's output above");
-    }
+    crate::run(&mut cmd)
+        .context("installing mdbook and mdbook-katex failed; see cargo's output above")?;
     let _ = fs::remove_dir_all(tmp.join("build"));
     Ok(())
 }
@@ -331,19 +312,10 @@ fn install_pagefind(tmp: &Path) -> Result<()> {
         .arg("--silent")
         .stdin(std::process::Stdio::null());
     eprintln!("book tools: running {cmd:?}");
-    let out = cmd.output().with_context(|| {
-        format!(
-            "cannot run `{npm}`: the search index needs Pagefind's prebuilt binary from the npm \
-             registry; install Node.js and npm (Debian: apt-get install -y nodejs npm)"
-        )
-    })?;
-    if !out.status.success() {
-        bail!(
-            "`npm pack {package}@{PAGEFIND_VERSION}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    let out = crate::output(&mut cmd).context(
+        "the search index needs Pagefind's prebuilt binary from the npm registry (without npm, \
+         install Node.js and npm; Debian: apt-get install -y nodejs npm)",
+    )?;
     let tarball = tmp.join(String::from_utf8_lossy(&out.stdout).trim());
     let bytes =
         fs::read(&tarball).with_context(|| format!("npm pack wrote no {}", tarball.display()))?;
@@ -378,12 +350,9 @@ fn check_version(bin: &Path, expected: &str) -> Result<()> {
     if !bin.is_file() {
         bail!("{} does not exist", bin.display());
     }
-    let out = Command::new(bin)
-        .arg("--version")
-        .output()
-        .with_context(|| format!("cannot run {}", bin.display()))?;
+    let out = crate::output(Command::new(bin).arg("--version"))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || text.trim() != expected {
+    if text.trim() != expected {
         bail!(
             "{} --version printed {:?}, expected {expected:?}",
             bin.display(),

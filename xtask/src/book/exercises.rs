@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use html5gum::Token;
 
-use super::markdown::{attr, LineIndex};
+use super::markdown::{attr, needle_line};
 use super::{Layout, Problem, LANGS};
 use crate::assignment;
 
@@ -270,19 +270,16 @@ pub fn check_answers(layout: &Layout) -> Vec<Problem> {
     problems
 }
 
-/// The Markdown source and line where one of `needles` occurs (the first that does), else the
-/// source's first line, else the HTML file.
+/// The Markdown source and line where one of `needles` occurs (the first that does, see
+/// [`needle_line`]), else the source's first line, else the HTML file.
 fn locate(layout: &Layout, source: &Path, html: &Path, needles: &[&str]) -> (String, usize) {
     let Ok(text) = fs::read_to_string(source) else {
         return (layout.display(html), 0);
     };
-    let lines = LineIndex::new(&text);
-    for needle in needles {
-        if let Some(p) = text.find(needle) {
-            return (layout.display(source), lines.line(p));
-        }
-    }
-    (layout.display(source), 1)
+    (
+        layout.display(source),
+        needle_line(&text, needles).unwrap_or(1),
+    )
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use html5gum::{StartTag, Token};
 
-use super::markdown::{attr, html_tokens, percent_decode, LineIndex};
+use super::markdown::{attr, html_tokens, needle_line, percent_decode, LineIndex};
 use super::sources::{has_scheme, normalize_abs};
 use super::{Layout, Problem, LANGS};
 
@@ -211,24 +211,9 @@ impl HtmlPage<'_> {
     /// at `offset`.
     fn problem(&self, offset: usize, needles: &[&str], message: String) -> Problem {
         if let Some(source) = &self.source {
-            if let Ok(text) = fs::read_to_string(source) {
-                for needle in needles {
-                    let needle = needle.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-                    let needle = needle.trim();
-                    if needle.is_empty() {
-                        continue;
-                    }
-                    let whole_line = text.lines().position(|l| l.trim() == needle);
-                    let found = whole_line.map(|i| i + 1).or_else(|| {
-                        let lines = LineIndex::new(&text);
-                        text.find(&format!("${needle}"))
-                            .or_else(|| text.find(needle))
-                            .map(|p| lines.line(p))
-                    });
-                    if let Some(line) = found {
-                        return Problem::new(self.layout.display(source), line, message);
-                    }
-                }
+            let text = fs::read_to_string(source).unwrap_or_default();
+            if let Some(line) = needle_line(&text, needles) {
+                return Problem::new(self.layout.display(source), line, message);
             }
         }
         Problem::new(

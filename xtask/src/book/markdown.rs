@@ -25,6 +25,22 @@ impl LineIndex {
     }
 }
 
+/// The 1-based line of Markdown `text` where the first of `needles` that occurs is (a needle is
+/// its first non-empty line, trimmed): a line that is exactly the needle, else `$needle` (a
+/// formula), else the needle anywhere. `None` if none occurs; each caller has its fallback.
+pub fn needle_line(text: &str, needles: &[&str]) -> Option<usize> {
+    let lines = LineIndex::new(text);
+    needles.iter().find_map(|needle| {
+        let needle = needle.lines().find(|l| !l.trim().is_empty())?.trim();
+        let whole_line = text.lines().position(|l| l.trim() == needle);
+        whole_line.map(|i| i + 1).or_else(|| {
+            (text.find(&format!("${needle}")))
+                .or_else(|| text.find(needle))
+                .map(|p| lines.line(p))
+        })
+    })
+}
+
 /// The kind of a `{{#...}}` directive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DirectiveKind {

@@ -22,7 +22,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::tools::Tools;
 
@@ -127,25 +127,17 @@ pub struct Indexed {
 
 /// Runs Pagefind over the (marked) site in `site`, in language `lang`, writing `site/pagefind/`.
 pub fn index_site(tools: &Tools, site: &Path, lang: &str) -> Result<Indexed> {
-    let out = Command::new(&tools.pagefind)
-        .arg("--site")
-        .arg(site)
-        .arg("--force-language")
-        .arg(lang)
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {}", tools.pagefind.display()))?;
+    let out = crate::output(
+        Command::new(&tools.pagefind)
+            .arg("--site")
+            .arg(site)
+            .arg("--force-language")
+            .arg(lang)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null()),
+    )?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        bail!(
-            "pagefind exited with {}: {}{}",
-            out.status,
-            stderr.trim(),
-            stdout.trim()
-        );
-    }
     let count = |what: &str| {
         stdout.lines().find_map(|l| {
             let rest = l.trim().strip_prefix("Indexed ")?;

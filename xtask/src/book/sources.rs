@@ -57,11 +57,7 @@ pub fn check_sources(layout: &Layout) -> Vec<Problem> {
                 Vec::new()
             }
         };
-        let listed: BTreeSet<String> = summary
-            .iter()
-            .filter_map(|e| e.target.as_deref())
-            .map(|t| normalize_rel(Path::new(""), strip_fragment(t).0).1)
-            .collect();
+        let listed = listed_pages(&summary);
         let ctx = Ctx {
             layout,
             lang: lang.code,
@@ -446,7 +442,8 @@ fn check_link(ctx: &Ctx, page_dir: &Path, dest: &str, image: bool) -> Option<Str
         if let Some((lang, rest)) = rel.split_once('/') {
             if lang != ctx.lang && LANGS.iter().any(|l| l.code == lang) {
                 let src = ctx.layout.src_dir(lang);
-                let listed = summary_targets(&src);
+                let summary = fs::read_to_string(src.join("SUMMARY.md")).unwrap_or_default();
+                let listed = listed_pages(&parse_summary(&summary));
                 return check_in_lang(ctx, lang, &src, &listed, rest, what, dest);
             }
         }
@@ -457,16 +454,12 @@ fn check_link(ctx: &Ctx, page_dir: &Path, dest: &str, image: bool) -> Option<Str
     ))
 }
 
-fn summary_targets(src: &Path) -> BTreeSet<String> {
-    fs::read_to_string(src.join("SUMMARY.md"))
-        .map(|t| {
-            parse_summary(&t)
-                .into_iter()
-                .filter_map(|e| e.target)
-                .map(|t| normalize_rel(Path::new(""), strip_fragment(&t).0).1)
-                .collect()
-        })
-        .unwrap_or_default()
+/// The pages a SUMMARY.md lists (normalised paths relative to the language's source).
+fn listed_pages(summary: &[TocEntry]) -> BTreeSet<String> {
+    (summary.iter())
+        .filter_map(|e| e.target.as_deref())
+        .map(|t| normalize_rel(Path::new(""), strip_fragment(t).0).1)
+        .collect()
 }
 
 fn check_in_lang(

@@ -58,15 +58,6 @@ pub struct Named {
 /// Every value by `ns.name`.
 pub type Values = BTreeMap<String, Named>;
 
-fn named(value: f64, text: &str, origin: String) -> Named {
-    let text = text.to_string();
-    Named {
-        value,
-        text,
-        origin,
-    }
-}
-
 /// `None` if `constant` (`path/file.rs::NAME`, relative to the repository) is declared as
 /// `const NAME: <type> = value;`, otherwise what is wrong.
 fn check_constant(layout: &Layout, constant: &str, value: f64) -> Option<String> {
@@ -184,7 +175,15 @@ pub fn load_values(layout: &Layout) -> (Values, Vec<Problem>) {
             Ok(file) => {
                 for (name, v) in file {
                     let origin = format!("{} (experiment {})", layout.display(&path), v.experiment);
-                    values.insert(format!("{ns}.{name}"), named(v.value, &v.text, origin));
+                    let (value, text) = (v.value, v.text);
+                    values.insert(
+                        format!("{ns}.{name}"),
+                        Named {
+                            value,
+                            text,
+                            origin,
+                        },
+                    );
                 }
             }
             Err(e) => problems.push(Problem::new(layout.display(&path), 0, format!("{e:#}"))),
@@ -260,7 +259,15 @@ fn load_literature(
             }
         }
         let origin = format!("{}:{line}", f.display);
-        values.insert(format!("{LITERATURE}.{name}"), named(value, text, origin));
+        let text = text.to_string();
+        values.insert(
+            format!("{LITERATURE}.{name}"),
+            Named {
+                value,
+                text,
+                origin,
+            },
+        );
     }
 }
 
@@ -310,7 +317,15 @@ fn load_pending(f: &TomlFile, values: &mut Values, problems: &mut Vec<Problem>) 
                 continue;
             };
             let origin = format!("{}:{line} (pending: {command})", f.display);
-            values.insert(full, named(value, text, origin));
+            let text = text.to_string();
+            values.insert(
+                full,
+                Named {
+                    value,
+                    text,
+                    origin,
+                },
+            );
         }
     }
 }
