@@ -233,7 +233,7 @@ pub fn record(dir: &Path, build: &str, run: &ChapterRun) -> anyhow::Result<()> {
             minutes(run.seconds),
         )
         .write(dir)?;
-    // The machine the times were taken on, the build's latest (the appendix names it).
+    // The machine the times were taken on (the build's latest run), so a page can name it.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     Results::new(&format!("{build}_machine"))
         .text(
