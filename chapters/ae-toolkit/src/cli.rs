@@ -361,27 +361,51 @@ pub fn exit_on_error(result: anyhow::Result<()>) {
 /// assert!(fraction("x").is_err());
 /// ```
 pub fn positive(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        Ok(v) => Err(format!("{v} must be a finite number > 0")),
-        Err(e) => Err(e.to_string()),
-    }
+    parse_checked(
+        s,
+        |v| v > 0.0 && v.is_finite(),
+        "must be a finite number > 0",
+    )
 }
 
 /// A finite number ≥ 0 (see [`positive`]).
 pub fn non_negative(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
-        Ok(v) => Err(format!("{v} must be a finite number ≥ 0")),
-        Err(e) => Err(e.to_string()),
-    }
+    parse_checked(
+        s,
+        |v| v >= 0.0 && v.is_finite(),
+        "must be a finite number ≥ 0",
+    )
+}
+
+/// A finite number ≥ 0 in double precision, as `TrainConfig`'s weight decay is kept (see
+/// [`positive`]).
+///
+/// ```
+/// use ae_toolkit::cli::non_negative_f64;
+/// assert_eq!(non_negative_f64("1e-5"), Ok(1e-5));
+/// assert!(non_negative_f64("-1").unwrap_err().contains("≥ 0"));
+/// ```
+pub fn non_negative_f64(s: &str) -> Result<f64, String> {
+    parse_checked(
+        s,
+        |v| v >= 0.0 && v.is_finite(),
+        "must be a finite number ≥ 0",
+    )
 }
 
 /// A fraction in `[0, 1)` (see [`positive`]).
 pub fn fraction(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
-        Ok(v) => Err(format!("{v} is not in [0, 1)")),
+    parse_checked(s, |v| (0.0..1.0).contains(&v), "is not in [0, 1)")
+}
+
+/// `s` as a number, if `valid` holds for it; else an error naming the value and what it fails.
+fn parse_checked<T>(s: &str, valid: impl Fn(f64) -> bool, fails: &str) -> Result<T, String>
+where
+    T: std::str::FromStr<Err = std::num::ParseFloatError> + Into<f64> + Copy + std::fmt::Display,
+{
+    match s.parse::<T>() {
+        Ok(v) if valid(v.into()) => Ok(v),
+        Ok(v) => Err(format!("{v} {fails}")),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use ae_toolkit::cli::{non_negative, RunArgs, Selection};
+use ae_toolkit::cli::{non_negative, non_negative_f64, RunArgs, Selection};
 use ae_toolkit::data::{DataSplits, DatasetKind, PIXELS};
 use ae_toolkit::device::OnDevice;
 use ae_toolkit::dfdx::prelude::*;
@@ -165,11 +165,6 @@ fn run(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         anomaly(args, data)?;
     }
     Ok(())
-}
-
-/// `non_negative` at the precision of the training configuration's weight decay.
-fn non_negative_f64(s: &str) -> Result<f64, String> {
-    non_negative(s).and_then(|_| s.parse::<f64>().map_err(|e| e.to_string()))
 }
 
 fn command(args: &Args, flags: &[String]) -> String {
