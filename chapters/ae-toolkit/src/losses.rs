@@ -232,8 +232,16 @@ mod tests {
         let z = dev.tensor_from_vec(vec![30.0f32; 3], (1, Const::<3>));
         let x = dev.tensor_from_vec(vec![0.0f32; 3], (1, Const::<3>));
         assert!((bce_with_logits_per_image(z, x).array() as f64 / 3.0 - exact).abs() < 1e-5);
-        // And in f32, σ(40) rounds to 1 so ln(1 − σ) = −∞; the stable form still gives
+        // And in f32, σ(40) rounds to 1 so ln(1 − σ) = −∞: the naive loss is infinite for any
+        // target x < 1 (the (1 − x) ln(1 − σ) term); the stable form still gives
         // 40·(1 − x) + ln(1 + e^{−40}) ≈ 40 for x = 0.
+        let sigmoid_f32 = |z: f32| 1.0 / (1.0 + (-z).exp());
+        assert_eq!(sigmoid_f32(40.0), 1.0);
+        for x in [0.0f32, 0.5, 0.9] {
+            let p = sigmoid_f32(40.0);
+            let naive = -(x * p.ln() + (1.0 - x) * (1.0 - p).ln());
+            assert_eq!(naive, f32::INFINITY, "x = {x}");
+        }
         let z = dev.tensor_from_vec(vec![40.0f32; 3], (1, Const::<3>));
         let x = dev.tensor_from_vec(vec![0.0f32; 3], (1, Const::<3>));
         let v = bce_with_logits_per_image(z, x).array();

@@ -503,11 +503,17 @@ fn layer_parameter_gradients_match_finite_differences() {
 fn dilated_and_grouped_convolutions_match_nested_loops_and_finite_differences() {
     let dev = Cpu::default();
     let mut rng = ChaCha8Rng::seed_from_u64(9);
+    // The strides the adjoint identity was checked at (only where the transpose's output has the
+    // input's size).
+    let mut adjoint_strides = Vec::new();
     // (batch, c_in, c_out, h, w, k, stride, padding, dilation, groups)
     for (b, ci, co, h, wd, k, s, p, d, g) in [
         (2, 4, 6, 9, 8, 3, 1, 2, 2, 2),
         (2, 2, 4, 10, 9, 3, 2, 1, 2, 2),
         (1, 3, 2, 8, 8, 2, 1, 0, 3, 1),
+        // Stride 2 and padding 1 without dilation or groups: the encoders' downsampling
+        // convolution, whose transpose the page says the adjoint identity covers too.
+        (2, 3, 4, 9, 9, 3, 2, 1, 1, 1),
     ] {
         let what = format!("b {b} c {ci}→{co} {h}×{wd} k {k} s {s} p {p} d {d} g {g}");
         let (xs, ws) = ((b, ci, h, wd), (co, ci / g, k, k));
@@ -551,6 +557,7 @@ fn dilated_and_grouped_convolutions_match_nested_loops_and_finite_differences() 
                     (lhs - rhs).abs() <= 1e-4 * (1.0 + rhs.abs()),
                     "{what}: adjoint"
                 );
+                adjoint_strides.push(s);
             }
             let q = random(&mut rng, t.as_vec().len());
             let (rt, wt) = (tensor4(&dev, r.clone(), rs), tensor4(&dev, w.clone(), ws));
@@ -567,4 +574,9 @@ fn dilated_and_grouped_convolutions_match_nested_loops_and_finite_differences() 
             });
         }
     }
+    assert_eq!(
+        adjoint_strides,
+        [1, 2],
+        "the adjoint identity was checked at these strides"
+    );
 }

@@ -185,6 +185,7 @@ impl PresetName {
                 epochs: 50,
                 batch_size: 256,
                 init: Init::Glorot,
+                // The same text as book/literature.toml's `chollet2016_dense_bce`.
                 reported: Some(("0.09–0.10", "the Keras blog, MNIST validation set")),
             },
         }
@@ -371,6 +372,51 @@ mod tests {
         // The samples fill the interval (some come within 1 % of the bound), which is half as
         // wide as Glorot's √(6/(784 + 400)) ≈ 0.071 for the same layer.
         assert!(w.iter().any(|&v| v.abs() > 0.99 * b));
+        // Mean 0 and variance b²/3 = 1/(3 fan_in) (standard errors as in `glorot_bound_and_moments`).
+        let moments = |v: &[f32]| {
+            let n = v.len() as f64;
+            let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+            let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+            (n, mean, var)
+        };
+        let (n, mean, var) = moments(&w);
+        let bf = b as f64;
+        assert!(mean.abs() < 4.0 * bf / (3.0 * n).sqrt(), "mean {mean}");
+        let want = 1.0 / (3.0 * 784.0);
+        assert!(
+            (var - want).abs() < 4.0 * (4.0 / 45.0f64).sqrt() * bf * bf / n.sqrt(),
+            "var {var} vs {want}"
+        );
+        // The biases come from the same interval, the layer's own ±1/√fan_in: ±1/√784 for the
+        // first layer, ±1/√400 = ±0.05 for the last (whose 784 biases are enough to check the
+        // variance 1/(3·400) too).
+        let first = m.0 .0.bias.as_vec();
+        assert!(first.iter().all(|&v| v.abs() <= b));
+        assert!(first.iter().any(|&v| v.abs() > 0.9 * b));
+        let b_last = 1.0 / (400f32).sqrt();
+        let last = m.1 .2.bias.as_vec();
+        assert!(last.iter().all(|&v| v.abs() <= b_last));
+        assert!(last.iter().any(|&v| v.abs() > 0.99 * b_last));
+        let (n, mean, var) = moments(&last);
+        let bf = b_last as f64;
+        assert!(mean.abs() < 4.0 * bf / (3.0 * n).sqrt(), "bias mean {mean}");
+        let want = 1.0 / (3.0 * 400.0);
+        assert!(
+            (var - want).abs() < 4.0 * (4.0 / 45.0f64).sqrt() * bf * bf / n.sqrt(),
+            "bias var {var} vs {want}"
+        );
+    }
+
+    /// Chapter 7 compares its convolutional model's size with `basic`'s "more than 600,000":
+    /// 784·400 + 400 + 400·20 + 20 + 20·400 + 400 + 400·784 + 784 trainable parameters.
+    #[test]
+    fn basic_has_644_804_trainable_parameters() {
+        let dev = Cpu::default();
+        let m = dev.build_module::<Basic, f32>();
+        let dense = |i: usize, o: usize| i * o + o;
+        let want = dense(784, 400) + dense(400, 20) + dense(20, 400) + dense(400, 784);
+        assert_eq!(want, 644_804);
+        assert_eq!(m.num_trainable_params(), want);
     }
 
     /// `W x + b` for a dfdx `Linear` whose weight is stored `(out, in)`, row-major.

@@ -1,7 +1,8 @@
 //! Chapter 1 trains for real: on the embedded MNIST subset (2,000 train / 500 test images), with
 //! fixed seeds, each preset's test loss ends well below what needs no training at all — every
 //! test image replaced by the mean training image (computed here) — and the basic preset below
-//! PCA with as many components as its code (also computed here). Each test prints its curve.
+//! PCA with as many components as its code (also computed here), while the narrower deep and
+//! shallow presets stay above it on this subset. Each test prints its curve.
 
 use ae_toolkit::baseline::{mean_image_loss, pca_loss};
 use ae_toolkit::data::{embedded, DatasetKind};
@@ -51,7 +52,8 @@ fn basic_converges() {
     assert!(last < MARGIN * mean, "{last} vs mean image {mean}");
     // In BCE, the basic model also beats PCA with 20 components (108.2 on this subset). The deep
     // and shallow presets do not beat PCA of their code size in 20 and 40 epochs on 2,000 images
-    // (0.0163 and 0.1184 here), so for them the mean image is the bar.
+    // (0.0163 and 0.1184 here), so for them the mean image is the bar, and their tests check that
+    // they stay above PCA, as the chapter says.
     assert!(last < pca, "{last} vs PCA-20 {pca}");
 }
 
@@ -59,16 +61,21 @@ fn basic_converges() {
 fn deep_converges() {
     let h = run::<Deep>(PresetName::Deep, 20, 0, None);
     let last = h.last().test.loss;
-    let (mean, _) = baselines(PresetName::Deep, 32);
+    let (mean, pca) = baselines(PresetName::Deep, 32);
     assert!(last < MARGIN * mean, "{last} vs mean image {mean}");
+    // The chapter's remark: on so few images, in so few steps, `deep` does not beat PCA-32
+    // (0.043 against 0.016 at seed 0).
+    assert!(last > pca, "{last} vs PCA-32 {pca}");
 }
 
 #[test]
 fn shallow_converges() {
     let h = run::<Shallow>(PresetName::Shallow, 40, 0, None);
     let last = h.last().test.loss;
-    let (mean, _) = baselines(PresetName::Shallow, 32);
+    let (mean, pca) = baselines(PresetName::Shallow, 32);
     assert!(last < MARGIN * mean, "{last} vs mean image {mean}");
+    // Nor does `shallow` beat PCA-32 here (0.176 against 0.118 at seed 0).
+    assert!(last > pca, "{last} vs PCA-32 {pca}");
 }
 
 /// The chapter's finding: the Keras model needs Keras' Glorot initialisation to reach the blog's

@@ -254,13 +254,26 @@ mod tests {
     use super::*;
 
     /// The worked values the book quotes (book/typed-numbers.toml): the clamped penalty of one
-    /// unit is at most about 12.9 for ρ = 0.05 (ρ̂ⱼ = 1 − ε), and a unit at ρ̂ⱼ = 0.5 costs 0.495.
+    /// unit is at most about 12.9 for ρ = 0.05 (ρ̂ⱼ = 1 − ε), about 0.49 at ρ̂ⱼ = ε, and a unit at
+    /// ρ̂ⱼ = 0.5 costs 0.495; whatever ρ, one unit costs less than ln(1/ε) ≈ 13.8.
     #[test]
     fn the_books_worked_penalties() {
         let most = kl_of_means(0.05, &[1.0]);
         assert_eq!(format!("{most:.1}"), "12.9", "{most}");
+        let least = kl_of_means(0.05, &[0.0]);
+        assert_eq!(format!("{least:.2}"), "0.49", "{least}");
         let half = kl_of_means(0.05, &[0.5]);
         assert_eq!(format!("{half:.3}"), "0.495", "{half}");
+        // KL(ρ ‖ ·) is convex, so on the clamped interval its largest value is at ρ̂ = ε or 1 − ε
+        // (what 0 and 1 are clamped to); both stay below ln(1/ε) for every ρ.
+        let bound = -(RHO_HAT_EPSILON as f64).ln();
+        assert_eq!(format!("{bound:.1}"), "13.8", "{bound}");
+        for rho in [1e-6f32, 0.001, 0.05, 0.3, 0.5, 0.7, 0.95, 0.999, 0.999_999] {
+            for edge in [0.0, 1.0] {
+                let kl = kl_of_means(rho, &[edge]);
+                assert!(kl < bound, "ρ = {rho}, ρ̂ = {edge}: {kl} ≥ {bound}");
+            }
+        }
     }
 
     /// The formula, per unit, in f64.
@@ -357,9 +370,12 @@ mod tests {
             let g = kl_sparsity(h.leaky_trace(), 0.05).backward();
             let value = kl_sparsity(h.clone(), 0.05).array();
             assert!(value.is_finite() && value > 0.0, "ρ̂ = {v}: {value}");
+            // Outside [ε, 1 − ε] the clamp's derivative is 0 (dfdx passes the gradient only for
+            // inputs within its bounds): the penalty's gradient is finite and exactly zero.
             assert!(
-                g.get(&h).as_vec().iter().all(|x| x.is_finite()),
-                "ρ̂ = {v}: gradient"
+                g.get(&h).as_vec().iter().all(|&x| x == 0.0),
+                "ρ̂ = {v}: gradient {:?}",
+                &g.get(&h).as_vec()[..4]
             );
             // Clamped at ε: the value is the formula at ρ̂ = ε or 1 − ε.
             let eps = RHO_HAT_EPSILON as f64;
@@ -376,6 +392,54 @@ mod tests {
         let dev = Cpu::default();
         let h = hidden(&dev, 2, |b, _| if b == 0 { 0.25 } else { 0.75 });
         assert!((l1_activity(h).array() - 200.0).abs() < 1e-3); // (100 + 300) / 2
+    }
+
+    #[test]
+    fn l1_gradient_is_lambda_over_b_and_fades_through_the_sigmoid() {
+        // ∂(λ · l1)/∂h_bj = λ/B for every unit, image and level of activity.
+        let dev = Cpu::seed_from_u64(2);
+        let (rows, lambda) = (3usize, 0.7f32);
+        let h = hidden(&dev, rows, |b, j| {
+            0.01 + 0.98 * (((b * 5 + j * 11) % 13) as f32 / 12.0)
+        });
+        let g = (l1_activity(h.leaky_trace()) * lambda).backward();
+        let want = lambda / rows as f32;
+        assert!(
+            g.get(&h).as_vec().iter().all(|&v| (v - want).abs() < 1e-7),
+            "not λ/B = {want} everywhere"
+        );
+        // In the training objective, through the encoder's sigmoid: the push on unit j's input
+        // a_bj is (λ/B) h_bj (1 − h_bj), so the L1 term adds Σ_b of it to the gradient of b₁ⱼ.
+        let model = dev.build_module::<SparseAutoencoder, f32>();
+        let x = dev.tensor_from_vec(
+            ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+                .train
+                .head(rows)
+                .images,
+            (rows, Const::<784>),
+        );
+        let bias_grad = |penalty| {
+            let mut m = model.clone();
+            let grads = m.alloc_grads();
+            let g = sparse_loss(&mut m, x.clone(), grads, penalty).backward();
+            g.get(&m.0 .0.bias).as_vec()
+        };
+        let with_l1 = bias_grad(Penalty::L1 { lambda });
+        let without = bias_grad(Penalty::None);
+        let act = model.0.forward(x.clone()).as_vec();
+        for j in 0..HIDDEN {
+            let want: f64 = (0..rows)
+                .map(|b| {
+                    let h = act[b * HIDDEN + j] as f64;
+                    lambda as f64 / rows as f64 * h * (1.0 - h)
+                })
+                .sum();
+            let got = (with_l1[j] - without[j]) as f64;
+            assert!(
+                (got - want).abs() < 1e-5 * (1.0 + without[j].abs() as f64),
+                "unit {j}: {got} vs {want}"
+            );
+        }
     }
 
     #[test]

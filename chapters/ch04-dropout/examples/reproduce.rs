@@ -155,6 +155,34 @@ fn train_set_loss(e: &ae_toolkit::train::EpochRecord) -> f64 {
     e.train_eval.as_ref().map_or(f64::NAN, |t| t.loss)
 }
 
+/// How much the two losses jump from one epoch to the next: the mean of |Δ training-set loss|
+/// and |Δ test loss| over the second half of the run, where the curves have settled into their
+/// trend (for "the curves with dropout are the steadier ones").
+fn mean_jump(h: &History) -> f64 {
+    let half = &h.epochs[h.epochs.len() / 2..];
+    let jumps: Vec<f64> = half
+        .windows(2)
+        .flat_map(|w| {
+            [
+                (train_set_loss(&w[1]) - train_set_loss(&w[0])).abs(),
+                (w[1].test.loss - w[0].test.loss).abs(),
+            ]
+        })
+        .collect();
+    jumps.iter().sum::<f64>() / jumps.len().max(1) as f64
+}
+
+/// The gap (test − training-set loss) after `epoch`, if the run got that far.
+fn gap_after(h: &History, epoch: usize) -> Option<f64> {
+    let e = h.epochs.iter().find(|e| e.epoch == epoch)?;
+    Some(e.test.loss - train_set_loss(e))
+}
+
+/// `p` as it names values: `0`, `0_1`, `1_3`, … (as in the tables).
+fn value_suffix(p: P) -> String {
+    p.label().replace(['.', '/'], "_")
+}
+
 /// Runs the chosen experiments on `data`, scaled to [−1, 1].
 fn run(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     if args.experiment.includes(Experiment::Main) {
@@ -187,9 +215,15 @@ fn main_experiment(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
     let epochs = args.run.epochs_or(10);
     let mut rows = Vec::new();
     let mut last = None;
+    let mut results = Results::new("main");
     for p in [P::Zero, P::Fifth] {
         let h = train_one(args, data, &format!("main-p{}", p.value()), p, epochs)?;
         rows.push(row(p, &h));
+        let k = value_suffix(p);
+        results
+            .number(&format!("main_train_p{k}"), train_set_loss(h.last()), 5)
+            .number(&format!("main_test_p{k}"), h.last().test.loss, 5)
+            .number(&format!("main_gap_p{k}"), generalisation_gap(&h), 5);
         last = Some(h);
     }
     let mut table = markdown_table(&HEADERS, &rows);
@@ -204,10 +238,9 @@ fn main_experiment(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         args.run
             .reproduce_command(PACKAGE, &["--experiment", "main"])
     ));
-    ae_toolkit::atomic::write(
-        &args.run.out_dir(CHAPTER).join("main-summary.md"),
-        table.as_bytes(),
-    )
+    let out = args.run.out_dir(CHAPTER);
+    ae_toolkit::atomic::write(&out.join("main-summary.md"), table.as_bytes())?;
+    results.write(&out).map(drop)
 }
 
 fn overfit_flags(args: &Args) -> Vec<String> {
@@ -244,11 +277,28 @@ fn overfit(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
         rows.push(row(p, &h));
         gaps.push((p.value(), generalisation_gap(&h)));
         // By name, for the prose: `overfit_gap_p0_5`, `overfit_test_p0_5`, … (p as in the table).
-        let p_name = p.label().replace(['.', '/'], "_");
+        let p_name = value_suffix(p);
         results
             .number(&format!("overfit_gap_p{p_name}"), generalisation_gap(&h), 4)
-            .number(&format!("overfit_test_p{p_name}"), h.last().test.loss, 3);
+            .number(&format!("overfit_test_p{p_name}"), h.last().test.loss, 3)
+            .number(
+                &format!("overfit_train_p{p_name}"),
+                train_set_loss(h.last()),
+                4,
+            );
         if matches!(p, P::Zero | P::Fifth) {
+            // The figure's two models: how jumpy their curves are, and how far their gaps have
+            // opened after a quarter and half of the run.
+            results.number(&format!("overfit_jump_p{p_name}"), mean_jump(&h), 4);
+            // The first epoch after which the training-set loss is below the test loss.
+            if let Some(e) = (h.epochs.iter().skip(1)).find(|e| train_set_loss(e) < e.test.loss) {
+                results.count(&format!("overfit_crossing_epoch_p{p_name}"), e.epoch);
+            }
+            for epoch in [epochs / 4, epochs / 2] {
+                if let Some(gap) = gap_after(&h, epoch) {
+                    results.number(&format!("overfit_gap_epoch_{epoch}_p{p_name}"), gap, 4);
+                }
+            }
             let epochs = h.epochs.iter().skip(1);
             let train: Vec<(f64, f64)> = epochs
                 .clone()

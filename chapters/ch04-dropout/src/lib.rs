@@ -6,7 +6,11 @@
 //! difference is in the types: dropout acts in `forward_mut` on a tensor that carries a gradient
 //! tape, and `forward` on a plain tensor passes it through untouched.
 //!
-//! ```compile_fail,E0277
+//! Each of the two wrong combinations is rejected with E0308, "mismatched types": dropout has one
+//! impl of each trait, so the compiler infers the tape the input must carry. (Stable rustdoc does
+//! not check the code after `compile_fail`; it was read off the compiler's message.)
+//!
+//! ```compile_fail,E0308
 //! // Inference (`forward`) on a tensor that records a tape does not compile: dropout implements
 //! // `Module` only for tape-free tensors, so a training-mode input cannot take the inference path.
 //! use ae_toolkit::dfdx::prelude::*;
@@ -14,6 +18,16 @@
 //! let model = dev.build_module::<DropoutOneIn<5>, f32>();
 //! let x: Tensor<Rank1<4>, f32, _> = dev.ones();
 //! let _ = model.forward(x.leaky_trace());
+//! ```
+//!
+//! ```compile_fail,E0308
+//! // The reverse, training (`forward_mut`) on a tensor without a tape, does not compile either:
+//! // dropout implements `ModuleMut` only for tensors that carry an `OwnedTape`.
+//! use ae_toolkit::dfdx::prelude::*;
+//! let dev = Cpu::default();
+//! let mut model = dev.build_module::<DropoutOneIn<5>, f32>();
+//! let x: Tensor<Rank1<4>, f32, _> = dev.ones();
+//! let _ = model.forward_mut(x);
 //! ```
 //!
 //! ```
@@ -194,6 +208,23 @@ mod tests {
         check_dropout::<5>(1); // p = 0.2, the chapter's
         check_dropout::<2>(2); // p = 0.5
         check_dropout::<10>(3); // p = 0.1
+    }
+
+    /// The page's count, "its six linear layers hold 1,132,944 parameters": weights and biases of
+    /// 784→512→256→128→256→512→784; dropout adds none.
+    #[test]
+    fn the_dropout_model_has_1_132_944_trainable_parameters() {
+        let dev = Cpu::seed_from_u64(0);
+        let layer = |i: usize, o: usize| i * o + o;
+        let by_hand = layer(784, 512)
+            + layer(512, 256)
+            + layer(256, 128)
+            + layer(128, 256)
+            + layer(256, 512)
+            + layer(512, 784);
+        assert_eq!(by_hand, 1_132_944);
+        let model = dev.build_module::<WithDropout, f32>();
+        assert_eq!(model.num_trainable_params(), 1_132_944);
     }
 
     #[test]

@@ -87,6 +87,12 @@ fn both_models_converge_and_the_training_set_is_scored_without_dropout() {
         // The training set is scored every epoch, like the test set, and the gap is test − train.
         assert!(h.epochs.iter().all(|e| e.train_eval.is_some()));
         let train_loss = last.train_eval.as_ref().unwrap().loss;
+        // The page: the gap "must be a finite number" (it is NaN without a training-set score).
+        assert!(
+            generalisation_gap(h).is_finite(),
+            "{}",
+            generalisation_gap(h)
+        );
         assert_eq!(generalisation_gap(h), last.test.loss - train_loss);
     }
 }

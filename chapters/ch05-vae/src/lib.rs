@@ -375,6 +375,10 @@ mod tests {
             (both as f64 - 0.25 * (2.0 - 2f64.ln())).abs() < 1e-6,
             "{both}"
         );
+        // At the prior, μ = 0 and σ² = 1: −½(1 + 0 − 0 − 1) = 0, the case the name promises.
+        let prior =
+            kl_to_standard_normal(codes::<1>(&dev, &[0.0]), codes::<1>(&dev, &[0.0])).array();
+        assert_eq!(prior, 0.0);
     }
 
     #[test]
@@ -384,11 +388,14 @@ mod tests {
         let got =
             kl_to_standard_normal(codes::<3>(&dev, &mu), codes::<3>(&dev, &lv)).array() as f64;
         let want = kl_closed(&mu.map(f64::from), &lv.map(f64::from));
+        // Positive at the first point, the reference and the crate's own value; checked first so
+        // that a KL with the wrong sign (the Introduction's pitfall) is reported as such.
+        assert!(want > 0.0);
+        assert!(got > 0.0, "{got}");
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
         let zero =
             kl_to_standard_normal(codes::<3>(&dev, &[0.0; 3]), codes::<3>(&dev, &[0.0; 3])).array();
         assert_eq!(zero, 0.0);
-        assert!(want > 0.0);
     }
 
     #[test]
@@ -554,6 +561,142 @@ mod tests {
             .iter()
             .all(|v| v.iter().all(|x| x.is_finite()));
             assert!(all_finite, "log σ² = {extreme}: a gradient is not finite");
+        }
+    }
+
+    /// Mean of i.i.d. samples and its standard error, the sample standard deviation over √n.
+    fn mean_and_standard_error(v: &[f64]) -> (f64, f64) {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (mean, (var / n).sqrt())
+    }
+
+    /// A `Vae<4>` whose encoder sits off the prior (μ head bias ½, log σ² head bias −1), so that
+    /// its KL term, and log p(z) − log q(z|x), are far from zero.
+    fn off_prior_vae(dev: &Cpu) -> Model<4, Cpu> {
+        let mut model = dev.build_module::<Vae<4>, f32>();
+        model.0 .2 .0 .0.bias = dev.tensor([0.5; 4]);
+        model.0 .2 .0 .1.bias = dev.tensor([-1.0; 4]);
+        model
+    }
+
+    #[test]
+    fn importance_estimate_with_one_sample_averages_to_the_elbo() {
+        // The page: "with K = 1 its expectation is exactly the ELBO". The K = 1 estimate, averaged
+        // over 500 draws for each of 4 images, against −(reconstruction + KL) of `elbo_terms`,
+        // averaged over 500 draws of its own; the two means must agree within 5 standard errors
+        // of their difference. A sample is the mean over the 4 images of one draw each.
+        let dev = Cpu::seed_from_u64(21);
+        let mut model = off_prior_vae(&dev);
+        let images = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+            .test
+            .head(4);
+        let draws = 500;
+        let repeated = Dataset {
+            images: images.images.repeat(draws),
+            labels: images.labels.repeat(draws),
+        };
+        let log_w = importance_log_likelihood(&model, &dev, &repeated, 1);
+        let iw: Vec<f64> = log_w
+            .chunks(4)
+            .map(|c| c.iter().sum::<f64>() / 4.0)
+            .collect();
+        let x = dev.tensor_from_vec(images.images.clone(), (4, Const::<PIXELS>));
+        let elbo: Vec<f64> = (0..draws)
+            .map(|_| {
+                let eps = dev.sample_normal_like(&(4, Const::<4>));
+                let grads = model.alloc_grads();
+                let (rec, kl) = elbo_terms(&mut model, x.clone(), eps, grads);
+                -(scalar_value(&rec) as f64 + scalar_value(&kl) as f64)
+            })
+            .collect();
+        let ((m_iw, se_iw), (m_elbo, se_elbo)) =
+            (mean_and_standard_error(&iw), mean_and_standard_error(&elbo));
+        let se = (se_iw * se_iw + se_elbo * se_elbo).sqrt();
+        assert!(
+            (m_iw - m_elbo).abs() < 5.0 * se,
+            "K = 1 estimate {m_iw} ± {se_iw} vs ELBO {m_elbo} ± {se_elbo}"
+        );
+    }
+
+    #[test]
+    fn importance_log_weight_matches_a_hand_computation() {
+        // One log-weight log p(x|z) + log p(z) − log q(z|x), K = 1, computed by hand in f64. With
+        // the encoder heads' weights zeroed, μ = (½, −1) and log σ² = (−1, ½) for any image; with
+        // the last decoder layer's weights zeroed and its bias 1, every logit is 1 whatever z, so
+        // log p(x|z) = −Σᵢ (ln(1 + e) − xᵢ). A twin device, seeded and used alike, draws the same ε.
+        let build = |dev: &Cpu| {
+            let mut model = dev.build_module::<Vae<2>, f32>();
+            model.0 .2 .0 .0.weight = dev.zeros();
+            model.0 .2 .0 .0.bias = dev.tensor([0.5, -1.0]);
+            model.0 .2 .0 .1.weight = dev.zeros();
+            model.0 .2 .0 .1.bias = dev.tensor([-1.0, 0.5]);
+            model.1 .2.weight = dev.zeros();
+            model.1 .2.bias = dev.ones();
+            model
+        };
+        let (dev, twin) = (Cpu::seed_from_u64(8), Cpu::seed_from_u64(8));
+        let model = build(&dev);
+        let _ = build(&twin);
+        let image = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+            .test
+            .head(1);
+        let got = importance_log_likelihood(&model, &dev, &image, 1)[0];
+        let eps: Vec<f32> = twin.sample_normal_like(&(1, Const::<2>)).as_vec();
+        let (mu, lv) = ([0.5f64, -1.0], [-1.0f64, 0.5]);
+        let log_px_z: f64 = image
+            .images
+            .iter()
+            .map(|&x| -((1.0 + 1f64.exp()).ln() - x as f64))
+            .sum();
+        let log_pz_minus_log_qz: f64 = (0..2)
+            .map(|j| {
+                let e = eps[j] as f64;
+                let z = mu[j] + (0.5 * lv[j]).exp() * e;
+                -0.5 * (z * z + LN_2PI) + 0.5 * (e * e + lv[j] + LN_2PI)
+            })
+            .sum();
+        let want = log_px_z + log_pz_minus_log_qz;
+        // log p(x|z) is a sum of 784 f32 terms, ≈ −1,000: allow n·2⁻²⁴ ≈ 5·10⁻⁵ of it, the
+        // worst-case error of a sequential f32 sum.
+        assert!(
+            (got - want).abs() < 5e-5 * want.abs(),
+            "{got} vs hand {want}"
+        );
+    }
+
+    #[test]
+    fn training_objective_weights_the_kl_term_by_beta() {
+        // L = reconstruction + β·KL. Identically seeded devices draw the same ε, so the objective
+        // with β = 0 must be `elbo_terms`' reconstruction alone and with β = 2 its
+        // reconstruction + 2·KL (f32 arithmetic: 10⁻⁶ relative); the KL is large enough (> 1)
+        // that β = 1 could not pass.
+        let dev = Cpu::seed_from_u64(6);
+        let mut model = off_prior_vae(&dev);
+        let images = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+            .test
+            .head(8);
+        let x = dev.tensor_from_vec(images.images.clone(), (8, Const::<PIXELS>));
+        let noise = || Cpu::seed_from_u64(30);
+        let eps = noise().sample_normal_like(&(8, Const::<4>));
+        let grads = model.alloc_grads();
+        let (rec, kl) = elbo_terms(&mut model, x.clone(), eps, grads);
+        let (rec, kl) = (scalar_value(&rec) as f64, scalar_value(&kl) as f64);
+        assert!(kl > 1.0, "KL {kl}");
+        for (beta, want) in [(0.0, rec), (2.0, rec + 2.0 * kl)] {
+            let mut objective = training_objective::<4, Cpu, Model<4, Cpu>>(noise(), beta);
+            let batch = Batch {
+                x: x.clone(),
+                labels: images.labels.clone(),
+                indices: (0..8).collect(),
+            };
+            let grads = model.alloc_grads();
+            let got = scalar_value(&objective(&mut model, batch, grads)) as f64;
+            assert!(
+                (got - want).abs() < 1e-6 * want.abs(),
+                "β = {beta}: {got} vs {want}"
+            );
         }
     }
 

@@ -14,11 +14,20 @@ use super::{Layout, Problem};
 /// Significant digits from which a typed decimal counts as a measured number.
 const MIN_SIGNIFICANT: usize = 3;
 
-/// One side of a comparison: a number, a value's name, or `factor*name`; its number and how it
-/// reads in a message.
+/// One side of a comparison: a number, a value's name, `factor*name`, or the difference of two
+/// of these, `a-b` (for "within 0.05 of each other": `a-b < 0.05` and `b-a < 0.05`); its number
+/// and how it reads in a message.
 fn operand(token: &str, values: &Values) -> Result<(f64, String, Option<String>), String> {
     if let Ok(n) = token.parse::<f64>() {
         return Ok((n, token.to_string(), None));
+    }
+    // A leading minus belongs to a number; names hold no `-`.
+    if let Some((at, _)) = token.char_indices().skip(1).find(|&(_, c)| c == '-') {
+        let (a, b) = (
+            operand(&token[..at], values)?,
+            operand(&token[at + 1..], values)?,
+        );
+        return Ok((a.0 - b.0, format!("{token} (= {} − {})", a.1, b.1), None));
     }
     let (factor, name) = match token.split_once('*') {
         Some((f, n)) => (
@@ -229,6 +238,7 @@ pub fn typed_decimals(prose: &str) -> Vec<(usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::book::values::Named;
 
     #[test]
     fn measured_decimals_are_found_and_versions_and_names_are_not() {
@@ -236,6 +246,38 @@ mod tests {
                      arXiv:1708.07747, ch06.md, v1.234, −12.9, -0.123";
         let got: Vec<String> = typed_decimals(prose).into_iter().map(|t| t.1).collect();
         assert_eq!(got, ["43.77", "0.0915", "3.00", "1.25", "12.9", "0.123"]);
+    }
+
+    #[test]
+    fn an_operand_is_a_number_a_name_a_multiple_or_a_difference() {
+        let named = |value: f64, text: &str| Named {
+            value,
+            text: text.into(),
+            origin: "test".into(),
+        };
+        let values: Values = [
+            ("ch.a".to_string(), named(0.934, "0.934")),
+            ("ch.b".to_string(), named(0.932, "0.932")),
+        ]
+        .into();
+        let ok = |c: &str| holds(c, &values).map(|false_one| false_one.is_none());
+        assert_eq!(ok("ch.a-ch.b < 0.05"), Ok(true));
+        assert_eq!(ok("ch.b-ch.a < -0.001"), Ok(true));
+        assert_eq!(ok("ch.a-ch.b < 0.001"), Ok(false));
+        assert_eq!(ok("2*ch.b-ch.a > 0.9"), Ok(true));
+        assert_eq!(ok("-0.5 < ch.a"), Ok(true));
+        assert!(
+            ok("−0.5 < ch.a").is_err(),
+            "a Unicode minus is not a number here"
+        );
+        assert!(ok("ch.a-ch.missing < 1")
+            .unwrap_err()
+            .contains("ch.missing"));
+        let message = holds("ch.a-ch.b > 1", &values).unwrap().unwrap();
+        assert!(
+            message.contains("ch.a-ch.b (= ch.a (= 0.934) − ch.b (= 0.932))"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //!   They are quoted by name like the others; once the run has written the value, its pending
 //!   entry is a problem (delete it).
 //! - **Claims** (`claims.rs`). `book/claims.toml` declares the comparisons the text states,
-//!   each a list of `left op right` (names, numbers or `factor*name`). A claim the values no
+//!   each a list of `left op right` (names, numbers, `factor*name` or a difference `a-b` of these). A claim the values no
 //!   longer satisfy is a problem naming it; so is a claim no page of a language points at
 //!   (`<!-- claim: ch06.deep_beats_pca_threefold -->` beside the sentence) and a pointer to a
 //!   claim that does not exist.
