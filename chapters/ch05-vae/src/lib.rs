@@ -506,13 +506,7 @@ mod tests {
     fn both_encoder_heads_receive_gradients_through_the_model() {
         let dev = Cpu::seed_from_u64(2);
         let mut model = dev.build_module::<Vae<4>, f32>();
-        let x = dev.tensor_from_vec(
-            ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
-                .test
-                .head(2)
-                .images,
-            (2, Const::<PIXELS>),
-        );
+        let x = dev.tensor_from_vec(embedded_test_images(2).images, (2, Const::<PIXELS>));
         let eps = dev.sample_normal_like(&(2, Const::<4>));
         let grads = model.alloc_grads();
         let (rec, kl) = elbo_terms(&mut model, x, eps, grads);
@@ -572,6 +566,13 @@ mod tests {
         (mean, (var / n).sqrt())
     }
 
+    /// The first `n` images of the embedded MNIST test subset.
+    fn embedded_test_images(n: usize) -> Dataset {
+        ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+            .test
+            .head(n)
+    }
+
     /// A `Vae<4>` whose encoder sits off the prior (μ head bias ½, log σ² head bias −1), so that
     /// its KL term, and log p(z) − log q(z|x), are far from zero.
     fn off_prior_vae(dev: &Cpu) -> Model<4, Cpu> {
@@ -589,9 +590,7 @@ mod tests {
         // of their difference. A sample is the mean over the 4 images of one draw each.
         let dev = Cpu::seed_from_u64(21);
         let mut model = off_prior_vae(&dev);
-        let images = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
-            .test
-            .head(4);
+        let images = embedded_test_images(4);
         let draws = 500;
         let repeated = Dataset {
             images: images.images.repeat(draws),
@@ -639,9 +638,7 @@ mod tests {
         let (dev, twin) = (Cpu::seed_from_u64(8), Cpu::seed_from_u64(8));
         let model = build(&dev);
         let _ = build(&twin);
-        let image = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
-            .test
-            .head(1);
+        let image = embedded_test_images(1);
         let got = importance_log_likelihood(&model, &dev, &image, 1)[0];
         let eps: Vec<f32> = twin.sample_normal_like(&(1, Const::<2>)).as_vec();
         let (mu, lv) = ([0.5f64, -1.0], [-1.0f64, 0.5]);
@@ -674,9 +671,7 @@ mod tests {
         // that β = 1 could not pass.
         let dev = Cpu::seed_from_u64(6);
         let mut model = off_prior_vae(&dev);
-        let images = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
-            .test
-            .head(8);
+        let images = embedded_test_images(8);
         let x = dev.tensor_from_vec(images.images.clone(), (8, Const::<PIXELS>));
         let noise = || Cpu::seed_from_u64(30);
         let eps = noise().sample_normal_like(&(8, Const::<4>));
