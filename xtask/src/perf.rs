@@ -953,7 +953,7 @@ fn machine(root: &Path, threads: usize, torch: Option<TorchInfo>) -> Machine {
 }
 
 /// The 1-minute load average (none where the system has no such notion).
-fn load_average() -> Option<f64> {
+pub fn load_average() -> Option<f64> {
     cfg!(unix).then(|| sysinfo::System::load_average().one)
 }
 

@@ -117,6 +117,9 @@ pub struct ChapterRun {
     /// The chapter ran its `all-quick` choice (long runs left out).
     pub quick: bool,
     pub seconds: f64,
+    /// The 1-minute load average when the chapter started and when it ended (where the system
+    /// reports one): what else the machine was doing, for the page that quotes the time.
+    pub load: Option<(f64, f64)>,
     pub log: PathBuf,
 }
 
@@ -174,6 +177,7 @@ pub fn reproduce(root: &Path, opts: &Options) -> anyhow::Result<Vec<ChapterRun>>
             .stderr(file)
             .spawn()?;
         let chapter_start = Instant::now();
+        let load_before = crate::perf::load_average();
         let status = loop {
             if let Some(status) = child.try_wait()? {
                 break status;
@@ -197,6 +201,7 @@ pub fn reproduce(root: &Path, opts: &Options) -> anyhow::Result<Vec<ChapterRun>>
             chapter: e.chapter.clone(),
             quick,
             seconds: chapter_start.elapsed().as_secs_f64(),
+            load: load_before.zip(crate::perf::load_average()),
             log,
         };
         if !opts.resume {
@@ -210,8 +215,9 @@ pub fn reproduce(root: &Path, opts: &Options) -> anyhow::Result<Vec<ChapterRun>>
 /// Where the recorded times go: the performance appendix quotes them.
 pub const TIMES_DIR: &str = "book/generated/reproduce";
 
-/// Records one chapter's time as `<build>_<chNN>[_quick]_seconds` (shown as `m:ss`) and the
-/// machine as `<build>_machine` (its CPU), then the
+/// Records one chapter's time as `<build>_<chNN>[_quick]_seconds` (shown as `m:ss`), the load
+/// average before and after it as `…_load_before` and `…_load_after`, and the machine as
+/// `<build>_machine` (its CPU), then the
 /// totals over what is recorded: per build, `<build>_total_seconds` over its chapters
 /// (`<build>_chapters`: how many); over the chapters recorded with both builds,
 /// `published_both_seconds`, `patched_both_seconds`, `both_chapters` and `both_speedup`
@@ -226,13 +232,18 @@ pub fn record(dir: &Path, build: &str, run: &ChapterRun) -> anyhow::Result<()> {
         if run.quick { "_quick" } else { "" }
     );
     let experiment = format!("{build}_{key}");
-    Results::new(&experiment)
-        .text(
-            &format!("{experiment}_seconds"),
-            run.seconds,
-            minutes(run.seconds),
-        )
-        .write(dir)?;
+    let mut chapter = Results::new(&experiment);
+    chapter.text(
+        &format!("{experiment}_seconds"),
+        run.seconds,
+        minutes(run.seconds),
+    );
+    if let Some((before, after)) = run.load {
+        chapter
+            .number(&format!("{experiment}_load_before"), before, 2)
+            .number(&format!("{experiment}_load_after"), after, 2);
+    }
+    chapter.write(dir)?;
     // The machine the times were taken on (the build's latest run), so a page can name it.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     Results::new(&format!("{build}_machine"))
@@ -364,6 +375,7 @@ mod tests {
             chapter: chapter.into(),
             quick,
             seconds,
+            load: Some((0.25, 1.9)),
             log: PathBuf::new(),
         };
         record(dir.path(), "patched", &run("ch01-autoencoder", false, 90.0)).unwrap();
@@ -393,6 +405,8 @@ mod tests {
         let v = ae_toolkit::results::read(dir.path()).unwrap();
         assert_eq!(v["patched_ch01_seconds"].text, "1:40");
         assert!(v["patched_machine"].text.ends_with("logical CPUs"));
+        assert_eq!(v["patched_ch01_load_before"].text, "0.25");
+        assert_eq!(v["patched_ch01_load_after"].text, "1.90");
         assert_eq!(v["patched_ch06_quick_seconds"].value, 300.0);
         assert_eq!(v["patched_total_seconds"].value, 3400.0);
         assert_eq!(v["patched_chapters"].value, 3.0);

@@ -335,11 +335,17 @@ mod tests {
     /// 0 and variance a²/3 within four standard errors (sd of the mean a/√(3n); variance of the
     /// sample variance ≈ (4/45)a⁴/n).
     fn assert_uniform(v: &[f32], a: f64, what: &str) {
-        assert!(v.iter().all(|&x| (x as f64).abs() <= a + 1e-7), "{what}: outside ±{a}");
+        assert!(
+            v.iter().all(|&x| (x as f64).abs() <= a + 1e-7),
+            "{what}: outside ±{a}"
+        );
         let n = v.len() as f64;
         let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
         let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
-        assert!(mean.abs() < 4.0 * a / (3.0 * n).sqrt(), "{what}: mean {mean}");
+        assert!(
+            mean.abs() < 4.0 * a / (3.0 * n).sqrt(),
+            "{what}: mean {mean}"
+        );
         let want = a * a / 3.0;
         assert!(
             (var - want).abs() < 4.0 * (4.0 / 45.0f64).sqrt() * a * a / n.sqrt(),
