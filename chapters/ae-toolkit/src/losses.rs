@@ -270,4 +270,184 @@ mod tests {
             assert!((*gi as f64 - want).abs() < 1e-6, "{gi} vs {want}");
         }
     }
+
+    /// A batch of one image whose pixels are `v`, as a `(1, N)` tensor.
+    fn row<const N: usize>(dev: &Cpu, v: [f32; N]) -> Tensor<(usize, Const<N>), f32, Cpu> {
+        dev.tensor_from_vec(v.to_vec(), (1, Const::<N>))
+    }
+
+    /// The introduction's derivative of BCE with respect to the reconstruction,
+    /// ∂ℓ/∂x̂ = −x/x̂ + (1 − x)/(1 − x̂): dfdx's backward through the stable loss, fed the logit
+    /// z = ln x̂ − ln(1 − x̂) so that σ(z) = x̂, against the formula. It vanishes at x̂ = x.
+    #[test]
+    fn bce_derivative_in_the_reconstruction_is_the_books_formula() {
+        let dev = Cpu::default();
+        let derivative = |x: f64, p: f64| -x / p + (1.0 - x) / (1.0 - p);
+        let x_hat = [0.05f32, 0.2, 0.5, 0.8, 0.97];
+        for x in [0.0f32, 0.3, 0.6, 1.0] {
+            let p = row(&dev, x_hat);
+            let traced = p.leaky_trace();
+            let logit = traced.with_empty_tape().ln() - (traced.negate() + 1.0).ln();
+            let g = bce_with_logits_per_image(logit, row(&dev, [x; 5])).backward();
+            for (&got, &ph) in g.get(&p).as_vec().iter().zip(&x_hat) {
+                let want = derivative(x as f64, ph as f64);
+                assert!(
+                    (got as f64 - want).abs() < 1e-4 * want.abs().max(1.0),
+                    "x = {x}, x̂ = {ph}: {got} vs {want}"
+                );
+            }
+        }
+        // At x̂ = x the derivative is zero.
+        let x = [0.1f32, 0.3, 0.5, 0.77, 0.95];
+        let p = row(&dev, x);
+        let traced = p.leaky_trace();
+        let logit = traced.with_empty_tape().ln() - (traced.negate() + 1.0).ln();
+        let g = bce_with_logits_per_image(logit, row(&dev, x)).backward();
+        let at_target = g.get(&p).as_vec();
+        assert!(at_target.iter().all(|d| d.abs() < 1e-4), "{at_target:?}");
+    }
+
+    /// The introduction's floor: as a function of x̂ the BCE of a pixel is smallest at x̂ = x, where
+    /// it equals the binary entropy H(x) = −[x ln x + (1 − x) ln(1 − x)] (ln 2 for mid-grey).
+    #[test]
+    fn bce_is_smallest_at_the_target_where_it_is_the_targets_entropy() {
+        let dev = Cpu::default();
+        let entropy = |x: f64| -(x * x.ln() + (1.0 - x) * (1.0 - x).ln());
+        let per_pixel = |z: f64, x: f64| {
+            let zt = row(&dev, [z as f32]);
+            bce_with_logits_per_image(zt, row(&dev, [x as f32])).array() as f64
+        };
+        for x in [0.1f32, 0.3, 0.5, 0.77, 0.95] {
+            let x = x as f64;
+            let z = (x / (1.0 - x)).ln(); // σ(z) = x
+            let floor = per_pixel(z, x);
+            assert!(
+                (floor - entropy(x)).abs() < 1e-6,
+                "x = {x}: {floor} vs H(x) = {}",
+                entropy(x)
+            );
+            // Any other reconstruction costs more, on either side.
+            for dz in [-2.0, -0.3, -0.05, 0.05, 0.3, 2.0] {
+                let other = per_pixel(z + dz, x);
+                assert!(other > floor, "x = {x}, z + {dz}: {other} ≤ {floor}");
+            }
+        }
+        assert!((per_pixel(0.0, 0.5) - std::f64::consts::LN_2).abs() < 1e-6);
+    }
+
+    /// The introduction's comparison: MSE after a sigmoid has gradient 2(σ(z) − x)σ(z)(1 − σ(z))
+    /// with respect to the logit (per element; `mse_per_pixel` averages over the B·N pixels, so
+    /// dfdx's gradient is that over B·N), which fades where the sigmoid saturates, while BCE's,
+    /// σ(z) − x, does not.
+    #[test]
+    fn mse_after_a_sigmoid_has_the_books_gradient() {
+        let dev = Cpu::default();
+        let zv = [-3.0f32, -0.5, 0.0, 1.2, 4.0, -1.0, 2.5, 0.3];
+        let xv = [0.0f32, 1.0, 0.5, 0.2, 0.9, 0.7, 0.0, 1.0];
+        let z = dev.tensor_from_vec(zv.to_vec(), (2, Const::<4>));
+        let x = dev.tensor_from_vec(xv.to_vec(), (2, Const::<4>));
+        let g = mse_per_pixel(z.leaky_trace().sigmoid(), x).backward();
+        for ((&got, &zi), &xi) in g.get(&z).as_vec().iter().zip(&zv).zip(&xv) {
+            let s = sigmoid(zi as f64);
+            let want = 2.0 * (s - xi as f64) * s * (1.0 - s) / 8.0;
+            assert!(
+                (got as f64 - want).abs() < 1e-7,
+                "z = {zi}, x = {xi}: {got} vs {want}"
+            );
+        }
+        // A completely wrong, saturated pixel: σ(10) ≈ 1 against x = 0.
+        let wrong = |loss: ReconstructionLoss| {
+            let z = row(&dev, [10.0f32]);
+            let g = loss.loss(z.leaky_trace(), row(&dev, [0.0])).backward();
+            g.get(&z).as_vec()[0] as f64
+        };
+        let s = sigmoid(10.0);
+        let mse = wrong(ReconstructionLoss::SigmoidMse);
+        // (1 − σ) of an f32 σ near 1 keeps only about three digits.
+        let want = 2.0 * s * s * (1.0 - s);
+        assert!((mse - want).abs() < 1e-2 * want, "{mse} vs {want}");
+        assert!(mse < 1e-4, "{mse}");
+        let bce = wrong(ReconstructionLoss::BcePerImage);
+        assert!((bce - s).abs() < 1e-6, "{bce}");
+    }
+
+    /// The introduction's numbers for the naive route: in f32, σ(z) (dfdx's, which the models'
+    /// `output` uses) is exactly 1 once z exceeds about 17, so ln(1 − σ) = −∞, the loss is infinite
+    /// and its gradient NaN; below about −88, e^{−z} overflows and σ(z) = 0. The stable loss stays
+    /// finite at both ends, with gradient σ(z) − x.
+    #[test]
+    fn sigmoid_rounds_to_one_above_about_17_in_f32() {
+        let dev = Cpu::default();
+        let out = |z: f32| {
+            ReconstructionLoss::BcePerImage
+                .output(row(&dev, [z]))
+                .as_vec()[0]
+        };
+        assert!(out(16.0) < 1.0, "{}", out(16.0));
+        assert_eq!(out(17.0), 1.0);
+        // Where it starts: the first point of a 0.01 grid with σ = 1 is about 17, and σ stays 1.
+        let first = (1600..1800)
+            .map(|i| i as f32 / 100.0)
+            .find(|&z| out(z) == 1.0)
+            .unwrap();
+        assert_eq!(first.round(), 17.0, "{first}");
+        assert!((17..=200).all(|z| out(z as f32) == 1.0));
+        // At the other end: e^{88} is finite, e^{89} overflows.
+        assert!(out(-88.0) > 0.0, "{}", out(-88.0));
+        assert_eq!(out(-89.0), 0.0);
+        // The naive loss, −[x ln σ + (1 − x) ln(1 − σ)], for x = 0 at z = 17: infinite, NaN gradient.
+        let z = row(&dev, [17.0f32]);
+        let naive = (z.leaky_trace().sigmoid().negate() + 1.0)
+            .ln()
+            .negate()
+            .sum::<Rank0, _>();
+        assert_eq!(naive.array(), f32::INFINITY);
+        let g = naive.backward();
+        assert!(g.get(&z).as_vec()[0].is_nan(), "{:?}", g.get(&z).as_vec());
+        // The stable loss: finite, and its gradient is σ(z) − x.
+        for (z, x) in [(17.0f32, 0.0f32), (-89.0, 1.0)] {
+            let zt = row(&dev, [z]);
+            let loss = bce_with_logits_per_image(zt.leaky_trace(), row(&dev, [x]));
+            let want = (z as f64).abs(); // |z| + ln(1 + e^{−|z|}), and e^{−|z|} < 10⁻⁷
+            assert!((loss.array() as f64 - want).abs() < 1e-5, "z = {z}");
+            let g = loss.backward().get(&zt).as_vec()[0] as f64;
+            assert!(
+                (g - (sigmoid(z as f64) - x as f64)).abs() < 1e-6,
+                "z = {z}: {g}"
+            );
+        }
+    }
+
+    /// The introduction's pitfall: against a target of −1 (data in [−1, 1]) the BCE of a pixel is
+    /// ln x̂ − 2 ln(1 − x̂), which falls without bound as x̂ → 0; its gradient σ(z) + 1 is always
+    /// positive, so gradient descent lowers the logit for ever.
+    #[test]
+    fn bce_against_a_target_of_minus_one_is_unbounded_below() {
+        let dev = Cpu::default();
+        let zs = [-40.0f32, -20.0, -5.0, -1.0, 0.0, 0.7, 3.0, 12.0];
+        // One pixel, one image: the crate's loss is the pixel's.
+        let loss = |z: f32| bce_with_logits_per_image(row(&dev, [z]), row(&dev, [-1.0])).array();
+        for &zi in &zs {
+            // ln x̂ − 2 ln(1 − x̂) with x̂ = σ(z), in f64 (exact enough for |z| ≤ 40).
+            let p = sigmoid(zi as f64);
+            let want = p.ln() - 2.0 * (1.0 - p).ln();
+            let got = loss(zi) as f64;
+            assert!(
+                (got - want).abs() < 1e-5 * want.abs().max(1.0),
+                "z = {zi}: {got} vs {want}"
+            );
+        }
+        // It goes down as x̂ → 0, past any bound.
+        assert!(loss(-10.0) < loss(-1.0) && loss(-100.0) < loss(-10.0));
+        assert!(loss(-100.0) < -99.0, "{}", loss(-100.0));
+        // Its gradient: one image per logit, so each gets (σ(z) + 1)/B.
+        let z = dev.tensor_from_vec(zs.to_vec(), (zs.len(), Const::<1>));
+        let x = dev.tensor_from_vec(vec![-1.0f32; zs.len()], (zs.len(), Const::<1>));
+        let g = bce_with_logits_per_image(z.leaky_trace(), x).backward();
+        for (&gi, &zi) in g.get(&z).as_vec().iter().zip(&zs) {
+            let want = (sigmoid(zi as f64) + 1.0) / zs.len() as f64;
+            assert!((gi as f64 - want).abs() < 1e-6, "z = {zi}: {gi} vs {want}");
+            assert!(gi > 0.0);
+        }
+    }
 }

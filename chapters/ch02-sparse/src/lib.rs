@@ -255,7 +255,11 @@ mod tests {
 
     /// The worked values the book quotes (book/typed-numbers.toml): the clamped penalty of one
     /// unit is at most about 12.9 for ρ = 0.05 (ρ̂ⱼ = 1 − ε), about 0.49 at ρ̂ⱼ = ε, and a unit at
-    /// ρ̂ⱼ = 0.5 costs 0.495; whatever ρ, one unit costs less than ln(1/ε) ≈ 13.8.
+    /// ρ̂ⱼ = 0.5 costs 0.495; whatever ρ, one unit costs less than ln(1/ε) ≈ 13.8. The solutions
+    /// page's exercise 5 (a unit at one half, B = 128): derivative 1.8 with respect to ρ̂ⱼ,
+    /// 1.8/128 ≈ 0.014 with respect to each h_bj, and a penalty of about 594 for 400 such units
+    /// with β = 3. Its exercise 6 (the affine map ρ̂ ↦ ε + (1 − 2ε)ρ̂ instead of the clamp): the
+    /// derivative is about −ρ/ε = −5 × 10⁴ at ρ̂ⱼ = 0 and about (1 − ρ)/ε ≈ 10⁶ at ρ̂ⱼ = 1.
     #[test]
     fn the_books_worked_penalties() {
         let most = kl_of_means(0.05, &[1.0]);
@@ -264,6 +268,7 @@ mod tests {
         assert_eq!(format!("{least:.2}"), "0.49", "{least}");
         let half = kl_of_means(0.05, &[0.5]);
         assert_eq!(format!("{half:.3}"), "0.495", "{half}");
+
         // KL(ρ ‖ ·) is convex, so on the clamped interval its largest value is at ρ̂ = ε or 1 − ε
         // (what 0 and 1 are clamped to); both stay below ln(1/ε) for every ρ.
         let bound = -(RHO_HAT_EPSILON as f64).ln();
@@ -274,6 +279,53 @@ mod tests {
                 assert!(kl < bound, "ρ = {rho}, ρ̂ = {edge}: {kl} ≥ {bound}");
             }
         }
+
+        // Every activation of a batch of 128 at 0.5: the crate's penalty and its gradient.
+        let (dev, batch) = (Cpu::default(), 128);
+        let h = hidden(&dev, batch, |_, _| 0.5);
+        let grad = kl_sparsity(h.leaky_trace(), RHO)
+            .backward()
+            .get(&h)
+            .as_vec();
+        // ∂/∂h_bj = (1/B) ∂/∂ρ̂ⱼ = (1/B) (−ρ/ρ̂ⱼ + (1 − ρ)/(1 − ρ̂ⱼ)) for every activation.
+        let rho = f64::from(RHO);
+        let closed = (-rho / 0.5 + (1.0 - rho) / 0.5) / batch as f64;
+        assert!(grad.iter().all(|&g| (g as f64 - closed).abs() < 1e-7));
+        let per_activation = grad[0] as f64;
+        let per_mean = per_activation * batch as f64;
+        assert_eq!(format!("{per_mean:.1}"), "1.8", "{per_mean}");
+        assert_eq!(format!("{per_activation:.3}"), "0.014", "{per_activation}");
+        let penalty = f64::from(kl_sparsity(h, RHO).array() * BETA);
+        assert_eq!(format!("{penalty:.0}"), "594", "{penalty}");
+        let by_means = f64::from(BETA) * kl_of_means(RHO, &[0.5; HIDDEN]);
+        assert!(
+            (penalty - by_means).abs() < 1e-5 * by_means,
+            "{penalty} vs {by_means}"
+        );
+
+        // Exercise 6: the derivative of KL(ρ ‖ ε + (1 − 2ε)ρ̂) in ρ̂ at 0 and at 1, by one-sided
+        // differences of the crate's KL (both points map inside its clamp).
+        let eps = f64::from(RHO_HAT_EPSILON);
+        let affine = |r: f64| kl_of_means(RHO, &[eps + (1.0 - 2.0 * eps) * r]);
+        let step = 1e-10;
+        let at_zero = (affine(step) - affine(0.0)) / step;
+        let at_one = (affine(1.0) - affine(1.0 - step)) / step;
+        let closed = |m: f64| (1.0 - 2.0 * eps) * (-rho / m + (1.0 - rho) / (1.0 - m));
+        assert!(
+            (at_zero - closed(eps)).abs() < 1e-3 * at_zero.abs(),
+            "{at_zero}"
+        );
+        assert!(
+            (at_one - closed(1.0 - eps)).abs() < 1e-3 * at_one,
+            "{at_one}"
+        );
+        // −5 × 10⁴: negative, so descent raises the mean; 10⁶: positive, so descent lowers it.
+        assert_eq!(format!("{:.0e}", at_zero), "-5e4", "{at_zero}");
+        assert_eq!((at_one / 1e6).round(), 1.0, "{at_one}"); // 10⁶
+        assert!(
+            (at_one - (1.0 - rho) / eps).abs() < 1e-3 * at_one,
+            "{at_one}"
+        );
     }
 
     /// The formula, per unit, in f64.

@@ -294,7 +294,7 @@ fn overfit(args: &Args, data: &DataSplits) -> anyhow::Result<()> {
             if let Some(e) = (h.epochs.iter().skip(1)).find(|e| train_set_loss(e) < e.test.loss) {
                 results.count(&format!("overfit_crossing_epoch_p{p_name}"), e.epoch);
             }
-            for epoch in [epochs / 4, epochs / 2] {
+            for epoch in [epochs / 4, epochs / 2].into_iter().filter(|&e| e > 0) {
                 if let Some(gap) = gap_after(&h, epoch) {
                     results.number(&format!("overfit_gap_epoch_{epoch}_p{p_name}"), gap, 4);
                 }

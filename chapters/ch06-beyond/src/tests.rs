@@ -145,6 +145,84 @@ fn squared_error_of_the_model_is_the_formula() {
     ));
 }
 
+/// The introduction's and the notation page's caution: the weights of a linear autoencoder are not
+/// unique. For any invertible k × k matrix A, the encoder AW₁, Ab₁ with the decoder W₂A⁻¹ (and
+/// the same b₂) gives the same reconstructions and the same loss, while the codes become Az.
+#[test]
+fn linear_ae_is_invariant_under_an_invertible_code_map() {
+    const K: usize = 10;
+    let dev = Cpu::seed_from_u64(5);
+    let m = dev.build_module::<LinearAe<K>, f32>();
+    // A random, well-conditioned A = Q₁ diag(d) Q₂ᵀ: two random rotations (the Q of the QR
+    // decomposition of a Gaussian matrix) around scales d from 0.5 to 2, so its condition
+    // number is 4.
+    let rotation = || {
+        let g: Tensor<Rank2<K, K>, f32, Cpu> = dev.sample_normal();
+        DMatrix::from_row_slice(K, K, &g.as_vec())
+            .map(f64::from)
+            .qr()
+            .q()
+    };
+    let (q1, q2) = (rotation(), rotation());
+    let d = DMatrix::from_fn(K, K, |i, j| {
+        if i == j {
+            0.5 * 4f64.powf(i as f64 / (K - 1) as f64)
+        } else {
+            0.0
+        }
+    });
+    let a = q1 * d * q2.transpose();
+    let singular = a.singular_values();
+    let condition = singular.max() / singular.min();
+    assert!(condition < 10.0, "condition number {condition}");
+    let a_inv = a.clone().try_inverse().unwrap();
+    assert!((&a * &a_inv - DMatrix::<f64>::identity(K, K)).norm() < 1e-10);
+
+    let matrix = |t: Vec<f32>, rows: usize, cols: usize| {
+        DMatrix::from_row_slice(rows, cols, &t.iter().map(|&v| v as f64).collect::<Vec<_>>())
+    };
+    // Row-major f32 values of a matrix (nalgebra stores columns).
+    let row_major = |m: DMatrix<f64>| m.transpose().iter().map(|&v| v as f32).collect::<Vec<_>>();
+    let w1 = matrix(m.0.weight.as_vec(), K, PIXELS);
+    let b1 = matrix(m.0.bias.as_vec(), K, 1);
+    let w2 = matrix(m.1.weight.as_vec(), PIXELS, K);
+    let mut mapped = m.clone();
+    mapped.0.weight = dev.tensor_from_vec(row_major(&a * w1), (Const::<K>, Const::<PIXELS>));
+    mapped.0.bias = dev.tensor_from_vec(row_major(&a * b1), (Const::<K>,));
+    mapped.1.weight = dev.tensor_from_vec(row_major(w2 * &a_inv), (Const::<PIXELS>, Const::<K>));
+
+    let test = ae_toolkit::data::embedded(ae_toolkit::data::DatasetKind::Mnist)
+        .test
+        .head(8);
+    let x = dev.tensor_from_vec(test.images.clone(), (8, Const::<PIXELS>));
+    // Same reconstructions…
+    let before = m.logits(x.clone()).as_vec();
+    let after = mapped.logits(x.clone()).as_vec();
+    let scale = before.iter().fold(1.0f32, |s, v| s.max(v.abs()));
+    let worst = before
+        .iter()
+        .zip(&after)
+        .fold(0.0f32, |w, (p, q)| w.max((p - q).abs()));
+    assert!(worst < 1e-5 * scale, "reconstructions differ by {worst}");
+    // …and the same loss…
+    let loss = |model: &<LinearAe<K> as BuildOnDevice<Cpu, f32>>::Built| {
+        scalar_value(&ReconstructionLoss::LinearMse.loss(model.logits(x.clone()), x.clone())) as f64
+    };
+    assert!(close(loss(&mapped), loss(&m), 1e-6 * loss(&m)));
+    // …but other codes: Az instead of z.
+    let (z, z_mapped) = (m.encode(x.clone()), mapped.encode(x.clone()));
+    // The codes are the rows of a (batch, K) matrix Z, so Az for each is ZAᵀ.
+    let az = matrix(z.clone(), 8, K) * a.transpose();
+    let gap = (matrix(z_mapped.clone(), 8, K) - az).amax();
+    assert!(gap < 1e-4, "the codes are not Az: {gap}");
+    let moved = z
+        .iter()
+        .zip(&z_mapped)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max);
+    assert!(moved > 0.1, "A left the codes unchanged ({moved})");
+}
+
 #[test]
 fn bce_per_image_matches_the_batch_loss() {
     let dev = Cpu::seed_from_u64(2);

@@ -1,7 +1,12 @@
-//! The README's account of the toolkit's layers, checked against the toolkit's source: every
-//! module of `chapters/ae-toolkit/src` is in the README's list, and a module refers only to
-//! modules listed before it (`crate::m` in code outside `#[cfg(test)]`). So the modules import
-//! each other in one direction, and the README's order is the order they depend in.
+//! The source layout README.md and CONTRIBUTING.md describe, checked against the source.
+//!
+//! - The toolkit's layers: every module of `chapters/ae-toolkit/src` is in the README's list, and
+//!   a module refers only to modules listed before it (`crate::m` in code outside
+//!   `#[cfg(test)]`). So the modules import each other in one direction, and the README's order
+//!   is the order they depend in.
+//! - No Rust source file under `chapters/` is longer than 600 lines: a reader finds a chapter's
+//!   code in files short enough to read whole (a longer example splits by experiment, longer
+//!   tests move to `src/tests.rs` or `tests/`).
 //!
 //! The source is tokenized with `proc-macro2` (comments dropped, raw strings and nested block
 //! comments understood), so a path in a comment or a string does not count and one inside a
@@ -217,5 +222,41 @@ fn the_readme_order_keeps_first_mentions_of_modules_only() {
     assert_eq!(
         readme_order(toolkit_row(readme), &modules),
         ["paths", "data", "cli"]
+    );
+}
+
+/// The longest a Rust source file under `chapters/` may be.
+const MAX_LINES: usize = 600;
+
+#[test]
+fn no_source_file_under_chapters_is_over_600_lines() {
+    let chapters = repo_root().join("chapters");
+    let mut long = Vec::new();
+    let mut seen = 0;
+    for entry in walkdir::WalkDir::new(&chapters)
+        .into_iter()
+        // The fuzz target is a workspace of its own, with its own build output.
+        .filter_entry(|e| !matches!(e.file_name().to_str(), Some("target" | "fuzz")))
+    {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_some_and(|e| e == "rs") {
+            seen += 1;
+            let lines = fs::read_to_string(entry.path()).unwrap().lines().count();
+            if lines > MAX_LINES {
+                let rel = entry.path().strip_prefix(&chapters).unwrap().display();
+                long.push(format!("chapters/{rel}: {lines} lines"));
+            }
+        }
+    }
+    assert!(
+        seen > 50,
+        "only {seen} Rust files found under {}",
+        chapters.display()
+    );
+    assert!(
+        long.is_empty(),
+        "over {MAX_LINES} lines (split an example by experiment, move tests to src/tests.rs or \
+         tests/):\n{}",
+        long.join("\n")
     );
 }
