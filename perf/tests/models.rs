@@ -216,6 +216,7 @@ fn the_models_have_the_chapters_layers_and_batch_sizes() {
     let vae = linears(&[(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)]);
     assert_eq!(flops_per_step(&vae, 128), 6 * 128 * 651_200);
     let mut ids: Vec<&str> = all.iter().map(|m| m.id).collect();
+    ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), all.len(), "ids are unique");
     assert!(find("ch05-vae").is_ok());

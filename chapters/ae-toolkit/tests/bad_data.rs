@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use ae_toolkit::catalogue::Split;
 use ae_toolkit::data::{load, DataDir, DataDirOrigin, DatasetKind};
 use ae_toolkit::idx::{Idx, IdxKind};
 
@@ -13,25 +14,31 @@ fn flag_dir(path: &Path) -> DataDir {
     }
 }
 
-/// Writes a valid little MNIST-shaped set (`n` train, `n` test images) into `dir/mnist/`.
+/// Writes a valid little MNIST-shaped set into `dir/mnist/`: `n` training images of grey 128
+/// labelled 3, and `n + 2` test images of grey 64 labelled 5, so that a loader mixing up the
+/// splits is caught.
 fn write_valid_set(dir: &Path, n: usize) {
     let set = dir.join("mnist");
     std::fs::create_dir_all(&set).unwrap();
     for f in DatasetKind::Mnist.files() {
+        let (count, grey, label) = match f.split {
+            Split::Train => (n, 128, 3),
+            Split::Test => (n + 2, 64, 5),
+        };
         let idx = match f.kind {
             IdxKind::Images => Idx {
                 kind: f.kind,
-                count: n,
+                count,
                 rows: 28,
                 cols: 28,
-                data: vec![128; n * 784],
+                data: vec![grey; count * 784],
             },
             IdxKind::Labels => Idx {
                 kind: f.kind,
-                count: n,
+                count,
                 rows: 1,
                 cols: 1,
-                data: vec![3; n],
+                data: vec![label; count],
             },
         };
         std::fs::write(set.join(f.name), idx.to_bytes()).unwrap();
@@ -47,8 +54,11 @@ fn a_valid_directory_is_loaded_not_the_subset() {
     let tmp = tempfile::tempdir().unwrap();
     write_valid_set(tmp.path(), 7);
     let data = load(DatasetKind::Mnist, &flag_dir(tmp.path())).unwrap();
-    assert_eq!((data.train.len(), data.test.len()), (7, 7));
+    assert_eq!((data.train.len(), data.test.len()), (7, 9));
     assert!((data.train.images[0] - 128.0 / 255.0).abs() < 1e-7);
+    assert!((data.test.images[0] - 64.0 / 255.0).abs() < 1e-7);
+    assert!(data.train.labels.iter().all(|&l| l == 3));
+    assert!(data.test.labels.iter().all(|&l| l == 5));
 }
 
 #[test]
@@ -146,11 +156,11 @@ fn a_gzipped_file_is_read_like_a_raw_one() {
     std::fs::remove_file(&raw).unwrap();
     // `with_extension` replaced nothing (no dot in the name), so the file is `…-ubyte.gz`.
     assert!(tmp.path().join("mnist/train-images-idx3-ubyte.gz").exists());
-    assert_eq!(
-        load(DatasetKind::Mnist, &flag_dir(tmp.path()))
-            .unwrap()
-            .train
-            .len(),
-        4
-    );
+    let data = load(DatasetKind::Mnist, &flag_dir(tmp.path())).unwrap();
+    assert_eq!((data.train.len(), data.test.len()), (4, 6));
+    assert!(data
+        .train
+        .images
+        .iter()
+        .all(|&p| (p - 128.0 / 255.0).abs() < 1e-7));
 }

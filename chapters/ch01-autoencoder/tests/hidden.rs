@@ -1,7 +1,7 @@
 //! Hidden tests for the course assignment (`cargo xtask assignment`): kept out of student copies.
 
 use ae_toolkit::dfdx::prelude::*;
-use ch01_autoencoder::{glorot_uniform, Shallow};
+use ch01_autoencoder::{glorot_uniform, Basic, Shallow};
 
 #[test]
 fn glorot_bounds_follow_each_layers_fans() {
@@ -14,6 +14,20 @@ fn glorot_bounds_follow_each_layers_fans() {
         let max = w.iter().map(|v| (*v as f64).abs()).fold(0.0, f64::max);
         assert!(max <= a + 1e-7, "{max} > {a}");
         assert!(max > 0.99 * a, "{max}: the bound is not used");
+    }
+    // Layers of one model with different fans get different bounds: `basic`'s code layers
+    // (400 → 20 and 20 → 400) have a = √(6/420), its outer ones √(6/1184).
+    let mut m = dev.build_module::<Basic, f32>();
+    glorot_uniform(&mut m);
+    for (w, fans) in [
+        (m.0 .2.weight.as_vec(), 420.0),
+        (m.1 .0.weight.as_vec(), 420.0),
+        (m.0 .0.weight.as_vec(), 1184.0),
+    ] {
+        let a = (6.0f64 / fans).sqrt();
+        let max = w.iter().map(|v| (*v as f64).abs()).fold(0.0, f64::max);
+        assert!(max <= a + 1e-7, "{max} > {a} (fans {fans})");
+        assert!(max > 0.99 * a, "{max}: the bound √(6/{fans}) is not used");
     }
 }
 

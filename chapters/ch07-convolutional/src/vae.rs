@@ -236,18 +236,25 @@ mod tests {
         assert!((lhs - other).abs() > 1e-2, "{lhs} vs {other}");
     }
 
-    /// Chapter 5's functions take the convolutional VAE as they take the MLP.
+    /// Chapter 5's functions take the convolutional VAE as they take the MLP, the clamp of the
+    /// log-variance included: with its head's bias pushed to ±10⁴, every log σ² comes out at
+    /// ±`LOGVAR_LIMIT`.
     #[test]
     fn chapter_5_encodes_and_decodes_it() {
         let dev = Cpu::seed_from_u64(1);
-        let model = dev.build_module::<ConvVae<2>, f32>();
+        let mut model = dev.build_module::<ConvVae<2>, f32>();
         let x = dev.sample_uniform_like(&(4, Const::<PIXELS>));
-        let (mu, logvar) = ch05_vae::encode(&model, x);
-        assert_eq!(mu.shape().concrete(), [4, 2]);
-        assert!(logvar
-            .as_vec()
-            .iter()
-            .all(|v| v.abs() <= ch05_vae::LOGVAR_LIMIT));
+        for extreme in [1e4f32, -1e4] {
+            model.0 .4 .0 .1.bias = dev.tensor([extreme; 2]);
+            let (mu, logvar) = ch05_vae::encode(&model, x.clone());
+            assert_eq!(mu.shape().concrete(), [4, 2]);
+            let limit = extreme.signum() * ch05_vae::LOGVAR_LIMIT;
+            assert!(
+                logvar.as_vec().iter().all(|&v| v == limit),
+                "log σ² {:?}, not clamped to {limit}",
+                logvar.as_vec()
+            );
+        }
         let images = ch05_vae::decode(&model, &dev, &ch05_vae::manifold_codes(3));
         assert_eq!(images.len(), 9 * PIXELS);
         assert!(images.iter().all(|p| (0.0..=1.0).contains(p)));

@@ -16,8 +16,10 @@
 //! second at batch 8, measured under a load of 8–10 on 2 cores; the whole test took 51 s then);
 //! hence the small batches and two epochs.
 
+use ae_toolkit::baseline::mean_image_loss;
 use ae_toolkit::data::{embedded, DataSplits, DatasetKind};
 use ae_toolkit::dfdx::prelude::*;
+use ae_toolkit::losses::ReconstructionLoss;
 use ae_toolkit::train::{History, RunOptions, TrainConfig};
 use ch07_convolutional::vae::ConvVae;
 
@@ -53,7 +55,14 @@ fn the_convolutional_vae_beats_chapter_5s_mlp_vae() {
     );
 
     let (conv_loss, mlp_loss) = (conv_h.last().test.loss, mlp_h.last().test.loss);
-    assert!(conv_loss < 0.35 * conv_h.untrained_test_loss());
+    // A VAE that learned nothing about the digits (decoder: the mean training image; encoder:
+    // the prior, KL 0) scores the mean image's BCE, computed here; Chapter 5's test asks its
+    // model for four fifths of it (the notes above: about 200 on this subset).
+    let mean_image = mean_image_loss(ReconstructionLoss::BcePerImage, &data.train, &data.test);
+    assert!(
+        conv_loss < 0.8 * mean_image,
+        "{conv_loss} vs the mean image's {mean_image}"
+    );
     assert!(conv_loss < mlp_loss, "{conv_loss} vs the MLP's {mlp_loss}");
     // The −ELBO is its two recorded terms, and the KL term is a real one: a posterior that has
     // collapsed to the prior would have it at 0.
@@ -76,7 +85,8 @@ fn the_convolutional_vae_beats_chapter_5s_mlp_vae() {
     assert!(part("kl") > 1.0, "KL {}", part("kl"));
 }
 
-/// One seed, one result: two runs end with bitwise-equal weights and equal losses.
+/// One seed, one result: two runs end with bitwise-equal weights and equal losses, and
+/// another seed gives other ones (so the seed is not ignored).
 #[test]
 fn training_is_deterministic() {
     let full = embedded(DatasetKind::Mnist);
@@ -85,14 +95,18 @@ fn training_is_deterministic() {
         test: full.test.head(64),
         ..full
     };
-    let run = || {
-        let dev = Cpu::seed_from_u64(5);
+    let run = |seed: u64| {
+        let dev = Cpu::seed_from_u64(seed);
         let mut model = dev.build_module::<ConvVae<2>, f32>();
-        let cfg = TrainConfig::adam(1, 32);
+        let cfg = TrainConfig {
+            seed,
+            ..TrainConfig::adam(1, 32)
+        };
         let h = ch05_vae::train_model(&mut model, &dev, &data, 1.0, &cfg, &RunOptions::default())
             .unwrap();
         let bits = ae_toolkit::export::module_bits(&model);
         (bits, h.last().test.loss, h.last().train_loss)
     };
-    assert_eq!(run(), run());
+    assert_eq!(run(5), run(5));
+    assert_ne!(run(5), run(6));
 }
